@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs what vigil needs on Debian 12, as root: the build dependencies,
+# and with --tests also what the test suite runs (python3 for the test
+# receivers, clang for the fuzz harnesses, procps for pgrep).
+set -eu
+tests=no
+[ "${1:-}" = "--tests" ] && tests=yes
+
+# Hyperscan is amd64-only in Debian 12; vectorscan provides libhs elsewhere.
+case "$(dpkg --print-architecture)" in
+amd64) hs=libhyperscan-dev ;;
+*) hs=libvectorscan-dev ;;
+esac
+
+pkgs="build-essential autoconf automake libtool pkg-config tzdata
+libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
+libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev"
+[ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086
+apt-get install -y --no-install-recommends $pkgs

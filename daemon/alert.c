@@ -1,0 +1,720 @@
+/*
+ * alert.c - from a verdict to alerts. vigild receives each verdict as
+ * JSON from a worker, and turns every finding into one vigil_alert for
+ * the sinks, with its alert document (doc/alerts.md, version 1).
+ *
+ * The verdict crossed a process boundary, so it is read as outside input:
+ * every member is checked for presence and type before use, and anything
+ * else is refused with a reason that names the member. The parsed tree is
+ * kept in the set: the alerts' strings point into it, and the documents
+ * share its evidence and signal arrays.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "post.h"
+#include "util.h"
+#include "verdict.h"
+
+#define DUMP_FLAGS                                                             \
+	(JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+
+struct alert_set {
+	json_t      *root;
+	vigil_alert *alerts;
+	size_t       n;
+};
+
+/* What the verdict says about the post, shared by its alerts. */
+typedef struct verdict_post {
+	const char    *id;
+	const char    *platform, *channel, *url;
+	const char    *author_id, *author_handle, *author_name;
+	const char    *author_kind;
+	int64_t        created_at;
+	vigil_severity severity;
+	double         score;
+} verdict_post;
+
+/* Where a check failed: err gets "verdict: field '<path>': <what>". */
+typedef struct checker {
+	char  *err;
+	size_t errlen;
+} checker;
+
+static const char *
+json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+static int
+fail(checker *c, const char *path, const char *what)
+{
+	strfmt(c->err, c->errlen, "verdict: field '%s': %s", path, what);
+	return -1;
+}
+
+static int
+fail_type(checker *c, const char *path, const char *want, const json_t *got)
+{
+	strfmt(c->err, c->errlen, "verdict: field '%s': expected %s, got %s",
+	    path, want, got == NULL ? "nothing" : json_type_name(got));
+	return -1;
+}
+
+/* Sets key to v, which it takes; fails (freeing v) when v is NULL. */
+static int
+put(json_t *obj, const char *key, json_t *v)
+{
+	return json_object_set_new(obj, key, v);
+}
+
+static json_t *
+opt_string(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *
+time_string(int64_t us)
+{
+	char buf[32];
+
+	return json_string(rfc3339_format(us, buf, sizeof(buf)));
+}
+
+/* "prefix.key", or "key" at the top. */
+static const char *
+member_path(char *buf, size_t len, const char *prefix, const char *key)
+{
+	if (prefix[0] == '\0' || !strfmt(buf, len, "%s.%s", prefix, key))
+		return key;
+	return buf;
+}
+
+/* ------------------------------------------------------------ members */
+
+/* How much of a string member must be there. */
+enum presence {
+	OPTIONAL, /* absent or null gives NULL */
+	REQUIRED, /* a string, maybe empty */
+	NONEMPTY, /* a string with something in it */
+};
+
+static int
+get_string(checker *c, const json_t *obj, const char *prefix, const char *key,
+    enum presence need, const char **out)
+{
+	const json_t *v = json_object_get(obj, key);
+	char          path[128];
+
+	*out = NULL;
+	if (json_is_string(v)) {
+		*out = json_string_value(v);
+		if (need != NONEMPTY || (*out)[0] != '\0')
+			return 0;
+		return fail(
+		    c, member_path(path, sizeof(path), prefix, key), "empty");
+	}
+	if (need == OPTIONAL && (v == NULL || json_is_null(v)))
+		return 0;
+	return fail_type(
+	    c, member_path(path, sizeof(path), prefix, key), "a string", v);
+}
+
+static int
+get_number(checker *c, const json_t *obj, const char *prefix, const char *key,
+    double *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	char          path[128];
+
+	if (!json_is_number(v))
+		return fail_type(c,
+		    member_path(path, sizeof(path), prefix, key), "a number",
+		    v);
+	*out = json_number_value(v);
+	if (!isfinite(*out))
+		return fail(c, member_path(path, sizeof(path), prefix, key),
+		    "not a finite number");
+	return 0;
+}
+
+static int
+get_severity(
+    checker *c, const json_t *obj, const char *prefix, vigil_severity *out)
+{
+	const char *name;
+	char        path[128];
+
+	if (get_string(c, obj, prefix, "severity", NONEMPTY, &name) != 0)
+		return -1;
+	if (severity_parse(name, out) != 0)
+		return fail(c,
+		    member_path(path, sizeof(path), prefix, "severity"),
+		    "expected none, notice, warning or alert");
+	return 0;
+}
+
+static int
+get_time(checker *c, const json_t *obj, const char *prefix, const char *key,
+    int64_t *out)
+{
+	const char *s;
+	char        path[128];
+
+	if (get_string(c, obj, prefix, key, NONEMPTY, &s) != 0)
+		return -1;
+	if (rfc3339_parse(s, out, NULL) != 0)
+		return fail(c, member_path(path, sizeof(path), prefix, key),
+		    "not an RFC 3339 time with offset");
+	return 0;
+}
+
+/* An object member that may be absent (NULL); null counts as absent. */
+static int
+get_object(checker *c, const json_t *obj, const char *prefix, const char *key,
+    json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char    path[128];
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return fail_type(c,
+		    member_path(path, sizeof(path), prefix, key), "an object",
+		    v);
+	*out = v;
+	return 0;
+}
+
+static int
+get_array(checker *c, const json_t *obj, const char *prefix, const char *key,
+    json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char    path[128];
+
+	*out = v;
+	if (!json_is_array(v))
+		return fail_type(c,
+		    member_path(path, sizeof(path), prefix, key), "an array",
+		    v);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the verdict */
+
+static int
+check_author(checker *c, const json_t *po, verdict_post *vp)
+{
+	json_t           *author;
+	vigil_author_kind kind;
+
+	vp->author_kind = "unknown";
+	if (get_object(c, po, "post", "author", &author) != 0)
+		return -1;
+	if (author == NULL)
+		return 0;
+	if (get_string(
+	        c, author, "post.author", "id", OPTIONAL, &vp->author_id) ||
+	    get_string(c, author, "post.author", "handle", OPTIONAL,
+	        &vp->author_handle) ||
+	    get_string(
+	        c, author, "post.author", "name", OPTIONAL, &vp->author_name) ||
+	    get_string(
+	        c, author, "post.author", "kind", OPTIONAL, &vp->author_kind))
+		return -1;
+	if (vp->author_kind == NULL)
+		vp->author_kind = "unknown";
+	if (author_kind_parse(vp->author_kind, &kind) != 0)
+		return fail(c, "post.author.kind",
+		    "expected person, organization, media or unknown");
+	return 0;
+}
+
+static int
+check_post(checker *c, const json_t *root, verdict_post *vp)
+{
+	json_t *po;
+
+	if (get_object(c, root, "", "post", &po) != 0)
+		return -1;
+	if (po == NULL)
+		return fail(c, "post", "missing in a verdict with findings");
+	if (get_string(c, po, "post", "platform", OPTIONAL, &vp->platform) ||
+	    get_string(c, po, "post", "channel", OPTIONAL, &vp->channel) ||
+	    get_string(c, po, "post", "url", OPTIONAL, &vp->url) ||
+	    get_time(c, po, "post", "created_at", &vp->created_at))
+		return -1;
+	return check_author(c, po, vp);
+}
+
+static int
+check_verdict(
+    checker *c, const json_t *root, verdict_post *vp, json_t **findings)
+{
+	if (!json_is_object(root)) {
+		strfmt(c->err, c->errlen,
+		    "verdict: expected a JSON object, got %s",
+		    json_type_name(root));
+		return -1;
+	}
+	if (get_string(c, root, "", "post_id", NONEMPTY, &vp->id) ||
+	    get_severity(c, root, "", &vp->severity) ||
+	    get_number(c, root, "", "score", &vp->score) ||
+	    get_array(c, root, "", "findings", findings))
+		return -1;
+	if (json_array_size(*findings) == 0)
+		return 0;
+	return check_post(c, root, vp);
+}
+
+/* ------------------------------------------------------------ findings */
+
+static bool
+is_alert_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		        (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return i == 32;
+}
+
+static int
+check_offset(checker *c, const json_t *obj, const char *prefix, const char *key,
+    json_int_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	char          path[128];
+
+	if (!json_is_integer(v))
+		return fail_type(c,
+		    member_path(path, sizeof(path), prefix, key), "an integer",
+		    v);
+	*out = json_integer_value(v);
+	if (*out < 0)
+		return fail(c, member_path(path, sizeof(path), prefix, key),
+		    "negative");
+	return 0;
+}
+
+static json_t *
+evidence_object(
+    const char *field, json_int_t start, json_int_t end, const char *excerpt)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put(o, "field", json_string(field)) ||
+	    put(o, "start", json_integer(start)) ||
+	    put(o, "end", json_integer(end)) ||
+	    put(o, "excerpt", json_string(excerpt))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Checks the evidence and copies its documented members into *out. */
+static int
+check_evidence(checker *c, const json_t *list, const char *prefix,
+    const char **excerpt, json_t *out)
+{
+	const char *field, *text;
+	json_int_t  start, end;
+	char        path[128];
+	size_t      i;
+	json_t     *v;
+
+	*excerpt = NULL;
+	json_array_foreach(list, i, v)
+	{
+		strfmt(path, sizeof(path), "%s.evidence[%zu]", prefix, i);
+		if (!json_is_object(v))
+			return fail_type(c, path, "an object", v);
+		if (get_string(c, v, path, "field", NONEMPTY, &field) ||
+		    check_offset(c, v, path, "start", &start) ||
+		    check_offset(c, v, path, "end", &end) ||
+		    get_string(c, v, path, "excerpt", REQUIRED, &text))
+			return -1;
+		if (end < start)
+			return fail(c, path, "end before start");
+		if (i == 0)
+			*excerpt = text;
+		if (json_array_append_new(
+		        out, evidence_object(field, start, end, text)) != 0)
+			return fail(c, path, "out of memory");
+	}
+	return 0;
+}
+
+static json_t *
+signal_object(const char *name, double weight)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put(o, "name", json_string(name)) ||
+	    put(o, "weight", json_real(weight))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int
+check_signals(checker *c, const json_t *list, const char *prefix, json_t *out)
+{
+	const char *name;
+	double      weight;
+	char        path[128];
+	size_t      i;
+	json_t     *v;
+
+	json_array_foreach(list, i, v)
+	{
+		strfmt(path, sizeof(path), "%s.signals[%zu]", prefix, i);
+		if (!json_is_object(v))
+			return fail_type(c, path, "an object", v);
+		if (get_string(c, v, path, "name", REQUIRED, &name) ||
+		    get_number(c, v, path, "weight", &weight))
+			return -1;
+		if (json_array_append_new(out, signal_object(name, weight)) !=
+		    0)
+			return fail(c, path, "out of memory");
+	}
+	return 0;
+}
+
+static int
+check_legal(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
+    json_t **legal)
+{
+	char path[128];
+
+	if (get_object(c, f, prefix, "legal", legal) != 0)
+		return -1;
+	if (*legal == NULL)
+		return 0;
+	strfmt(path, sizeof(path), "%s.legal", prefix);
+	if (get_string(c, *legal, path, "law", OPTIONAL, &a->law) ||
+	    get_string(c, *legal, path, "article", OPTIONAL, &a->article) ||
+	    get_string(c, *legal, path, "penalty", OPTIONAL, &a->penalty))
+		return -1;
+	return 0;
+}
+
+static int
+check_window(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
+    json_t **window)
+{
+	char path[128];
+
+	if (get_object(c, f, prefix, "window", window) != 0)
+		return -1;
+	if (*window == NULL)
+		return 0;
+	strfmt(path, sizeof(path), "%s.window", prefix);
+	if (get_string(c, *window, path, "name", REQUIRED, &a->window) ||
+	    get_time(c, *window, path, "start", &a->window_start) ||
+	    get_time(c, *window, path, "end", &a->window_end))
+		return -1;
+	return 0;
+}
+
+/* The members of a finding that are plain values. */
+static int
+check_finding_head(
+    checker *c, const json_t *f, const char *prefix, vigil_alert *a)
+{
+	char path[128];
+
+	if (get_string(c, f, prefix, "rule", NONEMPTY, &a->rule) ||
+	    get_string(
+	        c, f, prefix, "jurisdiction", OPTIONAL, &a->jurisdiction) ||
+	    get_string(c, f, prefix, "alert_id", NONEMPTY, &a->id) ||
+	    get_number(c, f, prefix, "score", &a->score) ||
+	    get_severity(c, f, prefix, &a->severity) ||
+	    get_string(c, f, prefix, "title", REQUIRED, &a->title))
+		return -1;
+	if (!is_alert_id(a->id))
+		return fail(c,
+		    member_path(path, sizeof(path), prefix, "alert_id"),
+		    "expected 32 lowercase hex digits");
+	return 0;
+}
+
+/* ------------------------------------------------------------ documents */
+static json_t *
+doc_post(const verdict_post *vp)
+{
+	json_t *o = json_object(), *a = json_object();
+
+	if (o == NULL || a == NULL || put(a, "id", opt_string(vp->author_id)) ||
+	    put(a, "handle", opt_string(vp->author_handle)) ||
+	    put(a, "name", opt_string(vp->author_name)) ||
+	    put(a, "kind", json_string(vp->author_kind)))
+		goto fail;
+	if (put(o, "id", json_string(vp->id)) ||
+	    put(o, "platform", opt_string(vp->platform)) ||
+	    put(o, "channel", opt_string(vp->channel)) ||
+	    put(o, "url", opt_string(vp->url)) ||
+	    put(o, "created_at", time_string(vp->created_at)) ||
+	    put(o, "author", json_incref(a)))
+		goto fail;
+	json_decref(a);
+	return o;
+fail:
+	json_decref(a);
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *
+doc_verdict(const verdict_post *vp)
+{
+	json_t *o = json_object();
+
+	if (o == NULL ||
+	    put(o, "severity",
+	        json_string(vigil_severity_name(vp->severity))) ||
+	    put(o, "score", json_real(vp->score))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *
+doc_window(const vigil_alert *a)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put(o, "name", json_string(a->window)) ||
+	    put(o, "start", time_string(a->window_start)) ||
+	    put(o, "end", time_string(a->window_end))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *
+doc_legal(const vigil_alert *a)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put(o, "law", opt_string(a->law)) ||
+	    put(o, "article", opt_string(a->article)) ||
+	    put(o, "penalty", opt_string(a->penalty))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* What a finding adds to its alert besides the vigil_alert fields. */
+typedef struct finding_parts {
+	json_t *legal, *window;     /* in the verdict, or NULL */
+	json_t *evidence, *signals; /* checked copies, owned */
+} finding_parts;
+
+/* The alert document, doc/alerts.md version 1, key order fixed. */
+static json_t *
+alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
+    int64_t raised_at)
+{
+	json_t *d = json_object();
+
+	if (d == NULL || put(d, "version", json_integer(1)) ||
+	    put(d, "id", json_string(a->id)) ||
+	    put(d, "rule", json_string(a->rule)) ||
+	    put(d, "jurisdiction", opt_string(a->jurisdiction)) ||
+	    put(d, "severity", json_string(vigil_severity_name(a->severity))) ||
+	    put(d, "score", json_real(a->score)) ||
+	    put(d, "title", json_string(a->title)))
+		goto fail;
+	if (fp->legal != NULL && put(d, "legal", doc_legal(a)))
+		goto fail;
+	if (fp->window != NULL && put(d, "window", doc_window(a)))
+		goto fail;
+	if (put(d, "evidence", json_incref(fp->evidence)) ||
+	    put(d, "signals", json_incref(fp->signals)) ||
+	    put(d, "post", doc_post(vp)) ||
+	    put(d, "verdict", doc_verdict(vp)) ||
+	    put(d, "raised_at", time_string(raised_at)))
+		goto fail;
+	return d;
+fail:
+	json_decref(d);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ the set */
+
+static void
+fill_post_fields(vigil_alert *a, const verdict_post *vp)
+{
+	a->struct_size   = sizeof(*a);
+	a->post_id       = vp->id;
+	a->platform      = vp->platform;
+	a->channel       = vp->channel;
+	a->url           = vp->url;
+	a->author_id     = vp->author_id;
+	a->author_handle = vp->author_handle;
+	a->author_name   = vp->author_name;
+	a->created_at    = vp->created_at;
+}
+
+static int
+check_finding(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
+    finding_parts *fp)
+{
+	json_t *evidence, *signals;
+
+	if (!json_is_object(f))
+		return fail_type(c, prefix, "an object", f);
+	if (check_finding_head(c, f, prefix, a) ||
+	    check_legal(c, f, prefix, a, &fp->legal) ||
+	    check_window(c, f, prefix, a, &fp->window) ||
+	    get_array(c, f, prefix, "evidence", &evidence) ||
+	    get_array(c, f, prefix, "signals", &signals))
+		return -1;
+	if (check_evidence(c, evidence, prefix, &a->excerpt, fp->evidence) ||
+	    check_signals(c, signals, prefix, fp->signals))
+		return -1;
+	return 0;
+}
+
+/* Reads finding i into a, with its alert document. */
+static int
+build_alert(checker *c, const json_t *f, size_t i, const verdict_post *vp,
+    int64_t raised_at, vigil_alert *a)
+{
+	finding_parts fp = {NULL, NULL, json_array(), json_array()};
+	char          prefix[48];
+	json_t       *doc  = NULL;
+	char         *text = NULL;
+	int           rc   = -1;
+
+	strfmt(prefix, sizeof(prefix), "findings[%zu]", i);
+	if (fp.evidence == NULL || fp.signals == NULL) {
+		fail(c, prefix, "out of memory");
+		goto done;
+	}
+	fill_post_fields(a, vp);
+	if (check_finding(c, f, prefix, a, &fp) != 0)
+		goto done;
+	doc = alert_doc(a, &fp, vp, raised_at);
+	if (doc != NULL)
+		text = json_dumps(doc, DUMP_FLAGS);
+	if (text == NULL) {
+		fail(c, prefix, "out of memory");
+		goto done;
+	}
+	a->json     = text;
+	a->json_len = strlen(text);
+	rc          = 0;
+done:
+	json_decref(doc);
+	json_decref(fp.evidence);
+	json_decref(fp.signals);
+	return rc;
+}
+
+static json_t *
+load_verdict(const char *json, size_t len, checker *c)
+{
+	json_error_t jerr;
+	json_t      *root;
+
+	root = json_loadb(
+	    json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (root == NULL) {
+		str_ascii_line(jerr.text);
+		strfmt(c->err, c->errlen,
+		    "verdict: invalid JSON at line %d column %d: %s", jerr.line,
+		    jerr.column, jerr.text);
+	}
+	return root;
+}
+
+alert_set *
+alert_set_from_verdict(
+    const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
+{
+	checker      c  = {err, errlen};
+	verdict_post vp = {0};
+	json_t      *findings;
+	alert_set   *s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		strfmt(err, errlen, "verdict: out of memory");
+		return NULL;
+	}
+	s->root = load_verdict(json, len, &c);
+	if (s->root == NULL || check_verdict(&c, s->root, &vp, &findings) != 0)
+		goto fail;
+	s->alerts = calloc(json_array_size(findings) + 1, sizeof(vigil_alert));
+	if (s->alerts == NULL) {
+		strfmt(err, errlen, "verdict: out of memory");
+		goto fail;
+	}
+	for (; s->n < json_array_size(findings); s->n++) {
+		if (build_alert(&c, json_array_get(findings, s->n), s->n, &vp,
+		        raised_at, &s->alerts[s->n]) != 0)
+			goto fail;
+	}
+	return s;
+fail:
+	alert_set_free(s);
+	return NULL;
+}
+
+void
+alert_set_free(alert_set *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free((char *)s->alerts[i].json);
+	free(s->alerts);
+	json_decref(s->root);
+	free(s);
+}
+
+size_t
+alert_set_count(const alert_set *s)
+{
+	return s->n;
+}
+
+const vigil_alert *
+alert_set_get(const alert_set *s, size_t i)
+{
+	return i < s->n ? &s->alerts[i] : NULL;
+}

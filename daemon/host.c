@@ -1,0 +1,266 @@
+/*
+ * host.c - the table of host services that every plugin receives. Most
+ * entries point straight at the module that owns the service (settings,
+ * text, post, verdict, metrics); the loop-only ones go through the ops
+ * that vigild installs, so that a worker process answers them with a
+ * clear error instead of touching a loop it does not have.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "host.h"
+#include "metrics.h"
+#include "post.h"
+#include "settings.h"
+#include "text.h"
+#include "util.h"
+#include "verdict.h"
+
+static const host_loop_ops *loop_ops;
+
+void
+host_set_loop_ops(const host_loop_ops *ops)
+{
+	loop_ops = ops;
+}
+
+void
+host_ctx_init(vigil_ctx *ctx, vigil_plugin_kind kind, const char *name,
+    const vigil_plugin *desc, struct event_base *base, void *owner)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->kind  = kind;
+	ctx->name  = name;
+	ctx->desc  = desc;
+	ctx->base  = base;
+	ctx->owner = owner;
+	snprintf(ctx->prefix, sizeof(ctx->prefix), "%s %s/%s",
+	    kind == VIGIL_PLUGIN_INPUT ? "input" :
+	    kind == VIGIL_PLUGIN_RULE  ? "rule" : "sink",
+	    desc ? desc->name : "?", name ? name : "?");
+}
+
+void
+host_log(vigil_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, ctx ? ctx->prefix : "plugin", fmt, ap);
+	va_end(ap);
+}
+
+void
+host_log_limited(vigil_ctx *ctx, int level, const char *fmt, ...)
+{
+	va_list   ap;
+	log_limit unowned = {0};
+
+	va_start(ap, fmt);
+	log_limited(ctx ? &ctx->limit : &unowned, level,
+	    ctx ? ctx->prefix : "plugin", fmt, ap);
+	va_end(ap);
+}
+
+static struct event_base *
+h_event_base(vigil_ctx *ctx)
+{
+	return ctx->base;
+}
+
+static int64_t
+h_now_realtime(void)
+{
+	return now_realtime_us();
+}
+
+static int64_t
+h_now_monotonic(void)
+{
+	return now_monotonic_us();
+}
+
+/* Loop-only services. */
+#define NEED_LOOP(ctx, what, fail)                                             \
+	do {                                                                   \
+		if (loop_ops == NULL) {                                        \
+			host_log(ctx, VIGIL_LOG_ERR,                              \
+			    "%s is not available outside the daemon's loop",  \
+			    what);                                             \
+			return fail;                                           \
+		}                                                              \
+	} while (0)
+
+static int
+h_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
+{
+	NEED_LOOP(ctx, "submit", VIGIL_ERR);
+	return loop_ops->submit(ctx, buf, len, o);
+}
+
+static int
+h_post_check(const char *buf, size_t len, char *err, size_t errlen)
+{
+	post *p;
+
+	if (post_parse(buf, len, &p, err, errlen) != 0)
+		return VIGIL_ERR;
+	post_free(p);
+	return VIGIL_OK;
+}
+
+static void
+h_alert_done(vigil_ctx *ctx, uint64_t token, int status)
+{
+	if (loop_ops == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR, "alert_done outside the daemon");
+		return;
+	}
+	loop_ops->alert_done(ctx, token, status);
+}
+
+static int
+h_kv_put(vigil_ctx *ctx, const char *key, const void *val, size_t len)
+{
+	NEED_LOOP(ctx, "kv_put", VIGIL_ERR);
+	return loop_ops->kv_put(ctx, key, val, len);
+}
+
+static void *
+h_kv_get(vigil_ctx *ctx, const char *key, size_t *len)
+{
+	NEED_LOOP(ctx, "kv_get", NULL);
+	return loop_ops->kv_get(ctx, key, len);
+}
+
+static int
+h_kv_del(vigil_ctx *ctx, const char *key)
+{
+	NEED_LOOP(ctx, "kv_del", VIGIL_ERR);
+	return loop_ops->kv_del(ctx, key);
+}
+
+static int
+h_http_route(vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg)
+{
+	NEED_LOOP(ctx, "http_route", VIGIL_ERR);
+	return loop_ops->http_route(ctx, path, fn, arg);
+}
+
+static const char *
+h_http_method(vigil_http_req *req)
+{
+	return loop_ops ? loop_ops->http_method(req) : NULL;
+}
+
+static const char *
+h_http_header(vigil_http_req *req, const char *name)
+{
+	return loop_ops ? loop_ops->http_header(req, name) : NULL;
+}
+
+static const char *
+h_http_query(vigil_http_req *req, const char *name)
+{
+	return loop_ops ? loop_ops->http_query(req, name) : NULL;
+}
+
+static const void *
+h_http_body(vigil_http_req *req, size_t *len)
+{
+	return loop_ops ? loop_ops->http_body(req, len) : NULL;
+}
+
+static void
+h_http_reply(vigil_http_req *req, int status, const char *ctype,
+    const void *body, size_t len)
+{
+	if (loop_ops)
+		loop_ops->http_reply(req, status, ctype, body, len);
+}
+
+/* Metrics: a plugin's series carry its instance as a label. */
+static void
+instance_label(vigil_ctx *ctx, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	metrics_label(buf, len, "plugin", ctx && ctx->desc ? ctx->desc->name : "");
+	metrics_label(buf, len, "instance", ctx && ctx->name ? ctx->name : "");
+}
+
+static vigil_counter *
+h_counter(vigil_ctx *ctx, const char *name, const char *help)
+{
+	char labels[256], full[160];
+
+	instance_label(ctx, labels, sizeof(labels));
+	if (!strfmt(full, sizeof(full), "vigil_plugin_%s", name))
+		return NULL;
+	return metrics_counter(full, help, labels);
+}
+
+static vigil_histogram *
+h_histogram(vigil_ctx *ctx, const char *name, const char *help,
+    const double *bounds, size_t n)
+{
+	char labels[256], full[160];
+
+	instance_label(ctx, labels, sizeof(labels));
+	if (!strfmt(full, sizeof(full), "vigil_plugin_%s", name))
+		return NULL;
+	return metrics_histogram(full, help, labels, bounds, n);
+}
+
+static const vigil_host the_host = {
+	.abi_major         = VIGIL_ABI_MAJOR,
+	.abi_minor         = VIGIL_ABI_MINOR,
+	.struct_size       = sizeof(vigil_host),
+	.log               = host_log,
+	.log_limited       = host_log_limited,
+	.cfg_bool          = cfg_bool,
+	.cfg_int           = cfg_int,
+	.cfg_float         = cfg_float,
+	.cfg_string        = cfg_string,
+	.cfg_count         = cfg_count,
+	.cfg_string_at     = cfg_string_at,
+	.cfg_group         = cfg_group,
+	.cfg_list_at       = cfg_list_at,
+	.cfg_where         = cfg_where,
+	.event_base        = h_event_base,
+	.now_realtime      = h_now_realtime,
+	.now_monotonic     = h_now_monotonic,
+	.submit            = h_submit,
+	.post_check        = h_post_check,
+	.alert_done        = h_alert_done,
+	.kv_put            = h_kv_put,
+	.kv_get            = h_kv_get,
+	.kv_del            = h_kv_del,
+	.http_route        = h_http_route,
+	.http_method       = h_http_method,
+	.http_header       = h_http_header,
+	.http_query        = h_http_query,
+	.http_body         = h_http_body,
+	.http_reply        = h_http_reply,
+	.counter           = h_counter,
+	.counter_add       = metrics_counter_add,
+	.histogram         = h_histogram,
+	.histogram_observe = metrics_histogram_observe,
+	.post_norm         = post_norm,
+	.post_field        = post_field,
+	.norm_text         = text_norm_text,
+	.norm_to_orig      = text_norm_to_orig,
+	.normalize         = text_normalize,
+	.norm_free         = text_norm_free,
+	.matcher_new       = text_matcher_new,
+	.matcher_scan      = text_matcher_scan,
+	.matcher_free      = text_matcher_free,
+	.finding_add       = findings_add,
+	.finding_evidence  = finding_evidence,
+	.finding_signal    = finding_signal,
+};
+
+const vigil_host *
+host_table(void)
+{
+	return &the_host;
+}

@@ -1,0 +1,336 @@
+/*
+ * input.c - input plugin instances and the submit service (see input.h).
+ *
+ * A post's path through here: input plugin -> input_submit (backlog check,
+ * copy into a job) -> dispatch -> ... -> job_finished (alerts to the sinks,
+ * then the input's ack). Nothing accepted is dropped: when the backlog is
+ * full the input is told to wait, not its post thrown away.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "input.h"
+#include "kv.h"
+#include "log.h"
+#include "metrics.h"
+#include "settings.h"
+#include "sink.h"
+#include "util.h"
+
+typedef struct input_inst {
+	inputs              *set;
+	const instance_conf *conf;
+	vigil_ctx            ctx;
+	void                *instance;
+	bool                 started;
+	bool                 paused;
+	size_t               outstanding;
+	const char         **jur; /* the instance's default jurisdictions */
+	vigil_counter       *c_received, *c_invalid, *c_quarantined;
+} input_inst;
+
+struct inputs {
+	vigild      *v;
+	generation  *g;
+	input_inst  *items;
+	size_t       n;
+	size_t       outstanding;
+	bool         stopped;
+};
+
+/* What travels with a job: where its ack goes. */
+typedef struct ticket {
+	input_inst  *in;
+	vigil_ack_fn ack;
+	void        *ack_arg;
+	uint64_t     line;
+	char         source[];
+} ticket;
+
+static vigil_counter *c_verdicts[4];
+static vigil_histogram *h_latency;
+
+static void
+metrics_once(void)
+{
+	static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+	    0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
+	if (h_latency)
+		return;
+	for (int s = 0; s < 4; s++) {
+		char l[64];
+		snprintf(l, sizeof(l), "severity=\"%s\"",
+		    vigil_severity_name((vigil_severity)s));
+		c_verdicts[s] = metrics_counter("vigil_verdicts_total",
+		    "Verdicts by severity.", l);
+	}
+	h_latency = metrics_histogram("vigil_scoring_latency_seconds",
+	    "Time from submission to verdict.", NULL, bounds,
+	    ARRAY_SIZE(bounds));
+}
+
+static void
+input_resume_all(inputs *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		input_inst *in = &set->items[i];
+		if (in->paused && in->started && !set->stopped) {
+			in->paused = false;
+			if (in->conf->desc->resume)
+				in->conf->desc->resume(in->instance);
+		}
+	}
+}
+
+static void
+job_finished(job *j, int status, int sev, const char *data, size_t len)
+{
+	ticket     *t   = j->owner;
+	input_inst *in  = t->in;
+	inputs     *set = in->set;
+	char        reason[512];
+
+	if (h_latency)
+		metrics_histogram_observe(h_latency,
+		    (double)(now_monotonic_us() - j->t_submit) / 1e6);
+	switch (status) {
+	case JOB_SCORED:
+		metrics_counter_add(c_verdicts[sev & 3], 1);
+		if (sev > VIGIL_SEV_NONE)
+			sinks_deliver(set->g->out, data, len);
+		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
+		break;
+	case JOB_INVALID:
+	case JOB_QUARANTINED:
+		snprintf(reason, sizeof(reason), "%.*s", (int)len, data);
+		metrics_counter_add(status == JOB_INVALID ? in->c_invalid :
+		    in->c_quarantined, 1);
+		host_log_limited(&in->ctx, VIGIL_LOG_WARNING, "%s:%llu: %s",
+		    t->source, (unsigned long long)t->line, reason);
+		t->ack(t->ack_arg, status == JOB_INVALID ? VIGIL_ACK_INVALID :
+		    VIGIL_ACK_QUARANTINED, reason);
+		break;
+	default:
+		/* Shutdown before a verdict: no ack, so the input's saved
+		 * position stays before this post and it is read again. */
+		break;
+	}
+	in->outstanding--;
+	set->outstanding--;
+	free(t);
+	job_free(j);
+	if (set->outstanding <= set->g->cfg->backlog / 2)
+		input_resume_all(set);
+	vigild_progress(set->v);
+}
+
+int
+input_submit(vigil_ctx *ctx, const char *buf, size_t len,
+    const vigil_submit *o)
+{
+	input_inst         *in  = ctx->owner;
+	inputs             *set = in->set;
+	const vigil_config *cfg = set->g->cfg;
+	const char *const  *jur;
+	size_t              n_jur, slen;
+	ticket             *t;
+	job                *j;
+
+	if (set->stopped) {
+		host_log(ctx, VIGIL_LOG_WARNING, "submit after stop refused");
+		return VIGIL_ERR;
+	}
+	if (o == NULL || o->ack == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR, "submit without an ack callback");
+		return VIGIL_ERR;
+	}
+	if (len > cfg->max_post_bytes) {
+		host_log_limited(ctx, VIGIL_LOG_WARNING,
+		    "%s:%llu: post of %zu bytes exceeds daemon.max_post_bytes "
+		    "(%zu); refused", o->source ? o->source : "?",
+		    (unsigned long long)o->line, len, cfg->max_post_bytes);
+		return VIGIL_ERR;
+	}
+	if (set->outstanding >= cfg->backlog) {
+		if (!in->paused) {
+			in->paused = true;
+			if (in->conf->desc->pause)
+				in->conf->desc->pause(in->instance);
+		}
+		return VIGIL_EAGAIN;
+	}
+	jur   = o->n_jurisdictions ? (const char *const *)o->jurisdictions :
+	    in->jur;
+	n_jur = o->n_jurisdictions ? o->n_jurisdictions :
+	    in->conf->n_jurisdictions;
+	slen = o->source ? strlen(o->source) : 0;
+	if ((t = malloc(sizeof(*t) + slen + 1)) == NULL)
+		return VIGIL_EAGAIN;
+	t->in      = in;
+	t->ack     = o->ack;
+	t->ack_arg = o->ack_arg;
+	t->line    = o->line;
+	memcpy(t->source, o->source ? o->source : "", slen + 1);
+	if ((j = job_new(buf, len, jur, n_jur, job_finished, t)) == NULL) {
+		free(t);
+		return VIGIL_EAGAIN;
+	}
+	in->outstanding++;
+	set->outstanding++;
+	metrics_counter_add(in->c_received, 1);
+	dispatch_submit(set->g->disp, j);
+	return VIGIL_OK;
+}
+
+static struct kv_store *
+ctx_kv(vigil_ctx *ctx)
+{
+	char ns[160], err[256];
+
+	if (ctx->kv)
+		return ctx->kv;
+	if (ctx->state_dir == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR, "no state directory for the store");
+		return NULL;
+	}
+	snprintf(ns, sizeof(ns), "%s.%s",
+	    ctx->kind == VIGIL_PLUGIN_INPUT ? "input" : "sink", ctx->name);
+	ctx->kv = kv_open(ctx->state_dir, ns, 0, err, sizeof(err));
+	if (ctx->kv == NULL)
+		host_log(ctx, VIGIL_LOG_ERR, "%s", err);
+	return ctx->kv;
+}
+
+int
+instance_kv_put(vigil_ctx *ctx, const char *key, const void *val, size_t len)
+{
+	struct kv_store *kv = ctx_kv(ctx);
+
+	return kv && kv_put(kv, key, val, len) == 0 ? VIGIL_OK : VIGIL_ERR;
+}
+
+void *
+instance_kv_get(vigil_ctx *ctx, const char *key, size_t *len)
+{
+	struct kv_store *kv = ctx_kv(ctx);
+
+	return kv ? kv_get(kv, key, len) : NULL;
+}
+
+int
+instance_kv_del(vigil_ctx *ctx, const char *key)
+{
+	struct kv_store *kv = ctx_kv(ctx);
+
+	return kv && kv_del(kv, key) == 0 ? VIGIL_OK : VIGIL_ERR;
+}
+
+inputs *
+inputs_new(vigild *v, generation *g, char *err, size_t errlen)
+{
+	const vigil_config *cfg = g->cfg;
+	inputs             *set = calloc(1, sizeof(*set));
+
+	metrics_once();
+	if (set == NULL ||
+	    (set->items = calloc(cfg->n_inputs ? cfg->n_inputs : 1,
+		 sizeof(input_inst))) == NULL)
+		goto nomem;
+	set->v = v;
+	set->g = g;
+	for (size_t i = 0; i < cfg->n_inputs; i++) {
+		const instance_conf *ic = &cfg->inputs[i];
+		input_inst          *in = &set->items[set->n];
+		char                 labels[256];
+
+		in->set  = set;
+		in->conf = ic;
+		host_ctx_init(&in->ctx, VIGIL_PLUGIN_INPUT, ic->name, ic->desc,
+		    v->base, in);
+		in->ctx.state_dir = cfg->state_dir;
+		in->jur = calloc(ic->n_jurisdictions + 1, sizeof(char *));
+		if (in->jur == NULL)
+			goto nomem;
+		for (size_t k = 0; k < ic->n_jurisdictions; k++)
+			in->jur[k] = ic->jurisdictions[k];
+		labels[0] = '\0';
+		metrics_label(labels, sizeof(labels), "input", ic->name);
+		in->c_received = metrics_counter("vigil_posts_received_total",
+		    "Posts accepted from inputs.", labels);
+		in->c_invalid = metrics_counter("vigil_posts_invalid_total",
+		    "Posts rejected as invalid.", labels);
+		in->c_quarantined = metrics_counter(
+		    "vigil_posts_quarantined_total",
+		    "Posts that crashed workers and were set aside.", labels);
+		set->n++;
+		if (ic->desc->init(host_table(), &in->ctx, ic->cfg,
+			&in->instance) != VIGIL_OK) {
+			in->instance = NULL;
+			snprintf(err, errlen, "%s: %s: init failed",
+			    cfg_where(ic->cfg, NULL), in->ctx.prefix);
+			goto fail;
+		}
+		in->ctx.instance = in->instance;
+	}
+	return set;
+nomem:
+	snprintf(err, errlen, "inputs: out of memory");
+fail:
+	inputs_free(set);
+	return NULL;
+}
+
+int
+inputs_start(inputs *set, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		input_inst *in = &set->items[i];
+		if (in->conf->desc->start(in->instance) != VIGIL_OK) {
+			snprintf(err, errlen, "%s: %s: start failed",
+			    cfg_where(in->conf->cfg, NULL), in->ctx.prefix);
+			return -1;
+		}
+		in->started = true;
+	}
+	return 0;
+}
+
+void
+inputs_stop(inputs *set)
+{
+	if (set == NULL || set->stopped)
+		return;
+	set->stopped = true;
+	for (size_t i = 0; i < set->n; i++) {
+		input_inst *in = &set->items[i];
+		if (in->started && in->conf->desc->stop)
+			in->conf->desc->stop(in->instance);
+	}
+}
+
+size_t
+inputs_outstanding(const inputs *set)
+{
+	return set ? set->outstanding : 0;
+}
+
+void
+inputs_free(inputs *set)
+{
+	if (set == NULL)
+		return;
+	inputs_stop(set);
+	for (size_t i = set->n; i-- > 0;) {
+		input_inst *in = &set->items[i];
+		if (in->instance && in->conf->desc->destroy)
+			in->conf->desc->destroy(in->instance);
+		if (in->ctx.kv)
+			kv_close(in->ctx.kv);
+		free(in->jur);
+	}
+	free(set->items);
+	free(set);
+}

@@ -1,0 +1,876 @@
+/*
+ * vigild.c - the daemon: command line, start-up, signals, reload and
+ * shutdown. The pipeline itself lives in the files named for its stages:
+ * input.c -> dispatch.c (-> bridge.c, workers.c, worker.c) -> sink.c, with
+ * replay.c as the second front end.
+ *
+ * Signals arrive as libevent events on the loop: SIGTERM and SIGINT drain
+ * (inputs stop, every post in flight gets its verdict, sinks finish) and
+ * exit 0; SIGHUP reloads: the new configuration is validated whole and
+ * built beside the running one, the old inputs stop and drain, and only
+ * then do the new inputs start, so that no post is lost or scored twice.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "bridge.h"
+#include "control.h"
+#include "dispatch.h"
+#include "host.h"
+#include "http.h"
+#include "input.h"
+#include "log.h"
+#include "metrics.h"
+#include "replay.h"
+#include "settings.h"
+#include "sink.h"
+#include "text.h"
+#include "util.h"
+#include "vigild.h"
+#include "workers.h"
+
+#define DRAIN_TIMEOUT_S 30
+
+static const char *plugin_path_arg;
+
+/* ------------------------------------------------------------------ */
+/* Generations                                                         */
+
+static void
+gen_free(generation *g)
+{
+	if (g == NULL)
+		return;
+	/* Order: nothing may call into what is already gone. */
+	inputs_free(g->in);
+	dispatch_free(g->disp);
+	workers_free(g->wk);
+	sinks_free(g->out);
+	config_free(g->cfg);
+	loader_free(g->ld);
+	free(g->runtime_dir);
+	free(g);
+}
+
+static int
+local_worker_count(const vigil_config *cfg)
+{
+	long n;
+
+	if (cfg->n_workers < 0)
+		return 0;
+	if (cfg->n_workers > 0)
+		return cfg->n_workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+/* Starts the workers and links of g. */
+static int
+gen_workers(vigild *v, generation *g, char *err, size_t errlen)
+{
+	const vigil_config *cfg = g->cfg;
+	dispatch_opts       o   = {
+		      .generation  = g->id,
+		      .batch       = cfg->batch,
+		      .inflight    = cfg->inflight,
+		      .max_crashes = cfg->max_crashes,
+		      .max_message = cfg->max_message,
+	};
+	int    n = local_worker_count(cfg);
+	char **urls;
+	int    rc = -1;
+
+	if ((g->disp = dispatch_new(v->base, v->br, &o)) == NULL) {
+		snprintf(err, errlen, "dispatcher: out of memory");
+		return -1;
+	}
+	if ((urls = calloc((size_t)n + 1, sizeof(char *))) == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		char url[160];
+		/* sun_path holds 107 bytes: keep the runtime dir short. */
+		if (!strfmt(url, sizeof(url), "ipc://%s/w%u-%d.sock",
+			g->runtime_dir, g->id, i) ||
+		    strlen(url) - 6 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			snprintf(err, errlen, "runtime directory %s is too long "
+			    "for a unix socket path; choose a shorter "
+			    "daemon.runtime_dir", g->runtime_dir);
+			goto out;
+		}
+		if ((urls[i] = strdup(url)) == NULL ||
+		    dispatch_link(g->disp, url, LINK_LOCAL | LINK_LISTEN, err,
+			errlen) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < cfg_count(cfg->workers, "remote"); i++)
+		if (dispatch_link(g->disp, cfg_string_at(cfg->workers, "remote", i),
+			0, err, errlen) != 0)
+			goto out;
+	for (size_t i = 0; i < cfg_count(cfg->workers, "listen"); i++)
+		if (dispatch_link(g->disp, cfg_string_at(cfg->workers, "listen", i),
+			LINK_LISTEN, err, errlen) != 0)
+			goto out;
+	if (n == 0 && cfg_count(cfg->workers, "remote") == 0 &&
+	    cfg_count(cfg->workers, "listen") == 0) {
+		snprintf(err, errlen, "%s: no workers: workers.count is -1 and "
+		    "neither workers.remote nor workers.listen is set",
+		    cfg_where(cfg->workers, NULL));
+		goto out;
+	}
+	if (n > 0) {
+		workers_opts wo = {
+			.command        = v->worker_cmd,
+			.config         = cfg->path,
+			.generation     = g->id,
+			.restart_min_ms = (int)cfg_int(cfg->workers, "restart_min_ms"),
+			.restart_max_ms = (int)cfg_int(cfg->workers, "restart_max_ms"),
+			.log_level      = v->log_level_arg,
+		};
+		if ((g->wk = workers_start(v->base, &wo, urls, (size_t)n)) ==
+		    NULL) {
+			snprintf(err, errlen, "cannot start %d workers", n);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+	return rc;
+}
+
+/* Builds everything of a configuration but its inputs. */
+static generation *
+gen_build(vigild *v, vigil_config *cfg, loader *ld, const char *runtime_dir,
+    bool with_sinks, char *err, size_t errlen)
+{
+	generation *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		config_free(cfg);
+		loader_free(ld);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	g->id          = ++v->next_gen;
+	g->cfg         = cfg;
+	g->ld          = ld;
+	g->runtime_dir = strdup(runtime_dir);
+	if (g->runtime_dir == NULL || gen_workers(v, g, err, errlen) != 0)
+		goto fail;
+	if (with_sinks) {
+		if ((g->out = sinks_new(v, g, err, errlen)) == NULL ||
+		    sinks_start(g->out, err, errlen) != 0)
+			goto fail;
+	}
+	return g;
+fail:
+	gen_free(g);
+	return NULL;
+}
+
+static int
+gen_start_inputs(vigild *v, generation *g, char *err, size_t errlen)
+{
+	if ((g->in = inputs_new(v, g, err, errlen)) == NULL)
+		return -1;
+	return inputs_start(g->in, err, errlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* Progress: shutdown and reload are state machines driven from here.  */
+
+static generation *retiring; /* an old generation finishing deliveries */
+static int64_t     retiring_since;
+static int64_t     stop_since;
+static control_req *reload_waiter;
+
+static void
+retire_done(void *arg)
+{
+	generation *g = arg;
+
+	if (g == retiring)
+		retiring = NULL;
+	gen_free(g);
+}
+
+static void
+retire_check(void)
+{
+	generation *g = retiring;
+
+	if (g == NULL)
+		return;
+	if (sinks_pending(g->out) > 0 &&
+	    now_monotonic_us() - retiring_since < DRAIN_TIMEOUT_S * 1000000LL)
+		return;
+	retiring = NULL;
+	if (g->wk)
+		workers_stop(g->wk, retire_done, g);
+	else
+		gen_free(g);
+}
+
+static void
+reload_answer(bool ok, const char *why)
+{
+	json_t *r;
+
+	if (reload_waiter == NULL)
+		return;
+	r = json_object();
+	json_object_set_new(r, "ok", json_boolean(ok));
+	if (!ok)
+		json_object_set_new(r, "error", json_string(why));
+	control_reply(reload_waiter, r);
+	reload_waiter = NULL;
+}
+
+static bool
+gen_drained(const generation *g)
+{
+	return inputs_outstanding(g->in) == 0 && dispatch_held(g->disp) == 0;
+}
+
+static void
+reload_switch(vigild *v)
+{
+	char        err[4096];
+	generation *old = v->cur;
+
+	inputs_free(old->in);
+	old->in = NULL;
+	v->cur  = v->next;
+	v->next = NULL;
+	if (gen_start_inputs(v, v->cur, err, sizeof(err)) != 0) {
+		/* The config validated, so this is the environment (a file
+		 * gone, a port taken): say so loudly; posts are not lost,
+		 * inputs resume from their saved positions on the next
+		 * reload. */
+		log_err("reload: inputs failed to start: %s", err);
+		snprintf(v->last_reload_error, sizeof(v->last_reload_error),
+		    "inputs failed to start: %.900s", err);
+		v->reload_failures++;
+		reload_answer(false, err);
+	} else {
+		log_notice("reload: generation %u running", v->cur->id);
+		v->reloads++;
+		reload_answer(true, NULL);
+	}
+	if (retiring)
+		retire_done(retiring); /* a reload before the last finished */
+	retiring       = old;
+	retiring_since = now_monotonic_us();
+	v->state       = VS_RUNNING;
+}
+
+static void
+shutdown_finish(void *arg)
+{
+	vigild *v = arg;
+
+	event_base_loopexit(v->base, NULL);
+}
+
+static void
+progress(evutil_socket_t fd, short what, void *arg)
+{
+	vigild *v = arg;
+
+	(void)fd;
+	(void)what;
+	retire_check();
+	switch (v->state) {
+	case VS_RELOADING:
+		if (gen_drained(v->cur))
+			reload_switch(v);
+		break;
+	case VS_STOPPING:
+		if (!gen_drained(v->cur) ||
+		    (sinks_pending(v->cur->out) > 0 &&
+			now_monotonic_us() - stop_since <
+			    DRAIN_TIMEOUT_S * 1000000LL))
+			break;
+		if (v->workers_stopping)
+			break;
+		v->workers_stopping = true;
+		if (v->cur->wk)
+			workers_stop(v->cur->wk, shutdown_finish, v);
+		else
+			shutdown_finish(v);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+vigild_progress(vigild *v)
+{
+	if (v->progress_ev)
+		event_active(v->progress_ev, 0, 0);
+}
+
+static void
+start_reload(vigild *v, control_req *waiter)
+{
+	char          err[8192];
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+
+	if (v->state != VS_RUNNING) {
+		log_warn("reload: %s; request ignored",
+		    v->state == VS_RELOADING ? "a reload is in progress" :
+		    "the daemon is stopping");
+		if (waiter) {
+			json_t *r = json_object();
+			json_object_set_new(r, "ok", json_false());
+			json_object_set_new(r, "error",
+			    json_string("busy: a reload or shutdown is in progress"));
+			control_reply(waiter, r);
+		}
+		return;
+	}
+	reload_waiter = waiter;
+	log_notice("reload: reading %s", v->config_path);
+	if (config_load(v->config_path, CONFIG_ALL, &ld, &cfg, err,
+		sizeof(err)) != 0 ||
+	    (v->next = gen_build(v, cfg, ld, v->cur->runtime_dir, true, err,
+		 sizeof(err))) == NULL) {
+		if (cfg == NULL)
+			loader_free(ld);
+		log_err("reload refused, keeping the running configuration: %s",
+		    err);
+		snprintf(v->last_reload_error, sizeof(v->last_reload_error),
+		    "%.1000s", err);
+		v->reload_failures++;
+		reload_answer(false, err);
+		return;
+	}
+	if (v->log_level_arg == NULL)
+		log_set_level(cfg->log_level);
+	v->state = VS_RELOADING;
+	inputs_stop(v->cur->in);
+	vigild_progress(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                             */
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	vigild *v = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (v->replay) {
+			/* Replay output would be incomplete: say so. */
+			log_warn("interrupted; replay output is incomplete");
+			v->exit_code = 1;
+			event_base_loopbreak(v->base);
+			return;
+		}
+		if (v->state == VS_STOPPING) {
+			log_warn("second signal: exiting without draining");
+			v->exit_code = 1;
+			event_base_loopbreak(v->base);
+			return;
+		}
+		log_notice("%s: draining %zu posts in flight",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		    dispatch_held(v->cur->disp));
+		if (v->next) {
+			gen_free(v->next);
+			v->next = NULL;
+			reload_answer(false, "the daemon is stopping");
+		}
+		v->state   = VS_STOPPING;
+		stop_since = now_monotonic_us();
+		inputs_stop(v->cur->in);
+		vigild_progress(v);
+		break;
+	case SIGHUP:
+		sinks_reopen(v->cur->out);
+		start_reload(v, NULL);
+		break;
+	case SIGCHLD:
+		workers_reap();
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Control commands                                                    */
+
+static void
+plugins_json(const generation *g, json_t *arr)
+{
+	const struct {
+		const instance_conf *list;
+		size_t               n;
+	} kinds[] = {{g->cfg->inputs, g->cfg->n_inputs},
+	    {g->cfg->rules, g->cfg->n_rules}, {g->cfg->sinks, g->cfg->n_sinks}};
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+		for (size_t i = 0; i < kinds[k].n; i++) {
+			const instance_conf *ic = &kinds[k].list[i];
+			json_array_append_new(arr,
+			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind",
+				plugin_kind_name(ic->kind), "plugin", ic->plugin,
+				"name", ic->name, "version", ic->desc->version,
+				"file", ic->file ? ic->file : ""));
+		}
+}
+
+static int
+cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
+{
+	vigild        *v = arg;
+	dispatch_stats ds;
+	workers_stats  ws = {0, 0};
+	json_t        *pl = json_array();
+	static const char *const states[] = {"starting", "running",
+	    "reloading", "stopping"};
+
+	(void)req;
+	(void)args;
+	dispatch_get_stats(v->cur->disp, &ds);
+	if (v->cur->wk)
+		workers_get_stats(v->cur->wk, &ws);
+	plugins_json(v->cur, pl);
+	json_object_set_new(reply, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(reply, "pid", json_integer(getpid()));
+	json_object_set_new(reply, "state", json_string(states[v->state]));
+	json_object_set_new(reply, "uptime_s",
+	    json_integer((now_monotonic_us() - v->started_us) / 1000000));
+	json_object_set_new(reply, "config", json_string(v->config_path));
+	json_object_set_new(reply, "generation", json_integer(v->cur->id));
+	json_object_set_new(reply, "reloads", json_integer((json_int_t)v->reloads));
+	json_object_set_new(reply, "reload_failures",
+	    json_integer((json_int_t)v->reload_failures));
+	if (v->last_reload_error[0])
+		json_object_set_new(reply, "last_reload_error",
+		    json_string(v->last_reload_error));
+	json_object_set_new(reply, "workers",
+	    json_pack("{s:I,s:I,s:I,s:I}", "running", (json_int_t)ws.running,
+		"restarts", (json_int_t)ws.restarts, "links",
+		(json_int_t)ds.links, "links_up", (json_int_t)ds.links_up));
+	json_object_set_new(reply, "queue",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
+		(json_int_t)ds.queued, "in_flight", (json_int_t)ds.in_flight,
+		"backlog", (json_int_t)v->cur->cfg->backlog, "alerts_pending",
+		(json_int_t)sinks_pending(v->cur->out), "requests",
+		(json_int_t)ds.requests, "quarantined",
+		(json_int_t)ds.quarantined));
+	json_object_set_new(reply, "plugins", pl);
+	return 0;
+}
+
+static int
+cmd_plugins(void *arg, control_req *req, json_t *args, json_t *reply)
+{
+	vigild *v  = arg;
+	json_t *pl = json_array();
+
+	(void)req;
+	(void)args;
+	plugins_json(v->cur, pl);
+	json_object_set_new(reply, "plugins", pl);
+	return 0;
+}
+
+static int
+cmd_reload(void *arg, control_req *req, json_t *args, json_t *reply)
+{
+	(void)args;
+	(void)reply;
+	start_reload(arg, req);
+	return 1; /* answered when the reload has finished or failed */
+}
+
+static int
+cmd_metrics(void *arg, control_req *req, json_t *args, json_t *reply)
+{
+	char  *text = NULL;
+	size_t len  = 0;
+	FILE  *f    = open_memstream(&text, &len);
+
+	(void)arg;
+	(void)req;
+	(void)args;
+	if (f == NULL)
+		return -1;
+	metrics_write(f);
+	fclose(f);
+	json_object_set_new(reply, "text", json_stringn(text, len));
+	free(text);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                            */
+
+static const host_loop_ops loop_ops = {
+	.submit      = input_submit,
+	.alert_done  = sink_alert_done,
+	.kv_put      = instance_kv_put,
+	.kv_get      = instance_kv_get,
+	.kv_del      = instance_kv_del,
+	.http_route  = NULL, /* set in main once the listener exists */
+	.http_method = http_req_method,
+	.http_header = http_req_header,
+	.http_query  = http_req_query,
+	.http_body   = http_req_body,
+	.http_reply  = http_req_reply,
+};
+
+static http_server *the_http;
+
+static int
+route(vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg)
+{
+	if (the_http == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR, "no HTTP listener in this mode");
+		return VIGIL_ERR;
+	}
+	return http_server_route(the_http, path, fn, arg, ctx->prefix);
+}
+
+/* The worker program: the setting, else beside this binary (a build
+ * tree), else the installed one. */
+static char *
+find_worker(const vigil_config *cfg)
+{
+	const char *set = cfg_string(cfg->workers, "command");
+	char        self[PATH_MAX], *dir, *p;
+	ssize_t     n;
+
+	if (set && *set)
+		return strdup(set);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if ((dir = path_dirname(self)) != NULL) {
+			p = path_join(dir, "vigil-worker");
+			free(dir);
+			if (p && access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	return strdup(VIGIL_SBINDIR "/vigil-worker");
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vigild [-c CONFIG] [options]\n"
+	    "  -c, --config FILE     configuration (default %s/vigil.conf)\n"
+	    "  -t, --test            check the configuration and its plugins, "
+	    "then exit\n"
+	    "      --replay FILE     score a JSON-lines file (- for stdin) and "
+	    "print verdicts\n"
+	    "      --reference       print the configuration reference "
+	    "(Markdown)\n"
+	    "  -P, --plugin-path DIR search DIR for plugins first\n"
+	    "  -l, --log-level LEVEL error, warning, notice, info, debug\n"
+	    "  -V, --version         print the version\n",
+	    VIGIL_SYSCONF_DIR);
+}
+
+static int
+make_replay_dir(char *out, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	if (!strfmt(out, len, "%s/vigil-XXXXXX", tmp) || mkdtemp(out) == NULL) {
+		log_err("cannot make a runtime directory under %s: %s", tmp,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+remove_replay_dir(const char *dir, uint32_t gens)
+{
+	char p[PATH_MAX + 64];
+
+	/* Only what we made: the ipc sockets of our generations. */
+	for (uint32_t g = 1; g <= gens; g++)
+		for (int i = 0; i < 1024; i++) {
+			snprintf(p, sizeof(p), "%s/w%u-%d.sock", dir, g, i);
+			if (unlink(p) != 0 && errno == ENOENT && i > 0)
+				break;
+		}
+	rmdir(dir);
+}
+
+static int
+check_config(const char *path)
+{
+	char          err[16384];
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+	int           rc;
+
+	rc = config_load(path, CONFIG_ALL, &ld, &cfg, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "%s", err);
+	else
+		fprintf(stderr, "%s: configuration OK (%zu inputs, %zu rules, "
+		    "%zu sinks)\n", path, cfg->n_inputs, cfg->n_rules,
+		    cfg->n_sinks);
+	config_free(cfg);
+	loader_free(ld);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+print_reference(const char *path)
+{
+	char          err[16384];
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+	int           rc  = 0;
+
+	if (path && config_load(path, 0, &ld, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s", err);
+		rc = 1;
+	} else {
+		if (ld == NULL) {
+			const char *dirs[2] = {plugin_path_arg, VIGIL_PLUGIN_DIR};
+			ld = plugin_path_arg ? loader_new(dirs, 2) :
+			    loader_new(dirs + 1, 1);
+		}
+		config_reference(stdout, ld);
+	}
+	config_free(cfg);
+	loader_free(ld);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"replay", required_argument, NULL, 'R'},
+	    {"reference", no_argument, NULL, 'F'},
+	    {"plugin-path", required_argument, NULL, 'P'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char   *conf = VIGIL_SYSCONF_DIR "/vigil.conf", *replay_file = NULL;
+	const char   *level_name = NULL;
+	bool          test = false, reference = false;
+	int           c, level = -1, rc = 1;
+	char          err[16384], rundir[PATH_MAX];
+	host_loop_ops ops = loop_ops;
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+	vigild        v;
+	struct event *sig_ev[4] = {NULL, NULL, NULL, NULL};
+	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+
+	log_set_ident("vigild");
+	while ((c = getopt_long(argc, argv, "c:tP:l:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf = optarg; break;
+		case 't': test = true; break;
+		case 'R': replay_file = optarg; break;
+		case 'F': reference = true; break;
+		case 'P': plugin_path_arg = optarg; break;
+		case 'l':
+			if (log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr, "vigild: unknown log level '%s'\n",
+				    optarg);
+				return 2;
+			}
+			log_set_level(level);
+			level_name = optarg;
+			break;
+		case 'V': printf("vigild %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	/* Rule plugins compile their patterns when validated. */
+	if ((reference || test) && text_init() != 0)
+		return 1;
+	if (reference) {
+		rc = print_reference(plugin_path_arg ? NULL : conf);
+		text_fini();
+		return rc;
+	}
+	if (test) {
+		rc = check_config(conf);
+		text_fini();
+		return rc;
+	}
+
+	memset(&v, 0, sizeof(v));
+	v.config_path   = conf;
+	v.started_us    = now_monotonic_us();
+	v.log_level_arg = level_name;
+	v.replay        = replay_file != NULL;
+	signal(SIGPIPE, SIG_IGN);
+	if (text_init() != 0)
+		return 1;
+	if (config_load(conf, replay_file ? CONFIG_RULES : CONFIG_ALL, &ld,
+		&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s", err);
+		text_fini();
+		return 2;
+	}
+	if (level < 0)
+		log_set_level(cfg->log_level);
+	evthread_use_pthreads();
+	if ((v.base = event_base_new()) == NULL ||
+	    (v.br = bridge_new(v.base)) == NULL ||
+	    (v.progress_ev = event_new(v.base, -1, 0, progress, &v)) == NULL) {
+		log_err("cannot set up the event loop");
+		goto out;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (replay_file && sigs[i] == SIGHUP)
+			continue;
+		sig_ev[i] = evsignal_new(v.base, sigs[i], on_signal, &v);
+		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0) {
+			log_err("cannot watch signal %d", sigs[i]);
+			goto out;
+		}
+	}
+	v.worker_cmd = find_worker(cfg);
+
+	if (replay_file) {
+		/* Replay: workers only, in a private runtime directory. */
+		generation *g;
+		if (make_replay_dir(rundir, sizeof(rundir)) != 0)
+			goto out;
+		g = gen_build(&v, cfg, ld, rundir, false, err, sizeof(err));
+		cfg = NULL;
+		ld  = NULL;
+		if (g == NULL) {
+			log_err("%s", err);
+			rc = 2;
+		} else {
+			v.cur   = g;
+			v.state = VS_RUNNING;
+			rc      = replay_run(&v, g, replay_file);
+			gen_free(g);
+		}
+		remove_replay_dir(rundir, v.next_gen);
+		goto out;
+	}
+
+	if (mkdir_p(cfg->state_dir, 0750) != 0 ||
+	    mkdir_p(cfg->runtime_dir, 0750) != 0) {
+		log_err("cannot create %s or %s: %s", cfg->state_dir,
+		    cfg->runtime_dir, strerror(errno));
+		goto out;
+	}
+	{
+		const char *cs = cfg_string(cfg->daemon, "control_socket");
+		char        path[PATH_MAX];
+		if (cs == NULL || *cs == '\0') {
+			snprintf(path, sizeof(path), "%s/control.sock",
+			    cfg->runtime_dir);
+			cs = path;
+		}
+		if ((v.ctl = control_open(v.base, cs, err, sizeof(err))) == NULL) {
+			log_err("%s", err);
+			goto out;
+		}
+		control_command(v.ctl, "status", cmd_status, &v);
+		control_command(v.ctl, "plugins", cmd_plugins, &v);
+		control_command(v.ctl, "reload", cmd_reload, &v);
+		control_command(v.ctl, "metrics", cmd_metrics, &v);
+	}
+	{
+		http_options ho = {
+			.listen          = cfg_string(cfg->http, "listen"),
+			.max_body        = (size_t)cfg_int(cfg->http, "max_body"),
+			.max_connections = (int)cfg_int(cfg->http, "max_connections"),
+			.timeout_s       = (int)cfg_int(cfg->http, "timeout_s"),
+		};
+		if ((the_http = http_server_new(v.base, &ho)) == NULL)
+			goto out;
+		v.http         = the_http;
+		ops.http_route = route;
+	}
+	host_set_loop_ops(&ops);
+	if ((v.cur = gen_build(&v, cfg, ld, cfg->runtime_dir, true, err,
+		 sizeof(err))) == NULL) {
+		cfg = NULL;
+		ld  = NULL;
+		log_err("%s", err);
+		goto out;
+	}
+	cfg = NULL;
+	ld  = NULL;
+	if (gen_start_inputs(&v, v.cur, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	v.state = VS_RUNNING;
+	log_notice("vigild %s running: generation %u, %d local workers, "
+	    "%zu inputs, %zu rules, %zu sinks", PACKAGE_VERSION, v.cur->id,
+	    local_worker_count(v.cur->cfg), v.cur->cfg->n_inputs,
+	    v.cur->cfg->n_rules, v.cur->cfg->n_sinks);
+	event_base_dispatch(v.base);
+	rc = v.exit_code;
+	log_notice("stopped");
+out:
+	if (retiring)
+		retire_done(retiring);
+	if (v.next)
+		gen_free(v.next);
+	if (v.cur && !replay_file)
+		gen_free(v.cur);
+	control_close(v.ctl);
+	http_server_free(the_http);
+	the_http = NULL;
+	host_set_loop_ops(NULL);
+	config_free(cfg);
+	loader_free(ld);
+	for (int i = 0; i < 4; i++)
+		if (sig_ev[i])
+			event_free(sig_ev[i]);
+	if (v.progress_ev)
+		event_free(v.progress_ev);
+	bridge_free(v.br);
+	if (v.base)
+		event_base_free(v.base);
+	free((char *)v.worker_cmd);
+	metrics_reset();
+	text_fini();
+	return rc;
+}

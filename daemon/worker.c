@@ -1,0 +1,223 @@
+/*
+ * worker.c - vigil-worker, a scoring worker.
+ *
+ * Loads the rule plugins of a configuration, then answers scoring requests
+ * on an nng REP socket: each request is a batch of raw posts (wire.h), each
+ * reply a verdict per post. A worker keeps no state between posts, so the
+ * daemon may kill, restart or replace it at any moment; a request it never
+ * answered is sent to another worker.
+ *
+ *   vigil-worker -c CONF (--connect URL | --listen URL) [-g GENERATION]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "config.h"
+#include "log.h"
+#include "score.h"
+#include "text.h"
+#include "wire.h"
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vigil-worker -c CONFIG (--connect URL | --listen URL)"
+	    " [-g GENERATION] [--log-level LEVEL]\n"
+	    "Scores posts for vigild: loads the rule plugins of CONFIG and\n"
+	    "answers requests on an nng REP socket.\n");
+}
+
+/* Scores every post of a request into a reply. Returns the reply, or NULL
+ * when the request is malformed or memory runs out (logged). */
+static nng_msg *
+handle_request(scorer *sc, nng_msg *req, uint32_t generation)
+{
+	wire_reader r;
+	wire_header h;
+	nng_msg    *rep = NULL;
+	uint32_t    i;
+
+	if (wire_read_header(&r, req, WIRE_REQ_MAGIC, &h) != 0) {
+		log_warn("malformed request (%zu bytes) ignored",
+		    nng_msg_len(req));
+		return NULL;
+	}
+	if (nng_msg_alloc(&rep, 0) != 0 ||
+	    wire_begin(rep, WIRE_REP_MAGIC, generation, h.batch) != 0)
+		goto fail;
+	for (i = 0; i < h.count; i++) {
+		wire_post      p;
+		const char    *jur[WIRE_MAX_JUR];
+		char          *out = NULL;
+		size_t         out_len;
+		vigil_severity sev;
+		int            st;
+
+		if (wire_next_post(&r, &p) != 0) {
+			log_warn("request %llu truncated at post %u",
+			    (unsigned long long)h.batch, i);
+			goto fail;
+		}
+		for (size_t j = 0; j < p.n_jur; j++)
+			jur[j] = p.jur[j];
+		st = scorer_run(sc, p.buf, p.len, jur, p.n_jur, &out, &out_len,
+		    &sev);
+		if (st < 0) {
+			log_err("out of memory scoring a post");
+			goto fail;
+		}
+		if (wire_add_result(rep, p.seq, st, (int)sev, out, out_len) !=
+		    0) {
+			free(out);
+			goto fail;
+		}
+		free(out);
+	}
+	wire_finish(rep, h.count);
+	return rep;
+fail:
+	if (rep)
+		nng_msg_free(rep);
+	return NULL;
+}
+
+static int
+serve(nng_socket sock, scorer *sc, uint32_t generation)
+{
+	while (!stopping) {
+		nng_msg *req, *rep;
+		int      rv = nng_recvmsg(sock, &req, 0);
+
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv != 0) {
+			if (rv == NNG_ECLOSED)
+				break;
+			log_err("receive: %s", nng_strerror(rv));
+			return -1;
+		}
+		rep = handle_request(sc, req, generation);
+		nng_msg_free(req);
+		if (rep == NULL)
+			continue; /* the daemon resends to another worker */
+		if ((rv = nng_sendmsg(sock, rep, 0)) != 0) {
+			nng_msg_free(rep);
+			if (rv == NNG_ECLOSED)
+				break;
+			log_warn("send reply: %s", nng_strerror(rv));
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"connect", required_argument, NULL, 'C'},
+	    {"listen", required_argument, NULL, 'L'},
+	    {"generation", required_argument, NULL, 'g'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char   *conf = NULL, *connect = NULL, *listen = NULL;
+	uint32_t      generation = 0;
+	int           c, level, rc = 1, rv;
+	char          err[4096];
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+	scorer       *sc  = NULL;
+	nng_socket    sock = NNG_SOCKET_INITIALIZER;
+	struct sigaction sa;
+
+	log_set_ident("vigil-worker");
+	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf = optarg; break;
+		case 'C': connect = optarg; break;
+		case 'L': listen = optarg; break;
+		case 'g': generation = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'l':
+			if (log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr, "unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			log_set_level(level);
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (conf == NULL || (connect == NULL) == (listen == NULL)) {
+		usage(stderr);
+		return 2;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (text_init() != 0)
+		return 1;
+	if (config_load(conf, CONFIG_RULES, &ld, &cfg, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		rc = 2;
+		goto out;
+	}
+	log_set_level(cfg->log_level);
+	if ((sc = scorer_new(cfg, err, sizeof(err))) == NULL) {
+		log_err("%s", err);
+		rc = 2;
+		goto out;
+	}
+	if ((rv = nng_rep0_open(&sock)) != 0) {
+		log_err("rep socket: %s", nng_strerror(rv));
+		goto out;
+	}
+	/* A bound on what a peer can make us allocate; the recv timeout
+	 * lets SIGTERM end the loop. */
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, cfg->max_message);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 200);
+	if (connect)
+		rv = nng_dial(sock, connect, NULL, NNG_FLAG_NONBLOCK);
+	else
+		rv = nng_listen(sock, listen, NULL, 0);
+	if (rv != 0) {
+		log_err("%s %s: %s", connect ? "dial" : "listen",
+		    connect ? connect : listen, nng_strerror(rv));
+		goto out;
+	}
+	log_debug("generation %u ready on %s with %zu rules", generation,
+	    connect ? connect : listen, cfg->n_rules);
+	rc = serve(sock, sc, generation) == 0 ? 0 : 1;
+out:
+	if (nng_socket_id(sock) > 0)
+		nng_close(sock);
+	scorer_free(sc);
+	config_free(cfg);
+	loader_free(ld);
+	text_fini();
+	return rc;
+}

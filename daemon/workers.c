@@ -1,0 +1,277 @@
+/*
+ * workers.c - starting, watching and restarting local vigil-worker
+ * processes (see workers.h).
+ *
+ * Each worker is a child started with fork and exec; it dies with the
+ * daemon (PR_SET_PDEATHSIG). vigild's SIGCHLD handler calls workers_reap,
+ * which finds the exited child in whichever set owns it. A worker that
+ * exits while its set runs is started again after a delay that doubles
+ * with each quick death, up to restart_max_ms, and resets once a worker
+ * has lived ten seconds.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "util.h"
+#include "workers.h"
+
+#define STABLE_US (10 * 1000000LL)
+
+typedef struct worker_proc {
+	workers      *set;
+	int           index;
+	char         *url;
+	pid_t         pid;
+	int64_t       started; /* monotonic */
+	int           backoff_ms;
+	struct event *restart;
+} worker_proc;
+
+struct workers {
+	struct event_base *base;
+	workers_opts       o;
+	char              *command, *config, *log_level;
+	worker_proc       *procs;
+	size_t             n;
+	bool               stopping;
+	bool               listed; /* in all_sets */
+	void (*done)(void *);
+	void              *done_arg;
+	uint64_t           restarts;
+	LIST_ENTRY(workers) entry;
+};
+
+/* Every running set, for workers_reap. Loop thread only. */
+static LIST_HEAD(, workers) all_sets = LIST_HEAD_INITIALIZER(all_sets);
+
+static int
+proc_spawn(worker_proc *p)
+{
+	workers *w = p->set;
+	char     gen[16];
+	pid_t    pid;
+
+	snprintf(gen, sizeof(gen), "%u", w->o.generation);
+	pid = fork();
+	if (pid < 0) {
+		log_err("cannot start worker %d: fork: %s", p->index,
+		    strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t all;
+		char    *argv[10];
+		int      a = 0;
+
+		/* Die with the daemon; start with default signals. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		argv[a++] = w->command;
+		argv[a++] = (char *)"-c";
+		argv[a++] = w->config;
+		argv[a++] = (char *)"--connect";
+		argv[a++] = p->url;
+		argv[a++] = (char *)"-g";
+		argv[a++] = gen;
+		if (w->log_level) {
+			argv[a++] = (char *)"--log-level";
+			argv[a++] = w->log_level;
+		}
+		argv[a] = NULL;
+		execv(w->command, argv);
+		/* Only async-signal-safe calls between fork and exec. */
+		static const char msg[] = "vigild: cannot run the worker "
+					  "program (workers.command)\n";
+		ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)r;
+		_exit(127);
+	}
+	p->pid     = pid;
+	p->started = now_monotonic_us();
+	log_debug("worker %d started (pid %ld, generation %u)", p->index,
+	    (long)pid, w->o.generation);
+	return 0;
+}
+
+static void
+on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	worker_proc *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->set->stopping)
+		return;
+	p->set->restarts++;
+	if (proc_spawn(p) != 0) {
+		struct timeval tv = {p->backoff_ms / 1000,
+		    (p->backoff_ms % 1000) * 1000};
+		evtimer_add(p->restart, &tv);
+	}
+}
+
+static void
+maybe_done(workers *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->procs[i].pid > 0)
+			return;
+	if (w->done) {
+		void (*done)(void *) = w->done;
+		w->done              = NULL;
+		done(w->done_arg);
+	}
+}
+
+static void
+proc_exited(worker_proc *p, int status)
+{
+	workers *w     = p->set;
+	int64_t  lived = now_monotonic_us() - p->started;
+
+	p->pid = 0;
+	if (w->stopping) {
+		maybe_done(w);
+		return;
+	}
+	if (WIFSIGNALED(status))
+		log_warn("worker %d died of signal %d after %.1f s; restarting",
+		    p->index, WTERMSIG(status), (double)lived / 1e6);
+	else
+		log_warn("worker %d exited with status %d after %.1f s; "
+		    "restarting", p->index, WEXITSTATUS(status),
+		    (double)lived / 1e6);
+	if (lived >= STABLE_US || p->backoff_ms == 0)
+		p->backoff_ms = w->o.restart_min_ms;
+	else if (p->backoff_ms < w->o.restart_max_ms)
+		p->backoff_ms = p->backoff_ms * 2 > w->o.restart_max_ms ?
+		    w->o.restart_max_ms : p->backoff_ms * 2;
+	struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
+	evtimer_add(p->restart, &tv);
+}
+
+void
+workers_reap(void)
+{
+	pid_t pid;
+	int   status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		workers *w;
+		bool     found = false;
+		LIST_FOREACH(w, &all_sets, entry)
+		{
+			for (size_t i = 0; i < w->n && !found; i++) {
+				if (w->procs[i].pid == pid) {
+					found = true;
+					proc_exited(&w->procs[i], status);
+				}
+			}
+			if (found)
+				break;
+		}
+	}
+}
+
+workers *
+workers_start(struct event_base *base, const workers_opts *o,
+    char *const *urls, size_t n)
+{
+	workers *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->base = base;
+	w->o    = *o;
+	w->n    = n;
+	w->command   = strdup(o->command);
+	w->config    = strdup(o->config);
+	w->log_level = o->log_level ? strdup(o->log_level) : NULL;
+	w->procs     = calloc(n ? n : 1, sizeof(worker_proc));
+	if (w->command == NULL || w->config == NULL || w->procs == NULL ||
+	    (o->log_level && w->log_level == NULL))
+		goto fail;
+	LIST_INSERT_HEAD(&all_sets, w, entry);
+	w->listed = true;
+	for (size_t i = 0; i < n; i++) {
+		worker_proc *p = &w->procs[i];
+		p->set         = w;
+		p->index       = (int)i;
+		p->url         = strdup(urls[i]);
+		p->restart     = evtimer_new(base, on_restart, p);
+		if (p->url == NULL || p->restart == NULL)
+			goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (proc_spawn(&w->procs[i]) != 0)
+			goto fail;
+	return w;
+fail:
+	log_err("cannot start %zu workers", n);
+	workers_free(w);
+	return NULL;
+}
+
+void
+workers_stop(workers *w, void (*done)(void *arg), void *arg)
+{
+	w->stopping = true;
+	w->done     = done;
+	w->done_arg = arg;
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->procs[i].restart)
+			evtimer_del(w->procs[i].restart);
+		if (w->procs[i].pid > 0)
+			kill(w->procs[i].pid, SIGTERM);
+	}
+	maybe_done(w);
+}
+
+void
+workers_free(workers *w)
+{
+	if (w == NULL)
+		return;
+	if (w->listed)
+		LIST_REMOVE(w, entry);
+	if (w->procs) {
+		for (size_t i = 0; i < w->n; i++) {
+			worker_proc *p = &w->procs[i];
+			/* Never leave a child behind. */
+			if (p->pid > 0) {
+				kill(p->pid, SIGKILL);
+				waitpid(p->pid, NULL, 0);
+			}
+			if (p->restart)
+				event_free(p->restart);
+			free(p->url);
+		}
+	}
+	free(w->procs);
+	free(w->command);
+	free(w->config);
+	free(w->log_level);
+	free(w);
+}
+
+void
+workers_get_stats(const workers *w, workers_stats *st)
+{
+	st->running  = 0;
+	st->restarts = w->restarts;
+	for (size_t i = 0; i < w->n; i++)
+		st->running += w->procs[i].pid > 0;
+}

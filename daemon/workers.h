@@ -1,0 +1,41 @@
+/*
+ * workers.h - the local scoring workers of one configuration generation:
+ * vigild starts one vigil-worker per slot, each dialling its own ipc
+ * endpoint, and restarts a worker that dies, with exponential backoff.
+ */
+#ifndef VIGIL_WORKERS_H
+#define VIGIL_WORKERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+typedef struct workers workers;
+
+typedef struct workers_opts {
+	const char  *command;     /* the vigil-worker program */
+	const char  *config;      /* config file the workers load */
+	uint32_t     generation;
+	int          restart_min_ms;
+	int          restart_max_ms;
+	const char  *log_level;   /* passed on, or NULL */
+} workers_opts;
+
+/* Starts n workers, worker i dialling urls[i]. Returns NULL on error. */
+workers *workers_start(struct event_base *base, const workers_opts *o,
+    char *const *urls, size_t n);
+/* Asks every worker to stop (SIGTERM) and calls done once all have
+ * exited; no restarts from then on. */
+void workers_stop(workers *w, void (*done)(void *arg), void *arg);
+void workers_free(workers *w);
+
+/* Called by vigild on SIGCHLD: reaps every exited child of any set. */
+void workers_reap(void);
+
+typedef struct workers_stats {
+	size_t   running;
+	uint64_t restarts;
+} workers_stats;
+void workers_get_stats(const workers *w, workers_stats *st);
+
+#endif

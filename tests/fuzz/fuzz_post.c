@@ -1,0 +1,103 @@
+/*
+ * fuzz_post.c - libFuzzer harness for post_parse, the first reader of
+ * outside input in the worker. Any input must be refused with a reason or
+ * parsed; a parsed post then goes the whole way a post goes (normalized
+ * fields, findings with evidence on every field, verdict_json), and the
+ * verdict it gives must be read back by alert_set_from_verdict: a verdict
+ * vigild refuses would be an alert lost.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "post.h"
+#include "text.h"
+#include "verdict.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (text_init() != 0)
+		abort();
+	return 0;
+}
+
+/* One finding per field, with evidence over its middle third. */
+static void
+add_findings(vigil_findings *f, const vigil_post *v)
+{
+	vigil_finding_spec spec = {
+	    .struct_size  = sizeof(spec),
+	    .rule         = "fuzz.rule",
+	    .jurisdiction = "kz",
+	    .score        = 1.5,
+	    .floor        = VIGIL_SEV_NOTICE,
+	    .title        = "fuzz",
+	    .law          = "law",
+	    .window       = "window",
+	    .window_start = v->created_at,
+	    .window_end   = v->created_at + 1,
+	};
+
+	for (unsigned field = 0; field < v->n_fields && field < 8; field++) {
+		vigil_str      s  = post_field(v, field);
+		vigil_finding *fi = findings_add(f, &spec);
+		char           name[32];
+
+		if (fi == NULL)
+			abort();
+		if (post_field_name(field, name, sizeof(name)) == NULL)
+			abort();
+		(void)post_norm(v, field);
+		if (finding_evidence(fi, v, field, s.len / 3, 2 * s.len / 3) !=
+		        VIGIL_OK ||
+		    finding_signal(fi, name, 0.5) != VIGIL_OK)
+			abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const thresholds thr = {1, 2, 3};
+	char                    err[256];
+	vigil_findings         *f;
+	alert_set              *alerts;
+	post                   *p;
+	size_t                  len;
+	char                   *verdict;
+
+	if (post_parse((const char *)data, size, &p, err, sizeof(err)) != 0) {
+		if (p != NULL || err[0] == '\0')
+			abort();
+		return 0;
+	}
+	f = findings_new();
+	if (f == NULL)
+		abort();
+	add_findings(f, post_view(p));
+	verdict = verdict_json(post_view(p), f, &thr, NULL, NULL, &len);
+	if (verdict == NULL)
+		abort();
+	alerts = alert_set_from_verdict(verdict, len, 0, err, sizeof(err));
+	if (alerts == NULL) {
+		fprintf(stderr, "verdict refused: %s\n%s\n", err, verdict);
+		abort();
+	}
+	if (alert_set_count(alerts) != findings_count(f))
+		abort();
+	alert_set_free(alerts);
+	free(verdict);
+	findings_free(f);
+	post_free(p);
+	return 0;
+}

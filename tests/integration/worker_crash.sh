@@ -1,0 +1,49 @@
+#!/bin/sh
+# Workers die mid-stream: kill -9 one, and a poison post that aborts every
+# worker that scores it. Every other post still gets exactly one verdict,
+# and the poison post is quarantined instead of taking down every worker
+# in turn.
+. "$(dirname "$0")/lib.sh"
+
+N=3000
+{
+	daemon_section
+	cat <<CONF
+workers = { count = 2; batch = 8; inflight = 2; max_crashes = 2; restart_min_ms = 50; };
+inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 20; } );
+rules = (
+$(watchlist_rule),
+  { plugin = "crashy"; }
+);
+sinks = ( { plugin = "file"; name = "f"; path = "$T/alerts.jsonl"; } );
+CONF
+} >"$T/vigil.conf"
+
+"$PY" - "$T/feed.jsonl" "$N" <<'PYEOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        text = "vigiltest %d" % i
+        if i == 1500:
+            text = "vigiltest CRASH-ME"
+        f.write('{"id":"p%d","created_at":"2021-01-05T10:00:00+06:00","text":"%s"}\n' % (i, text))
+PYEOF
+
+start_vigild "$T/vigil.conf" "$T/vigild.log"
+wait_for 30 has_lines "$T/alerts.jsonl" 200 || fail "no progress"
+victim=$(worker_pids | head -n 1)
+[ -n "$victim" ] || fail "no worker to kill"
+kill -9 "$victim"
+wait_for 120 has_lines "$T/alerts.jsonl" $((N - 1)) || fail "expected $((N - 1)) alerts, got $(lines "$T/alerts.jsonl")"
+sleep 1
+grep -q "quarantined" "$T/vigild.log" || fail "the poison post was not quarantined"
+"$PY" - "$T/alerts.jsonl" "$N" <<'PYEOF' || fail "verdicts are not exactly one per post"
+import json, sys
+n = int(sys.argv[2])
+posts = [json.loads(l)["post"]["id"] for l in open(sys.argv[1])]
+assert len(posts) == len(set(posts)), "a post was alerted twice"
+want = {"p%d" % i for i in range(n) if i != 1500}
+assert set(posts) == want, (len(set(posts)), len(want))
+PYEOF
+stop_vigild
+echo "worker_crash: ok"
