@@ -40,8 +40,12 @@ void text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
 vigil_matcher *text_matcher_new(
     const vigil_pattern *pats, size_t n, char *err, size_t errlen);
 /* Scans normalized text; calls fn once per (pattern, end) with the
- * leftmost start. Scratch space is per thread. Returns 0, or -1 on a
- * Hyperscan error. [any thread] */
+ * leftmost start, in order of end. Regexes that Hyperscan can only
+ * prefilter report PCRE2's leftmost, non-overlapping matches instead.
+ * Scratch space is per thread. Returns 0, or -1 (logged, without the
+ * text) for malformed UTF-8, text over 2 GiB, out of memory, a Hyperscan
+ * error or PCRE2's match limit. A matcher must not be freed while it is
+ * being scanned. [any thread] */
 int text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
     vigil_match_fn fn, void *arg);
 void text_matcher_free(vigil_matcher *m);

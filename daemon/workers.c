@@ -163,6 +163,20 @@ proc_exited(worker_proc *p, int status)
 	evtimer_add(p->restart, &tv);
 }
 
+static worker_proc *
+find_proc(pid_t pid)
+{
+	workers *w;
+
+	LIST_FOREACH(w, &all_sets, entry)
+	{
+		for (size_t i = 0; i < w->n; i++)
+			if (w->procs[i].pid == pid)
+				return &w->procs[i];
+	}
+	return NULL;
+}
+
 void
 workers_reap(void)
 {
@@ -170,19 +184,10 @@ workers_reap(void)
 	int   status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		workers *w;
-		bool     found = false;
-		LIST_FOREACH(w, &all_sets, entry)
-		{
-			for (size_t i = 0; i < w->n && !found; i++) {
-				if (w->procs[i].pid == pid) {
-					found = true;
-					proc_exited(&w->procs[i], status);
-				}
-			}
-			if (found)
-				break;
-		}
+		worker_proc *p = find_proc(pid);
+		/* proc_exited may free the set: touch nothing after it. */
+		if (p != NULL)
+			proc_exited(p, status);
 	}
 }
 

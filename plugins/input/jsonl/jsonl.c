@@ -793,12 +793,23 @@ check_file(struct jsonl *j)
 {
 	struct stat cur, now;
 	const char *why;
+	uint64_t    hash;
 	int         fd;
 
 	if (fstat(j->fd, &cur) == 0 && (uint64_t)cur.st_size < j->read_off) {
 		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: truncated to %lld "
 		    "bytes; reading from the beginning", j->name,
 		    (long long)cur.st_size);
+		restart_file(j);
+		schedule_pump(j, 0);
+		return;
+	}
+	/* Truncated and written past our offset again between two looks:
+	 * only the head tells. */
+	if (j->id.fp_len > 0 && (head_hash(j->fd, j->id.fp_len, &hash) != 0 ||
+	    hash != j->id.fp)) {
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: rewritten from "
+		    "the start; reading from the beginning", j->name);
 		restart_file(j);
 		schedule_pump(j, 0);
 		return;
