@@ -70,6 +70,7 @@ struct dispatch {
 	size_t             n_queued;
 	size_t             held;
 	uint64_t           next_batch;
+	uint64_t           next_seq;
 	struct event      *kick_ev;
 	bool               closing;
 	TAILQ_HEAD(, link) links;
@@ -464,6 +465,7 @@ kick(dispatch *d)
 void
 dispatch_submit(dispatch *d, job *j)
 {
+	j->seq = ++d->next_seq;
 	TAILQ_INSERT_TAIL(&d->queue, j, entry);
 	d->n_queued++;
 	d->held++;

@@ -60,6 +60,11 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 		    nng_msg_len(req));
 		return NULL;
 	}
+	/* A worker started by vigild answers with its own generation, so
+	 * that a reply from old rules is never taken for new ones; a remote
+	 * worker, started without -g, serves whatever generation asks. */
+	if (generation == 0)
+		generation = h.generation;
 	if (nng_msg_alloc(&rep, 0) != 0 ||
 	    wire_begin(rep, WIRE_REP_MAGIC, generation, h.batch) != 0)
 		goto fail;

@@ -48,6 +48,7 @@
 #include "log.h"
 #include "score.h"
 #include "text.h"
+#include "wire.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -65,6 +66,7 @@
 #define CHUNK_BYTES   65536
 #define PIPE_BYTES    (1 << 20)
 #define MAX_PROCS     256
+#define CONTROL_REPLY_MAX 65536
 
 /* ------------------------------------------------------------ options */
 
@@ -364,50 +366,72 @@ static const wordlist filler[N_LANG] = {
 
 /* Watchlist vocabulary: nouns, adjectives paired with them, and phrases
  * people actually write. */
-static const char *const ru_nouns[] = {"выборы", "голосование", "избирком",
-    "бюллетень", "бюллетени", "кандидат", "депутаты", "мажилис",
-    "маслихат", "партия", "митинг", "протест", "забастовка", "коррупция",
-    "взятка", "откат", "референдум", "агитация", "явка", "фальсификация",
-    "вброс", "наблюдатели", "экзитпол", "рейтинг", "опрос", "оппозиция",
-    "санкции", "мобилизация", "девальвация", "госпереворот", "беспорядки",
-    "задержания", "обыски", "экстремизм", "пропаганда", "шествие"};
-static const char *const ru_adjs[] = {"досрочные", "честные", "незаконный",
-    "массовый", "фальшивый", "тайный", "официальный", "независимый",
-    "несанкционированный", "политический", "народный", "повторный",
-    "закрытый", "региональный", "антиправительственный"};
+/* Russian adjectives agree with their noun: masculine, feminine, neuter,
+ * plural. */
+enum gender { M, F, N, PL };
+typedef struct noun {
+	const char *w;
+	enum gender g;
+} noun;
+static const noun ru_nouns[] = {{"выборы", PL}, {"голосование", N},
+    {"избирком", M}, {"бюллетень", M}, {"бюллетени", PL}, {"кандидат", M},
+    {"депутаты", PL}, {"мажилис", M}, {"маслихат", M}, {"партия", F},
+    {"митинг", M}, {"протест", M}, {"забастовка", F}, {"коррупция", F},
+    {"взятка", F}, {"откат", M}, {"референдум", M}, {"агитация", F},
+    {"явка", F}, {"фальсификация", F}, {"вброс", M}, {"наблюдатели", PL},
+    {"экзитпол", M}, {"рейтинг", M}, {"опрос", M}, {"оппозиция", F},
+    {"санкции", PL}, {"мобилизация", F}, {"девальвация", F},
+    {"госпереворот", M}, {"беспорядки", PL}, {"задержания", PL},
+    {"обыски", PL}, {"экстремизм", M}, {"пропаганда", F}, {"шествие", N}};
+/* Stems: + ый/ий, ая, ое, ые. */
+static const char *const ru_adjs[][2] = {{"досрочн", "ый"},
+    {"честн", "ый"}, {"незаконн", "ый"}, {"массов", "ый"},
+    {"фальшив", "ый"}, {"тайн", "ый"}, {"официальн", "ый"},
+    {"независим", "ый"}, {"несанкционированн", "ый"},
+    {"политическ", "ий"}, {"народн", "ый"}, {"повторн", "ый"},
+    {"закрыт", "ый"}, {"региональн", "ый"}, {"антиправительственн", "ый"}};
 static const char *const ru_phrases[] = {"за кого проголосуете",
     "результаты опроса", "рейтинг партий", "голосуйте за",
     "пишите в комментариях номер партии", "подкуп избирателей",
     "карусельное голосование", "сбор подписей", "призыв к забастовке"};
-static const char *const kk_nouns[] = {"сайлау", "дауыс", "сайлаушы",
-    "сайлаукөм", "мәжіліс", "наразылық", "ереуіл", "парақорлық",
-    "жемқорлық", "пара", "үгіт", "бақылаушы", "сауалнама", "санкция",
-    "әкімдік", "билік", "үкімет", "парламент", "шеру", "жиын", "тінту",
-    "арандату", "үндеу", "бойкот", "күдікті", "үгітнама", "депутаттар",
-    "құрылтай", "мәслихат", "сайлауында"};
+static const noun kk_nouns[] = {{"сайлау", M}, {"дауыс", M}, {"сайлаушы", M},
+    {"сайлаукөм", M}, {"мәжіліс", M}, {"наразылық", M}, {"ереуіл", M},
+    {"парақорлық", M}, {"жемқорлық", M}, {"пара", M}, {"үгіт", M},
+    {"бақылаушы", M}, {"сауалнама", M}, {"санкция", M}, {"әкімдік", M},
+    {"билік", M}, {"үкімет", M}, {"парламент", M}, {"шеру", M}, {"жиын", M},
+    {"тінту", M}, {"арандату", M}, {"үндеу", M}, {"бойкот", M},
+    {"күдікті", M}, {"үгітнама", M}, {"депутаттар", M}, {"құрылтай", M},
+    {"мәслихат", M}, {"сайлауында", M}};
 static const char *const kk_adjs[] = {"әділ", "жалған", "жаппай",
     "жасырын", "ресми", "тәуелсіз", "саяси", "заңсыз", "рұқсатсыз",
     "халықтық", "аймақтық", "кезектен тыс"};
 static const char *const kk_phrases[] = {"кімге дауыс бересіз",
     "сауалнама нәтижелері", "сайлау учаскесі", "ереуілге шығу",
     "дауыс сатып алу"};
-static const char *const en_nouns[] = {"election", "elections", "ballot",
-    "ballots", "poll", "polls", "referendum", "candidate", "protest",
-    "rally", "strike", "bribe", "kickback", "corruption", "fraud",
-    "turnout", "observers", "campaign", "propaganda", "sanctions", "coup",
-    "riot", "mobilization", "devaluation", "embezzlement", "vote", "votes",
-    "exitpoll", "parliament", "opposition", "crackdown", "detention",
-    "boycott", "petition", "extremism"};
+static const noun en_nouns[] = {{"election", M}, {"elections", M},
+    {"ballot", M}, {"ballots", M}, {"poll", M}, {"polls", M},
+    {"referendum", M}, {"candidate", M}, {"protest", M}, {"rally", M},
+    {"strike", M}, {"bribe", M}, {"kickback", M}, {"corruption", M},
+    {"fraud", M}, {"turnout", M}, {"observers", M}, {"campaign", M},
+    {"propaganda", M}, {"sanctions", M}, {"coup", M}, {"riot", M},
+    {"mobilization", M}, {"devaluation", M}, {"embezzlement", M}, {"vote", M},
+    {"votes", M}, {"exitpoll", M}, {"parliament", M}, {"opposition", M},
+    {"crackdown", M}, {"detention", M}, {"boycott", M}, {"petition", M},
+    {"extremism", M}};
 static const char *const en_adjs[] = {"rigged", "snap", "illegal", "mass",
     "fake", "secret", "official", "independent", "unauthorized",
     "political", "early", "armed", "violent", "nationwide", "disputed"};
 static const char *const en_phrases[] = {"exit poll", "who will you vote for",
     "vote buying", "ballot stuffing", "poll results", "election forecast",
     "call to protest", "general strike"};
-static const wordlist term_nouns[N_LANG] = {
+typedef struct nounlist {
+	const noun *v;
+	size_t      n;
+} nounlist;
+static const nounlist term_nouns[N_LANG] = {
     WORDS(ru_nouns), WORDS(kk_nouns), WORDS(en_nouns)};
-static const wordlist term_adjs[N_LANG] = {
-    WORDS(ru_adjs), WORDS(kk_adjs), WORDS(en_adjs)};
+static const wordlist term_adjs[N_LANG] = { /* Russian: ru_adjs */
+    {NULL, 0}, WORDS(kk_adjs), WORDS(en_adjs)};
 static const wordlist term_phrases[N_LANG] = {
     WORDS(ru_phrases), WORDS(kk_phrases), WORDS(en_phrases)};
 
@@ -529,14 +553,14 @@ add_cased(buf *b, const char *word, enum casing c)
 
 /* ------------------------------------------------------------ terms */
 
-typedef struct term {
+typedef struct wl_term {
 	char     *text;
 	enum lang lang;
 	unsigned  list;
-} term;
+} wl_term;
 
 typedef struct termset {
-	term   *v;
+	wl_term *v;
 	size_t  n;
 	size_t *by_lang[N_LANG]; /* indices into v */
 	size_t  n_lang[N_LANG];
@@ -562,13 +586,30 @@ term_add(termset *ts, const char *s, enum lang l)
 	ts->n++;
 }
 
+/* "adjective noun", the adjective agreeing with the noun in Russian. */
+static void
+adj_noun(char *out, size_t len, enum lang l, const noun *n)
+{
+	static const char *const ru_end[2][4] = {{"ый", "ая", "ое", "ые"},
+	    {"ий", "ая", "ое", "ие"}};
+
+	if (l == RU) {
+		const char *const *a = ru_adjs[rnd_below(ARRAY_LEN(ru_adjs))];
+
+		snprintf(out, len, "%s%s %s", a[0],
+		    ru_end[strcmp(a[1], "ий") == 0][n->g], n->w);
+	} else {
+		snprintf(out, len, "%s %s", PICK_W(&term_adjs[l]), n->w);
+	}
+}
+
 /* quota terms of language l: phrases and nouns first, then adjective +
  * noun pairs in random order. */
 static void
 terms_of_lang(termset *ts, enum lang l, size_t quota)
 {
-	const wordlist *ph = &term_phrases[l], *no = &term_nouns[l];
-	const wordlist *ad = &term_adjs[l];
+	const wordlist *ph = &term_phrases[l];
+	const nounlist *no = &term_nouns[l];
 	size_t          end = ts->n + quota, tries = 0;
 	char            pair[256];
 
@@ -576,14 +617,1660 @@ terms_of_lang(termset *ts, enum lang l, size_t quota)
 		if (!term_known(ts, ph->w[i]))
 			term_add(ts, ph->w[i], l);
 	for (size_t i = 0; i < no->n && ts->n < end; i++)
-		if (!term_known(ts, no->w[i]))
-			term_add(ts, no->w[i], l);
+		if (!term_known(ts, no->v[i].w))
+			term_add(ts, no->v[i].w, l);
 	while (ts->n < end) {
 		if (++tries > 100000)
 			die("cannot make %zu distinct terms; use fewer (--terms)",
 			    quota);
-		snprintf(pair, sizeof(pair), "%s %s", PICK_W(ad), PICK_W(no));
+		adj_noun(pair, sizeof(pair), l, &no->v[rnd_below(no->n)]);
 		if (!term_known(ts, pair))
 			term_add(ts, pair, l);
 	}
+}
+
+static size_t
+lang_quota(size_t total, enum lang l)
+{
+	size_t ru = total * 4 / 10, kk = total * 3 / 10;
+
+	return l == RU ? ru : l == KK ? kk : total - ru - kk;
+}
+
+/* The watchlist: o->terms distinct terms, ~40% Russian, 30% Kazakh, 30%
+ * English, dealt round-robin into o->lists lists after a shuffle. */
+static void
+terms_make(termset *ts, const opts *o)
+{
+	size_t *order;
+
+	memset(ts, 0, sizeof(*ts));
+	ts->v = xcalloc(o->terms, sizeof(wl_term));
+	for (int l = 0; l < N_LANG; l++) {
+		ts->by_lang[l] = xcalloc(o->terms, sizeof(size_t));
+		terms_of_lang(ts, (enum lang)l, lang_quota(o->terms, (enum lang)l));
+	}
+	order = xcalloc(ts->n, sizeof(size_t));
+	for (size_t i = 0; i < ts->n; i++)
+		order[i] = i;
+	for (size_t i = ts->n; i > 1; i--) {
+		size_t j = rnd_below(i), t = order[i - 1];
+
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < ts->n; i++)
+		ts->v[order[i]].list = (unsigned)(i % o->lists);
+	free(order);
+}
+
+static void
+terms_free(termset *ts)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		free(ts->v[i].text);
+	for (int l = 0; l < N_LANG; l++)
+		free(ts->by_lang[l]);
+	free(ts->v);
+}
+
+/* ------------------------------------------------------------ posts */
+
+/* A post without its id: `"platform":...}`; a line is `{"id":"vbN",`
+ * followed by it. The pool's bodies are reused with fresh ids. */
+typedef struct body {
+	char     *json;
+	size_t    len;
+	bool      match;
+	bool      poll;
+	enum lang lang;
+} body;
+
+typedef struct pool {
+	body    *v;
+	size_t   n;
+	size_t  *matching, *plain; /* indices */
+	size_t   n_matching, n_plain;
+	uint64_t bytes;            /* of the bodies */
+	size_t   n_poll, n_lang[N_LANG];
+} pool;
+
+static enum lang
+pick_lang(void)
+{
+	size_t r = rnd_below(100);
+
+	return r < 45 ? RU : r < 75 ? KK : EN;
+}
+
+static const char *
+pick_term(const termset *ts, enum lang l)
+{
+	if (chance(15))
+		l = (enum lang)rnd_below(N_LANG);
+	if (ts->n_lang[l] == 0)
+		return ts->v[rnd_below(ts->n)].text;
+	return ts->v[ts->by_lang[l][rnd_below(ts->n_lang[l])]].text;
+}
+
+static void
+add_term(buf *b, const char *t, bool capital)
+{
+	size_t r = rnd_below(100);
+
+	add_cased(b, t, r < 5 ? ALL_CAPS : (capital || r < 20) ? CAPITAL : AS_IS);
+}
+
+/* One word or token of everyday text. */
+static void
+add_token(buf *b, enum lang l, bool capital)
+{
+	size_t r = rnd_below(1000);
+
+	if (r < 40) {
+		buf_fmt(b, "%zu", rnd_below(10) < 3 ? rnd_range(2000, 2025) :
+		    rnd_range(1, 500));
+	} else if (r < 60) {
+		buf_str(b, PICK(hashtags));
+	} else if (r < 75) {
+		buf_fmt(b, "@%s", PICK(channels));
+	} else if (r < 85) {
+		buf_fmt(b, "https://example.kz/%s/%zu", PICK(channels),
+		    rnd_range(1, 99999));
+	} else if (r < 95) {
+		/* A word with a zero-width space in it: normalization drops
+		 * it, as it drops the soft hyphens spammers use. */
+		const char *w = PICK_W(&filler[l]);
+		size_t      cut = (w[0] & 0x80) ? 2 : 1; /* one letter */
+
+		buf_add(b, w, cut);
+		if (w[cut] != '\0')
+			buf_str(b, "\u200b");
+		buf_str(b, w + cut);
+	} else if (r < 160 && l != KK) {
+		/* Code switching: Kazakh words in other posts. */
+		add_cased(b, PICK_W(&filler[KK]), capital ? CAPITAL : AS_IS);
+	} else {
+		add_cased(b, PICK_W(&filler[l]), capital ? CAPITAL : AS_IS);
+	}
+}
+
+/* Sentences of language l until about target bytes; term, if any, goes
+ * at a random point. */
+static void
+gen_text(buf *b, enum lang l, size_t target, const char *term)
+{
+	static const char *const ends[] = {".", ".", ".", "!", "?", "...",
+	    "!!", ","};
+	size_t start = b->len, at = term ? rnd_below(target + 1) : 0;
+	size_t left = rnd_range(4, 12);
+	bool   capital = true;
+
+	while (b->len - start < target || term != NULL) {
+		if (b->len > start)
+			buf_str(b, chance(2) ? "\u00a0" : chance(2) ? "  " : " ");
+		if (term != NULL && b->len - start >= at) {
+			add_term(b, term, capital);
+			term = NULL;
+		} else {
+			add_token(b, l, capital);
+		}
+		capital = false;
+		if (--left == 0) {
+			const char *e = PICK(ends);
+
+			buf_str(b, e);
+			capital = e[0] != ',';
+			if (chance(10)) {
+				buf_str(b, " ");
+				buf_str(b, PICK(emoji));
+			}
+			left = rnd_range(4, 12);
+		}
+	}
+}
+
+static void
+gen_author(buf *b, enum lang l, const char *channel)
+{
+	size_t      r = rnd_below(100);
+	const char *kind = r < 70 ? "person" : r < 85 ? "media" :
+	    r < 95 ? "organization" : "unknown";
+
+	if (r < 70)
+		buf_fmt(b, "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@user%zu\","
+		    "\"name\":\"%s %s\",\"kind\":\"%s\"},", rnd_range(1000, 9999999),
+		    rnd_range(1, 99999), first_names[l][rnd_below(8)],
+		    last_names[l][rnd_below(6)], kind);
+	else
+		buf_fmt(b, "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@%s\","
+		    "\"name\":\"%s\",\"kind\":\"%s\"},", rnd_range(1000, 999999),
+		    channel, channel, kind);
+}
+
+/* The poll: a question, 2 to 5 options; the term (if any) in one of them
+ * or in the question. */
+static void
+gen_poll(buf *b, enum lang l, const char *term)
+{
+	size_t n = rnd_range(2, 5), in = term ? rnd_below(n + 1) : SIZE_MAX;
+
+	buf_str(b, ",\"poll\":{\"question\":\"");
+	gen_text(b, l, rnd_range(30, 110), in == n ? term : NULL);
+	buf_str(b, "?\",\"options\":[");
+	for (size_t i = 0; i < n; i++) {
+		buf_str(b, i ? ",\"" : "\"");
+		gen_text(b, l, rnd_range(4, 36), in == i ? term : NULL);
+		buf_str(b, "\"");
+	}
+	buf_str(b, "]}");
+}
+
+static void
+gen_body(body *out, const termset *ts, unsigned match_pct)
+{
+	buf         b = {0};
+	const char *channel = PICK(channels), *term = NULL;
+	enum lang   l = pick_lang();
+	bool        in_poll;
+
+	out->lang = l;
+	out->match = chance(match_pct);
+	out->poll = chance(5);
+	in_poll = out->poll && chance(50);
+	if (out->match)
+		term = pick_term(ts, l);
+	buf_fmt(&b, "\"platform\":\"%s\",\"channel\":\"@%s\",", PICK(platforms),
+	    channel);
+	gen_author(&b, l, channel);
+	buf_fmt(&b, "\"created_at\":\"2024-%02zu-%02zuT%02zu:%02zu:%02zu+0%zu:00\","
+	    "\"text\":\"", rnd_range(1, 12), rnd_range(1, 28), rnd_range(0, 23),
+	    rnd_range(0, 59), rnd_range(0, 59), rnd_range(5, 6));
+	gen_text(&b, l, out->poll ? rnd_range(10, 90) : rnd_range(50, 370),
+	    in_poll ? NULL : term);
+	buf_str(&b, "\"");
+	if (out->poll)
+		gen_poll(&b, l, in_poll ? term : NULL);
+	if (chance(70))
+		buf_fmt(&b, ",\"url\":\"https://t.me/%s/%zu\"", channel,
+		    rnd_range(1, 99999));
+	buf_fmt(&b, ",\"lang\":\"%s\"}", lang_code[l]);
+	out->json = b.p;
+	out->len = b.len;
+}
+
+static void
+pool_make(pool *p, const termset *ts, const opts *o)
+{
+	memset(p, 0, sizeof(*p));
+	p->v = xcalloc(o->pool, sizeof(body));
+	p->matching = xcalloc(o->pool, sizeof(size_t));
+	p->plain = xcalloc(o->pool, sizeof(size_t));
+	for (size_t i = 0; i < o->pool; i++) {
+		body *bd = &p->v[p->n++];
+
+		gen_body(bd, ts, o->match_pct);
+		/* The last posts of a run must match: make sure some do. */
+		if (i == o->pool - 1 && p->n_matching == 0) {
+			free(bd->json);
+			gen_body(bd, ts, 100);
+		}
+		if (bd->match)
+			p->matching[p->n_matching++] = i;
+		else
+			p->plain[p->n_plain++] = i;
+		p->bytes += bd->len;
+		p->n_poll += bd->poll;
+		p->n_lang[bd->lang]++;
+	}
+}
+
+static void
+pool_free(pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].json);
+	free(p->v);
+	free(p->matching);
+	free(p->plain);
+}
+
+/* Appends the line of post id (with a newline when nl). */
+static void
+add_line(buf *b, size_t id, const body *bd, bool nl)
+{
+	char   num[24];
+	size_t n = sizeof(num);
+
+	do
+		num[--n] = (char)('0' + id % 10);
+	while ((id /= 10) > 0);
+	buf_reserve(b, 10 + (sizeof(num) - n) + bd->len);
+	buf_add(b, "{\"id\":\"vb", 9);
+	buf_add(b, num + n, sizeof(num) - n);
+	buf_add(b, "\",", 2);
+	buf_add(b, bd->json, bd->len);
+	if (nl)
+		buf_add(b, "\n", 1);
+}
+
+/* Mean size of a line as the daemon sees it (ids of 7 digits). */
+static double
+mean_post_bytes(const pool *p)
+{
+	return p->n ? (double)p->bytes / (double)p->n + 18.0 : 0;
+}
+
+/* ------------------------------------------------------------ config */
+
+static void
+check_quotable(const char *what, const char *s)
+{
+	if (strpbrk(s, "\"\\\n") != NULL)
+		die("%s '%s' cannot go into a configuration string", what, s);
+}
+
+static void
+write_config(const char *path, const opts *o, const termset *ts,
+    const char *fifo)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		die("cannot write %s: %s", path, strerror(errno));
+	fprintf(f, "# Written by vigil-bench.\n"
+	    "daemon = {\n  state_dir = \"%s/state\";\n"
+	    "  runtime_dir = \"%s/run\";\n  plugin_path = [ \"%s/plugins\" ];\n"
+	    "  log_level = \"warning\";\n",
+	    o->dir, o->dir, o->builddir);
+	if (o->backlog > 0)
+		fprintf(f, "  backlog = %ld;\n", o->backlog);
+	fprintf(f, "};\nworkers = {\n  count = %d;\n", o->workers);
+	if (o->batch > 0)
+		fprintf(f, "  batch = %ld;\n", o->batch);
+	if (o->inflight > 0)
+		fprintf(f, "  inflight = %ld;\n", o->inflight);
+	fprintf(f, "};\ninputs = (\n  { plugin = \"jsonl\"; name = \"bench\"; "
+	    "path = \"-\"; jurisdictions = [ \"kz\" ]; }\n);\n"
+	    "rules = (\n  {\n    plugin = \"watchlist\";\n    name = \"bench\";\n"
+	    "    lists = (\n");
+	for (unsigned l = 0; l < o->lists; l++) {
+		size_t k = 0;
+
+		fprintf(f, "      { name = \"%s\"; severity = \"notice\"; "
+		    "weight = %u.0;\n        terms = [", list_names[l], 1 + l % 4);
+		for (size_t i = 0; i < ts->n; i++) {
+			if (ts->v[i].list != l)
+				continue;
+			fprintf(f, "%s%s\"%s\"", k > 0 ? "," : "",
+			    k % 6 == 0 ? "\n          " : " ", ts->v[i].text);
+			k++;
+		}
+		fprintf(f, " ]; }%s\n", l + 1 < o->lists ? "," : "");
+	}
+	fprintf(f, "    );\n  }\n);\nsinks = (\n  { plugin = \"file\"; name = "
+	    "\"fifo\"; path = \"%s\"; min_severity = \"notice\"; }\n);\n", fifo);
+	if (fclose(f) != 0)
+		die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* ------------------------------------------------------------ figures */
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+typedef struct dist {
+	size_t  n;
+	int64_t p50, p99, p999, max; /* ns */
+} dist;
+
+/* Nearest-rank percentiles of v (sorted in place). */
+static dist
+distribution(int64_t *v, size_t n)
+{
+	dist d = {n, 0, 0, 0, 0};
+
+	if (n == 0)
+		return d;
+	qsort(v, n, sizeof(*v), cmp_i64);
+	{
+		const double ps[3] = {50.0, 99.0, 99.9};
+		int64_t     *out[3] = {&d.p50, &d.p99, &d.p999};
+
+		for (int i = 0; i < 3; i++) {
+			double x = ps[i] / 100.0 * (double)n;
+			size_t k = (size_t)x;
+
+			if ((double)k < x)
+				k++;
+			*out[i] = v[(k ? k : 1) - 1];
+		}
+	}
+	d.max = v[n - 1];
+	return d;
+}
+
+/* A field of /proc/PID/status in KiB ("VmHWM:"); 0 when unknown. */
+static uint64_t
+status_kib(pid_t pid, const char *field)
+{
+	char     path[64], line[256];
+	FILE    *f;
+	uint64_t v = 0;
+	size_t   n = strlen(field);
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0) {
+			v = strtoull(line + n, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static double
+mib(uint64_t kib)
+{
+	return (double)kib / 1024.0;
+}
+
+/* ------------------------------------------------------------ worker alone */
+
+typedef struct worker_fig {
+	bool     ran;
+	size_t   posts, runs;
+	double   load_s, wall_s, cpu_s;
+	dist     lat;
+	size_t   flagged, false_pos, false_neg, invalid;
+	uint64_t data_kib, before_kib, hwm_kib;
+} worker_fig;
+
+/* One pass over the posts; per-post times go to lat when it is not NULL. */
+static int
+score_pass(scorer *sc, const buf *lines, const size_t *off, const pool *pl,
+    int64_t *lat, worker_fig *f)
+{
+	static const char *const jur[] = {"kz"};
+
+	for (size_t i = 0; i < pl->n; i++) {
+		char          *out = NULL;
+		size_t         out_len;
+		vigil_severity sev;
+		int64_t        t0 = now_ns();
+		int            st = scorer_run(sc, lines->p + off[i],
+		    off[i + 1] - off[i], jur, 1, &out, &out_len, &sev);
+
+		if (lat != NULL)
+			lat[i] = now_ns() - t0;
+		free(out);
+		if (st < 0)
+			return -1;
+		if (lat != NULL)
+			continue;
+		/* The warm-up pass checks the generator's bookkeeping. */
+		f->invalid += st != WIRE_SCORED;
+		f->flagged += sev > VIGIL_SEV_NONE;
+		f->false_pos += sev > VIGIL_SEV_NONE && !pl->v[i].match;
+		f->false_neg += sev == VIGIL_SEV_NONE && pl->v[i].match;
+	}
+	return 0;
+}
+
+/* Loads the rules as a worker does and scores every post of the pool,
+ * one warm-up pass and then o->passes timed ones, on this thread. */
+static int
+run_worker_alone(const opts *o, const char *conf, const pool *pl,
+    worker_fig *f)
+{
+	char          err[8192];
+	buf           lines = {0};
+	size_t       *off = xcalloc(pl->n + 1, sizeof(size_t));
+	int64_t      *lat = xcalloc(pl->n * o->passes, sizeof(int64_t));
+	loader       *ld = NULL;
+	vigil_config *cfg = NULL;
+	scorer       *sc = NULL;
+	int64_t       t, cpu;
+	int           rc = -1;
+
+	for (size_t i = 0; i < pl->n; i++) {
+		off[i] = lines.len;
+		add_line(&lines, i, &pl->v[i], false);
+	}
+	off[pl->n] = lines.len;
+	f->posts = pl->n;
+	f->data_kib = (pl->bytes + lines.len) / 1024;
+	f->before_kib = status_kib(0, "VmRSS:");
+	t = now_ns();
+	if (text_init() != 0) {
+		fprintf(stderr, "vigil-bench: text_init failed\n");
+		goto out;
+	}
+	if (config_load(conf, CONFIG_RULES, &ld, &cfg, err, sizeof(err)) != 0 ||
+	    (sc = scorer_new(cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "vigil-bench: %s: %s\n", conf, err);
+		goto out;
+	}
+	f->load_s = (double)(now_ns() - t) / 1e9;
+	if (score_pass(sc, &lines, off, pl, NULL, f) != 0)
+		goto nomem;
+	t = now_ns();
+	cpu = thread_cpu_ns();
+	for (unsigned p = 0; p < o->passes; p++)
+		if (score_pass(sc, &lines, off, pl, lat + p * pl->n, f) != 0)
+			goto nomem;
+	f->cpu_s = (double)(thread_cpu_ns() - cpu) / 1e9;
+	f->wall_s = (double)(now_ns() - t) / 1e9;
+	f->runs = pl->n * o->passes;
+	f->lat = distribution(lat, f->runs);
+	f->hwm_kib = status_kib(0, "VmHWM:");
+	f->ran = true;
+	rc = 0;
+	goto out;
+nomem:
+	fprintf(stderr, "vigil-bench: out of memory scoring\n");
+out:
+	scorer_free(sc);
+	config_free(cfg);
+	loader_free(ld);
+	text_fini();
+	free(lines.p);
+	free(off);
+	free(lat);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the feed */
+
+enum phase { PH_WARM, PH_THR, PH_LAT, N_PHASE };
+static const char *const phase_name[N_PHASE] = {"warm-up", "throughput",
+    "latency"};
+
+/* Every post id of the end-to-end run, phase after phase: which body it
+ * carries, whether it must alert, when it was sent and when its first
+ * alert came. The bodies are chosen before anything runs, so the reader
+ * thread only reads what is fixed. */
+typedef struct feed {
+	size_t           n;
+	size_t           bound[N_PHASE + 1];
+	size_t           expected[N_PHASE];
+	uint32_t        *body;
+	uint8_t         *match;
+	int64_t         *send_ns;  /* the writer's */
+	_Atomic int64_t *recv_ns;  /* the reader's; 0: no alert yet */
+} feed;
+
+static void
+feed_make(feed *fd, const pool *pl, const size_t len[N_PHASE])
+{
+	memset(fd, 0, sizeof(*fd));
+	for (int ph = 0; ph < N_PHASE; ph++) {
+		fd->bound[ph] = fd->n;
+		fd->n += len[ph];
+	}
+	fd->bound[N_PHASE] = fd->n;
+	fd->body = xcalloc(fd->n, sizeof(uint32_t));
+	fd->match = xcalloc(fd->n, 1);
+	fd->send_ns = xcalloc(fd->n, sizeof(int64_t));
+	fd->recv_ns = xcalloc(fd->n, sizeof(_Atomic int64_t));
+	for (int ph = 0; ph < N_PHASE; ph++)
+		for (size_t i = fd->bound[ph]; i < fd->bound[ph + 1]; i++) {
+			/* Each phase ends with a post that alerts. */
+			size_t b = i + 1 == fd->bound[ph + 1] ?
+			    pl->matching[rnd_below(pl->n_matching)] :
+			    rnd_below(pl->n);
+
+			fd->body[i] = (uint32_t)b;
+			fd->match[i] = pl->v[b].match;
+			fd->expected[ph] += pl->v[b].match;
+		}
+	for (size_t i = 0; i < fd->n; i++)
+		atomic_init(&fd->recv_ns[i], 0);
+}
+
+static void
+feed_free(feed *fd)
+{
+	free(fd->body);
+	free(fd->match);
+	free(fd->send_ns);
+	free(fd->recv_ns);
+}
+
+static int
+phase_of(const feed *fd, size_t id)
+{
+	for (int ph = N_PHASE - 1; ph > 0; ph--)
+		if (id >= fd->bound[ph])
+			return ph;
+	return 0;
+}
+
+/* ------------------------------------------------------------ the reader */
+
+/* Reads alert lines from the FIFO and notes the first alert of each post
+ * by the id in "post":{"id":"vbN" (doc/alerts.md). */
+typedef struct collector {
+	feed         *feed;
+	int           fd;
+	pthread_t     thread;
+	atomic_bool   stop;
+	atomic_size_t got[N_PHASE]; /* posts expected to alert that did */
+	atomic_size_t stray;        /* alerts of posts expected not to */
+	atomic_size_t lines, repeats, unparsed;
+	atomic_size_t bytes;
+} collector;
+
+static void
+on_alert(collector *c, const char *s, size_t n, int64_t t)
+{
+	static const char key[] = "\"post\":{\"id\":\"vb";
+	const char       *p = memmem(s, n, key, sizeof(key) - 1);
+	const char       *end = s + n;
+	size_t            id = 0, digits = 0;
+
+	atomic_fetch_add_explicit(&c->lines, 1, memory_order_relaxed);
+	if (p != NULL)
+		for (p += sizeof(key) - 1; p < end && *p >= '0' && *p <= '9';
+		    p++, digits++)
+			id = id * 10 + (size_t)(*p - '0');
+	if (p == NULL || digits == 0 || digits > 12 || p == end || *p != '"' ||
+	    id >= c->feed->n) {
+		atomic_fetch_add_explicit(&c->unparsed, 1, memory_order_relaxed);
+		return;
+	}
+	/* A post that matches several lists has an alert for each. */
+	if (atomic_load_explicit(&c->feed->recv_ns[id], memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&c->repeats, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&c->feed->recv_ns[id], t, memory_order_release);
+	if (c->feed->match[id])
+		atomic_fetch_add(&c->got[phase_of(c->feed, id)], 1);
+	else
+		atomic_fetch_add(&c->stray, 1);
+}
+
+/* Handles the whole lines of b[0, len); returns the bytes used. */
+static size_t
+on_bytes(collector *c, const char *b, size_t len, int64_t t)
+{
+	size_t used = 0;
+
+	for (;;) {
+		const char *nl = memchr(b + used, '\n', len - used);
+
+		if (nl == NULL)
+			return used;
+		if (nl > b + used)
+			on_alert(c, b + used, (size_t)(nl - (b + used)), t);
+		used = (size_t)(nl - b) + 1;
+	}
+}
+
+static void *
+collect(void *arg)
+{
+	collector    *c = arg;
+	size_t        cap = 1 << 20, len = 0;
+	char         *b = xmalloc(cap);
+	struct pollfd pfd = {c->fd, POLLIN, 0};
+	bool          last = false;
+
+	for (;;) {
+		ssize_t r;
+		size_t  used;
+
+		if (!last && atomic_load(&c->stop))
+			last = true; /* vigild is gone: read what is left */
+		if (!last && poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (len == cap && (b = realloc(b, cap *= 2)) == NULL)
+			die("out of memory");
+		r = read(c->fd, b + len, cap - len);
+		if (r <= 0) {
+			if (last || (r < 0 && errno != EINTR && errno != EAGAIN))
+				break;
+			continue;
+		}
+		atomic_fetch_add_explicit(&c->bytes, (size_t)r,
+		    memory_order_relaxed);
+		len += (size_t)r;
+		used = on_bytes(c, b, len, now_ns());
+		memmove(b, b + used, len - used);
+		len -= used;
+	}
+	free(b);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ processes */
+
+typedef struct proc {
+	pid_t    pid;
+	char     comm[32];
+	uint64_t ticks;          /* utime + stime */
+	uint64_t hwm_kib, rss_kib;
+} proc;
+
+/* Reads /proc/PID/stat: name, parent and CPU ticks. */
+static int
+read_stat(pid_t pid, char *comm, size_t commlen, pid_t *ppid,
+    uint64_t *ticks)
+{
+	char          path[64], line[1024], *open_p, *close_p;
+	FILE         *f;
+	unsigned long ut = 0, st = 0;
+	int           pp = 0;
+	size_t        n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[n] = '\0';
+	/* The name is in parentheses and may hold anything, even ')'. */
+	if ((open_p = strchr(line, '(')) == NULL ||
+	    (close_p = strrchr(line, ')')) == NULL || close_p < open_p)
+		return -1;
+	if (sscanf(close_p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%lu %lu", &pp, &ut, &st) != 3)
+		return -1;
+	n = (size_t)(close_p - open_p - 1);
+	if (n >= commlen)
+		n = commlen - 1;
+	memcpy(comm, open_p + 1, n);
+	comm[n] = '\0';
+	*ppid = pp;
+	*ticks = ut + st;
+	return 0;
+}
+
+/* vigild and its children (the workers), vigild first. */
+static size_t
+list_procs(pid_t daemon, proc *out, size_t max)
+{
+	DIR           *d = opendir("/proc");
+	struct dirent *e;
+	size_t         n = 0;
+	pid_t          ppid;
+
+	if (max == 0 || d == NULL ||
+	    read_stat(daemon, out[0].comm, sizeof(out[0].comm), &ppid,
+		&out[0].ticks) != 0) {
+		if (d)
+			closedir(d);
+		return 0;
+	}
+	out[n++].pid = daemon;
+	while ((e = readdir(d)) != NULL && n < max) {
+		char *endp;
+		long  pid = strtol(e->d_name, &endp, 10);
+
+		if (*endp != '\0' || pid <= 0 || pid == daemon)
+			continue;
+		if (read_stat((pid_t)pid, out[n].comm, sizeof(out[n].comm),
+			&ppid, &out[n].ticks) == 0 && ppid == daemon)
+			out[n++].pid = (pid_t)pid;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		out[i].hwm_kib = status_kib(out[i].pid, "VmHWM:");
+		out[i].rss_kib = status_kib(out[i].pid, "VmRSS:");
+	}
+	return n;
+}
+
+static double
+cpu_between(const proc *before, size_t nb, const proc *after)
+{
+	for (size_t i = 0; i < nb; i++)
+		if (before[i].pid == after->pid)
+			return (double)(after->ticks - before[i].ticks) /
+			    (double)sysconf(_SC_CLK_TCK);
+	return (double)after->ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* ------------------------------------------------------------ vigild */
+
+typedef struct daemon_run {
+	pid_t pid;
+	int   in;        /* its stdin, non-blocking */
+	bool  exited;
+	int   status;
+	char  log[PATH_MAX];
+	char  control[PATH_MAX];
+} daemon_run;
+
+static bool
+daemon_alive(daemon_run *d)
+{
+	if (!d->exited && waitpid(d->pid, &d->status, WNOHANG) == d->pid)
+		d->exited = true;
+	return !d->exited;
+}
+
+static int
+start_daemon(daemon_run *d, const char *vigild, const char *conf)
+{
+	int p[2], log;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		perror("vigil-bench: pipe");
+		return -1;
+	}
+	/* A larger pipe means fewer wake-ups of both sides. */
+	(void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
+	if ((log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		 0644)) < 0) {
+		fprintf(stderr, "vigil-bench: %s: %s\n", d->log, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if ((d->pid = fork()) < 0) {
+		perror("vigil-bench: fork");
+		return -1;
+	}
+	if (d->pid == 0) {
+		if (dup2(p[0], 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+			_exit(127);
+		execl(vigild, vigild, "-c", conf, (char *)NULL);
+		dprintf(2, "vigil-bench: cannot run %s: %s\n", vigild,
+		    strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	close(log);
+	d->in = p[1];
+	if (fcntl(d->in, F_SETFL, fcntl(d->in, F_GETFL) | O_NONBLOCK) != 0) {
+		perror("vigil-bench: fcntl");
+		return -1;
+	}
+	return 0;
+}
+
+/* Asks the control socket for status; returns the workers linked up, or
+ * -1 when it does not answer (yet). */
+static long
+linked_workers(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static const char  req[] = "{\"cmd\":\"status\"}\n";
+	char               resp[CONTROL_REPLY_MAX];
+	size_t             len = 0;
+	int                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	json_t            *root;
+	json_int_t         up = -1;
+	int64_t            deadline = now_ns() + 2000000000;
+
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
+		goto out;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		goto out;
+	while (len < sizeof(resp) - 1 && memchr(resp, '\n', len) == NULL) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		ssize_t       r;
+
+		if (now_ns() > deadline || poll(&pfd, 1, 100) < 0)
+			goto out;
+		if (!(pfd.revents & (POLLIN | POLLHUP)))
+			continue;
+		if ((r = read(fd, resp + len, sizeof(resp) - 1 - len)) <= 0)
+			goto out;
+		len += (size_t)r;
+	}
+	if ((root = json_loadb(resp, len, JSON_DISABLE_EOF_CHECK, NULL)) !=
+	    NULL) {
+		if (json_unpack(root, "{s:{s:I}}", "workers", "links_up", &up) != 0)
+			up = -1;
+		json_decref(root);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return (long)up;
+}
+
+static int
+wait_ready(daemon_run *d, int workers)
+{
+	int64_t deadline = now_ns() + (int64_t)READY_S * 1000000000;
+
+	while (now_ns() < deadline) {
+		if (!daemon_alive(d)) {
+			fprintf(stderr, "vigil-bench: vigild exited at start-up\n");
+			return -1;
+		}
+		if (linked_workers(d->control) >= workers)
+			return 0;
+		sleep_ns(20000000);
+	}
+	fprintf(stderr, "vigil-bench: the workers were not linked up after "
+	    "%d s\n", READY_S);
+	return -1;
+}
+
+/* SIGTERM, then a bounded wait; SIGKILL if it does not stop. */
+static void
+stop_daemon(daemon_run *d)
+{
+	int64_t deadline;
+
+	if (d->in >= 0) {
+		close(d->in);
+		d->in = -1;
+	}
+	if (d->pid <= 0 || !daemon_alive(d))
+		return;
+	kill(d->pid, SIGTERM);
+	deadline = now_ns() + (int64_t)STOP_S * 1000000000;
+	while (daemon_alive(d) && now_ns() < deadline)
+		sleep_ns(10000000);
+	if (daemon_alive(d)) {
+		fprintf(stderr, "vigil-bench: vigild did not stop in %d s; "
+		    "killing it\n", STOP_S);
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, &d->status, 0);
+		d->exited = true;
+	}
+}
+
+static void
+show_log_tail(const char *path)
+{
+	FILE  *f = fopen(path, "r");
+	char   line[1024];
+	char (*ring)[1024];
+	size_t n = 0;
+
+	if (f == NULL)
+		return;
+	ring = xcalloc(30, sizeof(*ring));
+	while (fgets(line, sizeof(line), f) != NULL)
+		memcpy(ring[n++ % 30], line, sizeof(line));
+	fclose(f);
+	fprintf(stderr, "--- last lines of %s\n", path);
+	for (size_t i = n > 30 ? n - 30 : 0; i < n; i++)
+		fputs(ring[i % 30], stderr);
+	free(ring);
+}
+
+/* ------------------------------------------------------------ the writer */
+
+/* Writes all of p to vigild's stdin, waiting while the pipe is full.
+ * Fails when vigild is gone or takes nothing for STALL_S seconds. */
+static int
+write_all(daemon_run *d, const char *p, size_t n)
+{
+	int64_t last = now_ns();
+
+	while (n > 0) {
+		struct pollfd pfd = {d->in, POLLOUT, 0};
+		ssize_t       w = write(d->in, p, n);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			last = now_ns();
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			fprintf(stderr, "vigil-bench: writing to vigild: %s\n",
+			    strerror(errno));
+			return -1;
+		}
+		if (poll(&pfd, 1, 1000) == 0 &&
+		    (!daemon_alive(d) ||
+			now_ns() - last > (int64_t)STALL_S * 1000000000)) {
+			fprintf(stderr, "vigil-bench: vigild %s\n",
+			    d->exited ? "exited" : "stopped reading posts");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Posts [from, to) as fast as vigild takes them, in chunks; a post's
+ * send time is when the write of its chunk began. */
+static int
+send_burst(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to)
+{
+	buf    chunk = {0};
+	size_t first = from;
+	int    rc = 0;
+
+	buf_reserve(&chunk, CHUNK_BYTES + 4096);
+	for (size_t i = from; i < to && rc == 0; i++) {
+		add_line(&chunk, i, &pl->v[fd->body[i]], true);
+		if (chunk.len >= CHUNK_BYTES || i + 1 == to) {
+			int64_t t = now_ns();
+
+			for (size_t k = first; k <= i; k++)
+				fd->send_ns[k] = t;
+			rc = write_all(d, chunk.p, chunk.len);
+			chunk.len = 0;
+			first = i + 1;
+		}
+	}
+	free(chunk.p);
+	return rc;
+}
+
+/* Posts [from, to) at rate a second. A post's send time is when the
+ * schedule says it is due, not when it went out, so that a writer held
+ * up by a slow daemon still counts the wait (no coordinated omission).
+ * *lag_ns gets the longest a write trailed the schedule. */
+static int
+send_paced(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to,
+    unsigned rate, int64_t *lag_ns)
+{
+	buf     chunk = {0};
+	int64_t t0 = now_ns() + 1000000, period = 1000000000 / rate;
+	size_t  sent = from;
+	int     rc = 0;
+
+	*lag_ns = 0;
+	while (sent < to && rc == 0) {
+		int64_t now = now_ns();
+		size_t  due = from + (size_t)((now - t0) / period) + 1;
+		struct timespec ts;
+		int64_t next;
+
+		if (now < t0)
+			due = from;
+		if (due > to)
+			due = to;
+		if (due > sent) {
+			chunk.len = 0;
+			for (size_t i = sent; i < due; i++) {
+				add_line(&chunk, i, &pl->v[fd->body[i]], true);
+				fd->send_ns[i] = t0 + (int64_t)(i - from) * period;
+			}
+			if (now - fd->send_ns[sent] > *lag_ns)
+				*lag_ns = now - fd->send_ns[sent];
+			rc = write_all(d, chunk.p, chunk.len);
+			sent = due;
+			continue;
+		}
+		next = t0 + (int64_t)(sent - from) * period;
+		ts.tv_sec = (time_t)(next / 1000000000);
+		ts.tv_nsec = (long)(next % 1000000000);
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	free(chunk.p);
+	return rc;
+}
+
+/* Waits until every post of the phase that should alert did. */
+static int
+wait_phase(daemon_run *d, collector *c, const feed *fd, int ph)
+{
+	size_t  seen = 0;
+	int64_t last = now_ns();
+
+	for (;;) {
+		size_t got = atomic_load(&c->got[ph]);
+
+		if (got >= fd->expected[ph])
+			return 0;
+		if (got != seen) {
+			seen = got;
+			last = now_ns();
+		}
+		if (!daemon_alive(d) ||
+		    now_ns() - last > (int64_t)STALL_S * 1000000000) {
+			fprintf(stderr, "vigil-bench: %s run: %zu of %zu alerts "
+			    "came; %s\n", phase_name[ph], got, fd->expected[ph],
+			    d->exited ? "vigild exited" : "no progress for a while");
+			return -1;
+		}
+		sleep_ns(1000000);
+	}
+}
+
+/* ------------------------------------------------------------ end to end */
+
+typedef struct e2e_fig {
+	bool     thr_ok, lat_ok;
+	size_t   thr_posts, lat_posts;
+	double   thr_s, thr_posts_s;
+	dist     thr_lat;         /* under saturation */
+	dist     lat;             /* at the fixed rate */
+	double   lat_rate;        /* achieved */
+	int64_t  max_lag_ns;
+	size_t   alerts, repeats, stray, unparsed, missing;
+	uint64_t alert_bytes;
+	double   bench_cpu_s;     /* this program, throughput run */
+	proc     thr_procs[MAX_PROCS]; /* at the end of the throughput run */
+	double   cpu_s[MAX_PROCS];     /* each one's CPU during it */
+	size_t   n_thr_procs;
+	proc     procs[MAX_PROCS];     /* just before SIGTERM */
+	size_t   n_procs;
+	int      exit_status;
+} e2e_fig;
+
+/* Latencies of the posts of phase ph that alerted. */
+static dist
+phase_latency(const feed *fd, int ph, size_t *missing, int64_t *last_ns)
+{
+	size_t   n = 0;
+	int64_t *v = xcalloc(fd->bound[ph + 1] - fd->bound[ph], sizeof(int64_t));
+	dist     d;
+
+	*last_ns = 0;
+	for (size_t i = fd->bound[ph]; i < fd->bound[ph + 1]; i++) {
+		int64_t r;
+
+		if (!fd->match[i])
+			continue;
+		r = atomic_load_explicit(&fd->recv_ns[i], memory_order_acquire);
+		if (r == 0) {
+			(*missing)++;
+			continue;
+		}
+		v[n++] = r - fd->send_ns[i];
+		if (r > *last_ns)
+			*last_ns = r;
+	}
+	d = distribution(v, n);
+	free(v);
+	return d;
+}
+
+/* The FIFO the file sink writes to: this side holds a writer too, so
+ * that the reader never sees end of file before vigild opens it. */
+static int
+open_fifo(const char *path, int *rd, int *wr)
+{
+	if (mkfifo(path, 0600) != 0 ||
+	    (*rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
+	    (*wr = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "vigil-bench: fifo %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	/* vigild's loop blocks while the FIFO is full: give it room. */
+	(void)fcntl(*rd, F_SETPIPE_SZ, PIPE_BYTES);
+	return 0;
+}
+
+static int
+run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl,
+    feed *fd, e2e_fig *f)
+{
+	proc    before[MAX_PROCS];
+	size_t  nb, missing = 0;
+	int64_t last;
+	double  cpu0;
+
+	if (wait_ready(d, o->workers) != 0 ||
+	    send_burst(d, pl, fd, fd->bound[PH_WARM], fd->bound[PH_WARM + 1]) ||
+	    wait_phase(d, c, fd, PH_WARM) != 0)
+		return -1;
+
+	nb = list_procs(d->pid, before, MAX_PROCS);
+	cpu0 = self_cpu_s();
+	if (send_burst(d, pl, fd, fd->bound[PH_THR], fd->bound[PH_THR + 1]) ||
+	    wait_phase(d, c, fd, PH_THR) != 0)
+		return -1;
+	f->bench_cpu_s = self_cpu_s() - cpu0;
+	f->n_thr_procs = list_procs(d->pid, f->thr_procs, MAX_PROCS);
+	for (size_t i = 0; i < f->n_thr_procs; i++)
+		f->cpu_s[i] = cpu_between(before, nb, &f->thr_procs[i]);
+	f->thr_posts = fd->bound[PH_THR + 1] - fd->bound[PH_THR];
+	f->thr_lat = phase_latency(fd, PH_THR, &missing, &last);
+	f->thr_s = (double)(last - fd->send_ns[fd->bound[PH_THR]]) / 1e9;
+	f->thr_posts_s = f->thr_s > 0 ? (double)f->thr_posts / f->thr_s : 0;
+	f->thr_ok = true;
+
+	sleep_ns(500000000); /* let the queues empty */
+	f->lat_posts = fd->bound[PH_LAT + 1] - fd->bound[PH_LAT];
+	if (send_paced(d, pl, fd, fd->bound[PH_LAT], fd->bound[PH_LAT + 1],
+		o->rate, &f->max_lag_ns) != 0)
+		return -1;
+	f->lat_rate = (double)f->lat_posts / ((double)(now_ns() -
+	    fd->send_ns[fd->bound[PH_LAT]]) / 1e9);
+	if (wait_phase(d, c, fd, PH_LAT) != 0)
+		return -1;
+	f->lat = phase_latency(fd, PH_LAT, &missing, &last);
+	f->lat_ok = true;
+	return 0;
+}
+
+static int
+run_e2e(const opts *o, const char *conf, const char *fifo, const pool *pl,
+    e2e_fig *f)
+{
+	char       vigild[PATH_MAX];
+	size_t     len[N_PHASE] = {WARMUP_POSTS, o->n_posts,
+	    (size_t)o->rate * o->duration};
+	feed       fd;
+	collector  c;
+	daemon_run d = {.pid = -1, .in = -1};
+	int        rd = -1, wr = -1, rc = -1;
+	bool       reading = false;
+
+	snprintf(vigild, sizeof(vigild), "%s/daemon/vigild", o->builddir);
+	snprintf(d.log, sizeof(d.log), "%s/vigild.log", o->dir);
+	snprintf(d.control, sizeof(d.control), "%s/run/control.sock", o->dir);
+	if (access(vigild, X_OK) != 0) {
+		fprintf(stderr, "vigil-bench: %s: %s (build it with make)\n",
+		    vigild, strerror(errno));
+		return -1;
+	}
+	feed_make(&fd, pl, len);
+	memset(&c, 0, sizeof(c));
+	c.feed = &fd;
+	if (open_fifo(fifo, &rd, &wr) != 0)
+		goto out;
+	c.fd = rd;
+	if (pthread_create(&c.thread, NULL, collect, &c) != 0) {
+		fprintf(stderr, "vigil-bench: cannot start the reader thread\n");
+		goto out;
+	}
+	reading = true;
+	if (start_daemon(&d, vigild, conf) != 0)
+		goto out;
+	rc = run_phases(&d, &c, o, pl, &fd, f);
+	/* Memory as it stands at the end, just before SIGTERM. */
+	if (d.pid > 0 && daemon_alive(&d))
+		f->n_procs = list_procs(d.pid, f->procs, MAX_PROCS);
+out:
+	stop_daemon(&d);
+	if (reading) {
+		atomic_store(&c.stop, true);
+		pthread_join(c.thread, NULL);
+	}
+	f->exit_status = d.exited ? d.status : 0;
+	f->alerts = atomic_load(&c.lines);
+	f->repeats = atomic_load(&c.repeats);
+	f->stray = atomic_load(&c.stray);
+	f->unparsed = atomic_load(&c.unparsed);
+	f->alert_bytes = atomic_load(&c.bytes);
+	for (int ph = PH_THR; ph < N_PHASE; ph++)
+		f->missing += fd.expected[ph] - atomic_load(&c.got[ph]);
+	if (rc != 0)
+		show_log_tail(d.log);
+	if (rd >= 0)
+		close(rd);
+	if (wr >= 0)
+		close(wr);
+	feed_free(&fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------ report */
+
+static const char *
+verdict(bool met)
+{
+	return met ? "met" : "MISSED";
+}
+
+static void
+row(const char *what, const char *measured, const char *target,
+    const char *mark)
+{
+	printf("  %-44s %-24s %-16s %s\n", what, measured, target, mark);
+}
+
+/* Three significant digits without an exponent. */
+static const char *
+fig(char *out, size_t len, double v)
+{
+	snprintf(out, len, "%.*f", v < 10 ? 2 : v < 100 ? 1 : 0, v);
+	return out;
+}
+
+static const char *
+dist_text(char *out, size_t len, const dist *d, double unit, const char *name)
+{
+	char a[32], b[32], c[32];
+
+	snprintf(out, len, "%s / %s / %s %s",
+	    fig(a, sizeof(a), (double)d->p50 / unit),
+	    fig(b, sizeof(b), (double)d->p99 / unit),
+	    fig(c, sizeof(c), (double)d->p999 / unit), name);
+	return out;
+}
+
+static void
+report_header(const opts *o, const pool *pl, const termset *ts,
+    const char *conf, int argc, char **argv)
+{
+	double n = (double)pl->n;
+
+	printf("vigil-bench (vigil %s): %ld online CPUs\ncommand:", PACKAGE_VERSION,
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	for (int i = 0; i < argc; i++)
+		printf(strpbrk(argv[i], " \t'\"") ? " '%s'" : " %s", argv[i]);
+	printf("\nposts:    %zu distinct bodies, %.0f bytes a post on average "
+	    "(ru %.0f%%, kk %.0f%%, en %.0f%%), %.1f%% polls, %.1f%% carry a "
+	    "watchlist term\nrules:    one watchlist of %zu terms in %u lists "
+	    "(%s)\n", pl->n, mean_post_bytes(pl), 100.0 * (double)pl->n_lang[RU] / n,
+	    100.0 * (double)pl->n_lang[KK] / n, 100.0 * (double)pl->n_lang[EN] / n,
+	    100.0 * (double)pl->n_poll / n, 100.0 * (double)pl->n_matching / n,
+	    ts->n, o->lists, conf);
+	if (o->mode != MODE_WORKER)
+		printf("daemon:   %d workers, %zu posts as fast as vigild takes "
+		    "them, then %u posts/s for %u s\n", o->workers, o->n_posts,
+		    o->rate, o->duration);
+	printf("\n");
+	fflush(stdout);
+}
+
+static int
+report_worker(const worker_fig *w)
+{
+	char   m[64], t[64], g[32];
+	double per_core = w->cpu_s > 0 ? (double)w->runs / w->cpu_s : 0;
+
+	if (!w->ran) {
+		row("worker alone", "FAILED", "", "");
+		return 0;
+	}
+	snprintf(m, sizeof(m), "%s posts/s", grouped(g, sizeof(g), per_core));
+	snprintf(t, sizeof(t), ">= %s", grouped(g, sizeof(g),
+	    TARGET_WORKER_POSTS_S));
+	row("worker alone: posts/s per core (500 terms)", m, t,
+	    verdict(per_core >= TARGET_WORKER_POSTS_S));
+	row("worker alone: latency p50 / p99 / p99.9",
+	    dist_text(m, sizeof(m), &w->lat, 1e3, "us"), "", "");
+	snprintf(m, sizeof(m), "%.1f MiB", mib(w->hwm_kib));
+	snprintf(t, sizeof(t), "(posts held: %.1f MiB)", mib(w->data_kib));
+	row("worker alone: peak RSS of this process", m, t, "");
+	return per_core >= TARGET_WORKER_POSTS_S;
+}
+
+static int
+report_e2e(const opts *o, const e2e_fig *f)
+{
+	char m[64], t[64], g[32], what[64];
+	int  met = 0;
+
+	snprintf(what, sizeof(what), "end to end: throughput, %s posts",
+	    grouped(g, sizeof(g), (double)o->n_posts));
+	if (f->thr_ok) {
+		snprintf(m, sizeof(m), "%s posts/s",
+		    grouped(g, sizeof(g), f->thr_posts_s));
+		met += f->thr_posts_s >= TARGET_E2E_POSTS_S;
+	} else {
+		snprintf(m, sizeof(m), "FAILED");
+	}
+	snprintf(t, sizeof(t), ">= %s", grouped(g, sizeof(g),
+	    TARGET_E2E_POSTS_S));
+	row(what, m, t, f->thr_ok ?
+	    verdict(f->thr_posts_s >= TARGET_E2E_POSTS_S) : "");
+	snprintf(what, sizeof(what), "end to end: latency p50/p99/p99.9 @ %s/s",
+	    grouped(g, sizeof(g), (double)o->rate));
+	snprintf(t, sizeof(t), "p99 <= %.0f ms", TARGET_P99_MS);
+	if (f->lat_ok) {
+		row(what, dist_text(m, sizeof(m), &f->lat, 1e6, "ms"), t,
+		    verdict((double)f->lat.p99 / 1e6 <= TARGET_P99_MS));
+		met += (double)f->lat.p99 / 1e6 <= TARGET_P99_MS;
+	} else {
+		row(what, "FAILED", t, "");
+	}
+	for (size_t i = 0; i < f->n_procs; i++) {
+		bool   d = i == 0;
+		double lim = d ? TARGET_VIGILD_MIB : TARGET_WORKER_MIB;
+
+		snprintf(what, sizeof(what), "end to end: peak RSS of %s %d",
+		    f->procs[i].comm, (int)f->procs[i].pid);
+		snprintf(m, sizeof(m), "%.1f MiB", mib(f->procs[i].hwm_kib));
+		snprintf(t, sizeof(t), "<= %.0f MiB", lim);
+		row(what, m, t, verdict(mib(f->procs[i].hwm_kib) <= lim));
+		met += mib(f->procs[i].hwm_kib) <= lim;
+	}
+	return met;
+}
+
+static void
+report_details(const opts *o, const worker_fig *w, const e2e_fig *f)
+{
+	char   a[64], g[32];
+	double wcpu = 0;
+
+	printf("\ndetails\n");
+	if (w->ran)
+		printf("  worker alone: %zu scorer_run calls in %.2f s wall, "
+		    "%.2f s CPU; rules loaded in %.2f s; max %s us; %zu of %zu "
+		    "posts flagged (%zu unexpected, %zu missed, %zu invalid)\n",
+		    w->runs, w->wall_s, w->cpu_s, w->load_s,
+		    fig(a, sizeof(a), (double)w->lat.max / 1e3), w->flagged, w->posts, w->false_pos,
+		    w->false_neg, w->invalid);
+	if (o->mode == MODE_WORKER)
+		return;
+	if (f->thr_ok) {
+		printf("  throughput run: %s posts in %.2f s; latency under "
+		    "saturation p50/p99/p99.9 %s over %zu alerting posts\n",
+		    grouped(g, sizeof(g), (double)f->thr_posts), f->thr_s,
+		    dist_text(a, sizeof(a), &f->thr_lat, 1e6, "ms"), f->thr_lat.n);
+		printf("  CPU during it:");
+		for (size_t i = 0; i < f->n_thr_procs; i++) {
+			printf(" %s %.1f s (%.0f%%),", f->thr_procs[i].comm,
+			    f->cpu_s[i], 100.0 * f->cpu_s[i] / f->thr_s);
+			if (i > 0)
+				wcpu += f->cpu_s[i];
+		}
+		printf(" vigil-bench %.1f s (%.0f%%)\n", f->bench_cpu_s,
+		    100.0 * f->bench_cpu_s / f->thr_s);
+		if (wcpu > 0)
+			printf("  worker CPU per post in the pipeline: %.1f us "
+			    "(%s posts/s per core)\n",
+			    wcpu * 1e6 / (double)f->thr_posts,
+			    grouped(g, sizeof(g), (double)f->thr_posts / wcpu));
+	}
+	if (f->lat_ok)
+		printf("  latency run: %s posts sent at %.0f/s, writer at most "
+		    "%.2f ms behind schedule; %zu alerting posts timed, max "
+		    "%s ms\n", grouped(g, sizeof(g), (double)f->lat_posts),
+		    f->lat_rate, (double)f->max_lag_ns / 1e6, f->lat.n,
+		    fig(a, sizeof(a), (double)f->lat.max / 1e6));
+	printf("  alerts read: %zu lines, %.1f MiB (%zu more for posts "
+	    "matching several lists, %zu for posts that should not alert, "
+	    "%zu unreadable, %zu expected but missing)\n", f->alerts,
+	    (double)f->alert_bytes / 1048576.0, f->repeats, f->stray,
+	    f->unparsed, f->missing);
+	if (WIFEXITED(f->exit_status))
+		printf("  vigild exited with status %d after SIGTERM\n",
+		    WEXITSTATUS(f->exit_status));
+	else if (WIFSIGNALED(f->exit_status))
+		printf("  vigild was killed by signal %d\n",
+		    WTERMSIG(f->exit_status));
+}
+
+/* ------------------------------------------------------------ main */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vigil-bench [options]\n"
+	    "  -n, --posts N       posts of the end-to-end throughput run "
+	    "(1000000)\n"
+	    "  -r, --rate R        posts/s of the latency run (10000)\n"
+	    "  -d, --duration S    seconds of the latency run (10)\n"
+	    "  -w, --workers W     vigil-worker processes (online CPUs)\n"
+	    "  -m, --mode MODE     all, worker (worker alone) or e2e (all)\n"
+	    "      --terms T       watchlist terms (500)\n"
+	    "      --lists L       watchlists they are dealt into (5, at most 8)\n"
+	    "      --match-pct P   percent of posts that carry a term (7)\n"
+	    "      --pool P        distinct post bodies (50000)\n"
+	    "      --passes P      timed passes of the worker-alone run (3)\n"
+	    "      --seed S        random seed (1)\n"
+	    "      --batch B, --inflight I, --backlog K\n"
+	    "                      override these daemon settings\n"
+	    "      --builddir DIR  the built tree (found from this program)\n"
+	    "      --dir DIR       working directory (a new one under /tmp)\n"
+	    "      --keep          keep the working directory it made\n");
+}
+
+static uint64_t
+num_arg(const char *name, const char *s, uint64_t lo, uint64_t hi)
+{
+	char              *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo ||
+	    v > hi)
+		die("%s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
+		    name, s, lo, hi);
+	return v;
+}
+
+static char *
+absolute(const char *path)
+{
+	char *p = realpath(path, NULL);
+
+	if (p == NULL)
+		die("%s: %s", path, strerror(errno));
+	return p;
+}
+
+/* The tree this program was built in: contrib/bench/vigil-bench. */
+static char *
+default_builddir(void)
+{
+	char    self[PATH_MAX], *s;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		die("cannot find the build tree; use --builddir");
+	self[n] = '\0';
+	for (int i = 0; i < 3; i++) {
+		if ((s = strrchr(self, '/')) == NULL)
+			die("cannot find the build tree; use --builddir");
+		*s = '\0';
+	}
+	return xstrdup(self[0] ? self : "/");
+}
+
+static void
+parse_args(int argc, char **argv, opts *o)
+{
+	enum { O_TERMS = 256, O_LISTS, O_MATCH, O_POOL, O_PASSES, O_SEED,
+		O_BATCH, O_INFLIGHT, O_BACKLOG, O_BUILDDIR, O_DIR, O_KEEP };
+	static const struct option lo[] = {
+	    {"posts", required_argument, NULL, 'n'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"terms", required_argument, NULL, O_TERMS},
+	    {"lists", required_argument, NULL, O_LISTS},
+	    {"match-pct", required_argument, NULL, O_MATCH},
+	    {"pool", required_argument, NULL, O_POOL},
+	    {"passes", required_argument, NULL, O_PASSES},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"batch", required_argument, NULL, O_BATCH},
+	    {"inflight", required_argument, NULL, O_INFLIGHT},
+	    {"backlog", required_argument, NULL, O_BACKLOG},
+	    {"builddir", required_argument, NULL, O_BUILDDIR},
+	    {"dir", required_argument, NULL, O_DIR},
+	    {"keep", no_argument, NULL, O_KEEP},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:r:d:w:m:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->n_posts = num_arg("--posts", optarg, 1, 100000000); break;
+		case 'r': o->rate = (unsigned)num_arg("--rate", optarg, 1, 1000000); break;
+		case 'd': o->duration = (unsigned)num_arg("--duration", optarg, 1, 3600); break;
+		case 'w': o->workers = (int)num_arg("--workers", optarg, 1, 128); break;
+		case 'm':
+			if (strcmp(optarg, "all") == 0)
+				o->mode = MODE_ALL;
+			else if (strcmp(optarg, "worker") == 0)
+				o->mode = MODE_WORKER;
+			else if (strcmp(optarg, "e2e") == 0)
+				o->mode = MODE_E2E;
+			else
+				die("--mode: '%s' is not all, worker or e2e", optarg);
+			break;
+		case O_TERMS: o->terms = num_arg("--terms", optarg, 1, 1200); break;
+		case O_LISTS:
+			o->lists = (unsigned)num_arg("--lists", optarg, 1,
+			    ARRAY_LEN(list_names));
+			break;
+		case O_MATCH: o->match_pct = (unsigned)num_arg("--match-pct", optarg, 1, 100); break;
+		case O_POOL: o->pool = num_arg("--pool", optarg, 1, 10000000); break;
+		case O_PASSES: o->passes = (unsigned)num_arg("--passes", optarg, 1, 1000); break;
+		case O_SEED: o->seed = num_arg("--seed", optarg, 1, UINT64_MAX); break;
+		case O_BATCH: o->batch = (long)num_arg("--batch", optarg, 1, 100000); break;
+		case O_INFLIGHT: o->inflight = (long)num_arg("--inflight", optarg, 1, 1000); break;
+		case O_BACKLOG: o->backlog = (long)num_arg("--backlog", optarg, 1, 100000000); break;
+		case O_BUILDDIR: o->builddir = optarg; break;
+		case O_DIR: o->dir = optarg; break;
+		case O_KEEP: o->keep = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		exit(2);
+	}
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int
+main(int argc, char **argv)
+{
+	opts       o = {.n_posts = 1000000, .rate = 10000, .duration = 10,
+	    .pool = 50000, .passes = 3, .terms = 500, .lists = 5,
+	    .match_pct = 7, .seed = 1};
+	char       conf[PATH_MAX], fifo[PATH_MAX], tmpl[] = "/tmp/vb.XXXXXX";
+	char      *builddir, *dir;
+	bool       made_dir = false;
+	termset    ts;
+	pool       pl;
+	worker_fig wf;
+	e2e_fig   *ef = xcalloc(1, sizeof(*ef));
+	int        rc = 0;
+
+	parse_args(argc, argv, &o);
+	signal(SIGPIPE, SIG_IGN);
+	log_set_ident("vigil-bench");
+	log_set_level(VIGIL_LOG_WARNING);
+	if (o.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.workers = n > 0 ? (int)n : 1;
+	}
+	builddir = o.builddir ? absolute(o.builddir) : default_builddir();
+	if (o.dir == NULL) {
+		if (mkdtemp(tmpl) == NULL)
+			die("mkdtemp: %s", strerror(errno));
+		made_dir = true;
+		o.dir = tmpl;
+	}
+	dir = absolute(o.dir);
+	o.builddir = builddir;
+	o.dir = dir;
+	check_quotable("--builddir", builddir);
+	check_quotable("--dir", dir);
+	/* ipc://DIR/run/w1-N.sock must fit a unix socket's 107 bytes. */
+	if (strlen(dir) + sizeof("/run/w4294967295-128.sock") > 107)
+		die("--dir %s is too long for the daemon's sockets", dir);
+	snprintf(conf, sizeof(conf), "%s/bench.conf", dir);
+	snprintf(fifo, sizeof(fifo), "%s/alerts.fifo", dir);
+	unlink(fifo);
+	rng_state ^= o.seed * 0x9e3779b97f4a7c15ULL;
+
+	terms_make(&ts, &o);
+	pool_make(&pl, &ts, &o);
+	write_config(conf, &o, &ts, fifo);
+	report_header(&o, &pl, &ts, conf, argc, argv);
+
+	memset(&wf, 0, sizeof(wf));
+	if (o.mode != MODE_E2E && run_worker_alone(&o, conf, &pl, &wf) != 0)
+		rc = 1;
+	if (o.mode != MODE_WORKER && run_e2e(&o, conf, fifo, &pl, ef) != 0)
+		rc = 1;
+
+	printf("%-46s %-24s %-16s\n", "figures", "measured", "target");
+	if (o.mode != MODE_E2E)
+		report_worker(&wf);
+	if (o.mode != MODE_WORKER)
+		report_e2e(&o, ef);
+	report_details(&o, &wf, ef);
+
+	pool_free(&pl);
+	terms_free(&ts);
+	free(ef);
+	if (made_dir && !o.keep)
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	else if (made_dir)
+		printf("\nkept %s\n", dir);
+	free(builddir);
+	free(dir);
+	return rc;
 }

@@ -122,6 +122,7 @@ struct jsonl {
 	size_t   rpos, rlen; /* unprocessed: rbuf[rpos, rlen) */
 	char    *lbuf;       /* a line across chunks, or the held line */
 	size_t   llen, lcap;
+	bool     at_eof;     /* the last read found nothing more */
 	bool     discarding; /* inside a line longer than max_line */
 	bool     held;       /* lbuf holds a line that submit refused */
 	uint64_t held_end;
@@ -729,6 +730,7 @@ restart_file(struct jsonl *j)
 	j->lines_known = true;
 	j->rpos = j->rlen = 0;
 	j->llen = 0;
+	j->at_eof = false;
 	j->discarding = false;
 	j->id.fp_len = 0;
 	j->id.fp = 0;
@@ -787,8 +789,10 @@ finish_input(struct jsonl *j)
 		    j->name, j->line_no);
 }
 
-/* At the end of the followed file: has it been truncated or replaced? */
-static void
+/* At the end of the followed file, before reading on: has it been
+ * truncated, rewritten or replaced? Returns true when reading goes on
+ * elsewhere (another file, offset 0) or waits (a held line). */
+static bool
 check_file(struct jsonl *j)
 {
 	struct stat cur, now;
@@ -796,13 +800,15 @@ check_file(struct jsonl *j)
 	uint64_t    hash;
 	int         fd;
 
-	if (fstat(j->fd, &cur) == 0 && (uint64_t)cur.st_size < j->read_off) {
+	if (fstat(j->fd, &cur) != 0)
+		return false;
+	if ((uint64_t)cur.st_size < j->read_off) {
 		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: truncated to %lld "
 		    "bytes; reading from the beginning", j->name,
 		    (long long)cur.st_size);
 		restart_file(j);
 		schedule_pump(j, 0);
-		return;
+		return true;
 	}
 	/* Truncated and written past our offset again between two looks:
 	 * only the head tells. */
@@ -812,29 +818,32 @@ check_file(struct jsonl *j)
 		    "the start; reading from the beginning", j->name);
 		restart_file(j);
 		schedule_pump(j, 0);
-		return;
+		return true;
 	}
 	/* Gone without a successor yet: the old file may still grow. */
 	if (stat(j->path, &now) != 0)
-		return;
+		return false;
 	if ((uint64_t)now.st_dev == j->id.dev &&
 	    (uint64_t)now.st_ino == j->id.ino)
-		return;
-	/* Rotated. The old file is read to its end: finish its last line,
-	 * then take the new one. */
+		return false;
+	/* Rotated. Read what the writer may have added to the old file
+	 * first; at its end, finish its last line and take the new one. */
+	if ((uint64_t)cur.st_size > j->read_off)
+		return false;
 	if (!flush_partial(j))
-		return;
+		return true;
 	fd = open_file(j, &now, &why);
 	if (fd < 0) {
 		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING, "%s: replaced, "
 		    "but the new file cannot be read: %s", j->name, why);
-		return;
+		return false;
 	}
 	j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: rotated after %" PRIu64
 	    " lines; reading the new file from the beginning", j->name,
 	    j->line_no);
 	attach_file(j, fd, &now, false);
 	schedule_pump(j, 0);
+	return true;
 }
 
 /* One chunk from a file, or from stdin that cannot be polled. */
@@ -858,12 +867,13 @@ read_chunk(struct jsonl *j)
 		return;
 	}
 	if (n == 0) {
+		/* A followed file is looked at again by poll_cb. */
+		j->at_eof = true;
 		if (j->is_stdin || !j->follow)
 			finish_input(j);
-		else
-			check_file(j);
 		return;
 	}
+	j->at_eof = false;
 	j->rpos = 0;
 	j->rlen = (size_t)n;
 	j->read_off += (uint64_t)n;
@@ -956,8 +966,11 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 		schedule_pump(j, 0);
 		return;
 	}
-	if (!j->paused && !evtimer_pending(j->ev_pump, NULL))
-		pump(j);
+	if (j->paused || evtimer_pending(j->ev_pump, NULL))
+		return;
+	if (j->at_eof && check_file(j))
+		return;
+	pump(j);
 }
 
 /* ------------------------------------------------------------ lifecycle */
