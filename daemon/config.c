@@ -4,7 +4,7 @@
  * instance against its plugin), and the generated reference.
  *
  * A config loads whole or not at all: every problem found is collected
- * as a "file:line: ..." line, so that `vigild --check` shows them all.
+ * as a "file:line: ..." line, so that `vigild -t` shows them all.
  * Cross-setting rules that no table can express (ascending thresholds,
  * unique instance names, restart delays in order) live here.
  */
@@ -429,14 +429,9 @@ instance_name_valid(const char *name)
 static bool
 jurisdiction_valid(const char *code)
 {
-	size_t n = strlen(code);
-
-	if (n == 0 || n > 16)
-		return false;
-	for (const char *p = code; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '-')
-			return false;
-	return true;
+	/* ISO 3166-1 alpha-2, as posts name them (post.c). */
+	return strlen(code) == 2 && isalpha((unsigned char)code[0]) &&
+	    isalpha((unsigned char)code[1]);
 }
 
 static void
@@ -458,7 +453,7 @@ decode_jurisdictions(load_ctx *lc, instance_conf *in, const char *path)
 		if (!jurisdiction_valid(code)) {
 			load_error(lc,
 			    "%s: setting '%s.jurisdictions': '%s' is not "
-			    "a jurisdiction code (ISO 3166, like \"kz\")",
+			    "a jurisdiction code (ISO 3166-1 alpha-2, like \"kz\")",
 			    cfg_where(in->cfg, "jurisdictions"), path, code);
 			continue;
 		}

@@ -145,9 +145,10 @@ job_requeue(dispatch *d, job *j, bool blame)
 	if (j->crashes >= d->o.max_crashes && d->o.max_crashes > 0) {
 		d->st.quarantined++;
 		snprintf(reason, sizeof(reason),
-		    "quarantined: the post crashed %d workers", j->crashes);
-		log_warn("post %llu quarantined after crashing %d workers",
-		    (unsigned long long)j->seq, j->crashes);
+		    "quarantined: scoring the post failed %d times (worker "
+		    "crash or broken reply)", j->crashes);
+		log_warn("a post was quarantined after failing %d times; "
+		    "its input reports which", j->crashes);
 		job_complete(d, j, JOB_QUARANTINED, 0, reason, strlen(reason));
 		return;
 	}
@@ -578,10 +579,53 @@ link_pipes_changed(bridge_item *item)
 			 * receive only ever runs after its send completed. */
 			nng_aio_cancel(s->aio);
 		}
-		log_warn("worker link %s lost its worker; %s", l->url,
-		    l->active ? "resending what it held" : "nothing was lost");
+		if (l->active)
+			log_warn("worker link %s lost its worker; resending "
+			    "what it held", l->url);
+		else
+			log_debug("worker link %s lost its worker", l->url);
 	}
 	kick(d);
+}
+
+static link *
+find_listener(const dispatch *d, const char *url)
+{
+	link *l;
+
+	TAILQ_FOREACH(l, &d->links, entry)
+	if ((l->flags & (LINK_LISTEN | LINK_LOCAL)) == LINK_LISTEN &&
+	    strcmp(l->url, url) == 0)
+		return l;
+	return NULL;
+}
+
+bool
+dispatch_has_listener(const dispatch *d, const char *url)
+{
+	return find_listener(d, url) != NULL;
+}
+
+int
+dispatch_adopt_listener(dispatch *to, dispatch *from, const char *url)
+{
+	link *l = find_listener(from, url);
+
+	if (l == NULL || l->active > 0)
+		return -1;
+	/* Slots carry up to a batch of the new generation from now on. */
+	for (int i = 0; i < l->n_slots; i++) {
+		job **jobs = realloc(l->slots[i].jobs,
+		    (size_t)to->o.batch * sizeof(job *));
+		if (jobs == NULL)
+			return -1;
+		l->slots[i].jobs = jobs;
+	}
+	TAILQ_REMOVE(&from->links, l, entry);
+	l->d = to;
+	TAILQ_INSERT_TAIL(&to->links, l, entry);
+	event_active(to->kick_ev, 0, 0);
+	return 0;
 }
 
 size_t

@@ -19,6 +19,7 @@
 #ifndef VIGIL_DISPATCH_H
 #define VIGIL_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -79,6 +80,13 @@ void dispatch_free(dispatch *d);
 /* Adds a worker link. Returns 0, or -1 with a reason in err. */
 int dispatch_link(dispatch *d, const char *url, unsigned flags, char *err,
     size_t errlen);
+
+/* A listening endpoint cannot be bound twice, so a reload hands it over:
+ * the new generation adopts the old one's listener for url once the old
+ * generation holds nothing on it. Returns 0, or -1 when there is no such
+ * listener, it is busy, or memory runs out. */
+bool dispatch_has_listener(const dispatch *d, const char *url);
+int  dispatch_adopt_listener(dispatch *to, dispatch *from, const char *url);
 
 /* Takes ownership of the job until its done callback. */
 void dispatch_submit(dispatch *d, job *j);

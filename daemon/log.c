@@ -40,6 +40,10 @@ log_set_ident(const char *ident)
 int
 log_level_parse(const char *name, int *level)
 {
+	if (strcasecmp(name, "err") == 0) {
+		*level = VIGIL_LOG_ERR;
+		return 0;
+	}
 	for (int i = VIGIL_LOG_ERR; i <= VIGIL_LOG_DEBUG; i++) {
 		if (strcasecmp(name, level_names[i]) == 0) {
 			*level = i;

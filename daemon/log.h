@@ -1,6 +1,6 @@
 /*
- * log.h - the daemon's own log: stderr (or syslog when detached), one line
- * per event, never post text. Thread-safe.
+ * log.h - the daemon's own log: stderr (journald takes it under systemd),
+ * one line per event, never post text. Thread-safe.
  */
 #ifndef VIGIL_LOG_H
 #define VIGIL_LOG_H

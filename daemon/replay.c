@@ -346,6 +346,9 @@ replay_run(vigild *v, generation *g, const char *path)
 	want_more(&r);
 	event_base_dispatch(v->base);
 	rc = r.rc ? r.rc : v->exit_code;
+	/* Interrupted: abort what is still in flight while r exists. */
+	dispatch_free(g->disp);
+	g->disp = NULL;
 out:
 	if (flags >= 0)
 		fcntl(r.fd, F_SETFL, flags);

@@ -131,8 +131,8 @@ scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
 			continue;
 		if (r->conf->desc->score(r->instance, v, s->findings) != VIGIL_OK)
 			host_log_limited(&r->ctx, VIGIL_LOG_WARNING,
-			    "scoring post %s failed; it gets no findings "
-			    "from this rule", v->id.ptr);
+			    "scoring post %s failed; findings this rule "
+			    "added before failing are kept", v->id.ptr);
 	}
 	*out = verdict_json(v, s->findings, &s->cfg->thr, sev, &score, out_len);
 	if (*out == NULL)

@@ -67,12 +67,6 @@ int finding_signal(vigil_finding *f, const char *name, double weight);
 char *verdict_json(const vigil_post *post, const vigil_findings *f,
     const thresholds *t, vigil_severity *sev, double *score, size_t *len);
 
-/* The verdict of a post that could not be scored (quarantine):
- *   {"post_id":null,"severity":"none","score":0,"findings":[],"error":…}
- * A reason that is not UTF-8 is made printable ASCII (str_ascii_line).
- * Returns NULL when out of memory. */
-char *verdict_error_json(const char *reason, size_t *len);
-
 /* 32 hex chars: the first half of SHA-256 over platform, NUL, post id,
  * NUL, rule, NUL, content hash (post_content_hash); "" when OpenSSL
  * fails (out of memory). [any thread] */

@@ -52,9 +52,10 @@ gen_free(generation *g)
 {
 	if (g == NULL)
 		return;
-	/* Order: nothing may call into what is already gone. */
-	inputs_free(g->in);
+	/* Order: nothing may call into what is already gone. Jobs still
+	 * held are aborted first, while their inputs and sinks exist. */
 	dispatch_free(g->disp);
+	inputs_free(g->in);
 	workers_free(g->wk);
 	sinks_free(g->out);
 	config_free(g->cfg);
@@ -118,10 +119,15 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 		if (dispatch_link(g->disp, cfg_string_at(cfg->workers, "remote", i),
 			0, err, errlen) != 0)
 			goto out;
-	for (size_t i = 0; i < cfg_count(cfg->workers, "listen"); i++)
-		if (dispatch_link(g->disp, cfg_string_at(cfg->workers, "listen", i),
-			LINK_LISTEN, err, errlen) != 0)
+	for (size_t i = 0; i < cfg_count(cfg->workers, "listen"); i++) {
+		const char *url = cfg_string_at(cfg->workers, "listen", i);
+		/* Still bound by the running generation: adopted at the
+		 * switch (reload_switch). */
+		if (v->cur && dispatch_has_listener(v->cur->disp, url))
+			continue;
+		if (dispatch_link(g->disp, url, LINK_LISTEN, err, errlen) != 0)
 			goto out;
+	}
 	if (n == 0 && cfg_count(cfg->workers, "remote") == 0 &&
 	    cfg_count(cfg->workers, "listen") == 0) {
 		snprintf(err, errlen, "%s: no workers: workers.count is -1 and "
@@ -256,6 +262,13 @@ reload_switch(vigild *v)
 	old->in = NULL;
 	v->cur  = v->next;
 	v->next = NULL;
+	for (size_t i = 0; i < cfg_count(v->cur->cfg->workers, "listen"); i++) {
+		const char *url = cfg_string_at(v->cur->cfg->workers, "listen", i);
+		if (dispatch_has_listener(old->disp, url) &&
+		    dispatch_adopt_listener(v->cur->disp, old->disp, url) != 0)
+			log_err("reload: cannot take over the worker listener "
+			    "%s; remote workers there are not used", url);
+	}
 	if (gen_start_inputs(v, v->cur, err, sizeof(err)) != 0) {
 		/* The config validated, so this is the environment (a file
 		 * gone, a port taken): say so loudly; posts are not lost,
@@ -346,6 +359,9 @@ start_reload(vigild *v, control_req *waiter)
 		return;
 	}
 	reload_waiter = waiter;
+	/* Log rotation: the running sinks reopen their files at once, even
+	 * if the new configuration is refused. */
+	sinks_reopen(v->cur->out);
 	log_notice("reload: reading %s", v->config_path);
 	if (config_load(v->config_path, CONFIG_ALL, &ld, &cfg, err,
 		sizeof(err)) != 0 ||
@@ -407,7 +423,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		vigild_progress(v);
 		break;
 	case SIGHUP:
-		sinks_reopen(v->cur->out);
 		start_reload(v, NULL);
 		break;
 	case SIGCHLD:
@@ -590,7 +605,7 @@ usage(FILE *f)
 	    "print verdicts\n"
 	    "      --reference       print the configuration reference "
 	    "(Markdown)\n"
-	    "  -P, --plugin-path DIR search DIR for plugins first\n"
+	    "  -P, --plugin-path DIR with --reference: search DIR for plugins first\n"
 	    "  -l, --log-level LEVEL error, warning, notice, info, debug\n"
 	    "  -V, --version         print the version\n",
 	    VIGIL_SYSCONF_DIR);
@@ -658,11 +673,24 @@ print_reference(const char *path)
 		fprintf(stderr, "%s", err);
 		rc = 1;
 	} else {
-		if (ld == NULL) {
-			const char *dirs[2] = {plugin_path_arg, VIGIL_PLUGIN_DIR};
-			ld = plugin_path_arg ? loader_new(dirs, 2) :
-			    loader_new(dirs + 1, 1);
+		/* -P first, then the config's plugin_path or the default. */
+		size_t       n = cfg ? cfg_count(cfg->daemon, "plugin_path") : 0;
+		const char **dirs = calloc(n + 2, sizeof(char *));
+		size_t       k    = 0;
+
+		if (dirs == NULL) {
+			config_free(cfg);
+			return 1;
 		}
+		if (plugin_path_arg)
+			dirs[k++] = plugin_path_arg;
+		for (size_t i = 0; i < n; i++)
+			dirs[k++] = cfg_string_at(cfg->daemon, "plugin_path", i);
+		if (cfg == NULL && plugin_path_arg == NULL)
+			dirs[k++] = VIGIL_PLUGIN_DIR;
+		loader_free(ld);
+		ld = loader_new(dirs, k);
+		free(dirs);
 		config_reference(stdout, ld);
 	}
 	config_free(cfg);
@@ -686,7 +714,7 @@ main(int argc, char **argv)
 	};
 	const char   *conf = VIGIL_SYSCONF_DIR "/vigil.conf", *replay_file = NULL;
 	const char   *level_name = NULL;
-	bool          test = false, reference = false;
+	bool          test = false, reference = false, conf_given = false;
 	int           c, level = -1, rc = 1;
 	char          err[16384], rundir[PATH_MAX];
 	host_loop_ops ops = loop_ops;
@@ -699,7 +727,10 @@ main(int argc, char **argv)
 	log_set_ident("vigild");
 	while ((c = getopt_long(argc, argv, "c:tP:l:Vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': conf = optarg; break;
+		case 'c':
+			conf       = optarg;
+			conf_given = true;
+			break;
 		case 't': test = true; break;
 		case 'R': replay_file = optarg; break;
 		case 'F': reference = true; break;
@@ -726,7 +757,7 @@ main(int argc, char **argv)
 	if ((reference || test) && text_init() != 0)
 		return 1;
 	if (reference) {
-		rc = print_reference(plugin_path_arg ? NULL : conf);
+		rc = print_reference(conf_given || !plugin_path_arg ? conf : NULL);
 		text_fini();
 		return rc;
 	}

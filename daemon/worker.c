@@ -45,8 +45,28 @@ usage(FILE *f)
 	    "answers requests on an nng REP socket.\n");
 }
 
-/* Scores every post of a request into a reply. Returns the reply, or NULL
- * when the request is malformed or memory runs out (logged). */
+/* An empty reply: the daemon takes back every post of the batch and
+ * counts a failure against each, so a post that keeps failing is
+ * quarantined instead of stalling its request for ever. */
+static nng_msg *
+empty_reply(uint32_t generation, uint64_t batch)
+{
+	nng_msg *rep;
+
+	if (nng_msg_alloc(&rep, 0) != 0)
+		return NULL;
+	if (wire_begin(rep, WIRE_REP_MAGIC, generation, batch) != 0) {
+		nng_msg_free(rep);
+		return NULL;
+	}
+	wire_finish(rep, 0);
+	return rep;
+}
+
+/* Scores every post of a request into a reply. Every request is answered:
+ * with a verdict or a reason per post, or, when the request is malformed
+ * or memory runs out, with an empty reply (logged). NULL only when not
+ * even that can be allocated. */
 static nng_msg *
 handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 {
@@ -56,9 +76,8 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 	uint32_t    i;
 
 	if (wire_read_header(&r, req, WIRE_REQ_MAGIC, &h) != 0) {
-		log_warn("malformed request (%zu bytes) ignored",
-		    nng_msg_len(req));
-		return NULL;
+		log_warn("malformed request (%zu bytes)", nng_msg_len(req));
+		return empty_reply(generation, 0);
 	}
 	/* A worker started by vigild answers with its own generation, so
 	 * that a reply from old rules is never taken for new ones; a remote
@@ -101,7 +120,7 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 fail:
 	if (rep)
 		nng_msg_free(rep);
-	return NULL;
+	return empty_reply(generation, h.batch);
 }
 
 static int
@@ -121,8 +140,12 @@ serve(nng_socket sock, scorer *sc, uint32_t generation)
 		}
 		rep = handle_request(sc, req, generation);
 		nng_msg_free(req);
-		if (rep == NULL)
-			continue; /* the daemon resends to another worker */
+		if (rep == NULL) {
+			/* Out of memory even for an empty reply: exit, so
+			 * that the daemon resends to a fresh worker. */
+			log_err("cannot allocate a reply; exiting");
+			return -1;
+		}
 		if ((rv = nng_sendmsg(sock, rep, 0)) != 0) {
 			nng_msg_free(rep);
 			if (rv == NNG_ECLOSED)

@@ -257,7 +257,7 @@ typedef struct vigil_alert {
 	const char    *platform;
 	const char    *channel;
 	const char    *url;
-	const char    *author_id;   /* NULL when redacted or absent */
+	const char    *author_id;   /* NULL when absent */
 	const char    *author_handle;
 	const char    *author_name;
 	int64_t        created_at;  /* microseconds since the epoch, UTC */

@@ -48,4 +48,29 @@ sleep 0.5
 kill -9 "$W2"
 wait "$R" || fail "replay after losing a worker exited $?"
 [ "$(lines "$T/big.out")" -eq 20000 ] || fail "after losing a worker: $(lines "$T/big.out") verdicts, want 20000"
+# A daemon whose only workers dial its listener keeps them through a
+# reload: the new generation takes the listener over.
+P3=$(port)
+{
+	daemon_section
+	cat <<CONF
+workers = { count = -1; listen = [ "tcp://127.0.0.1:$P3" ]; };
+inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 20; } );
+rules = (
+$(watchlist_rule)
+);
+sinks = ( { plugin = "file"; name = "f"; path = "$T/alerts.jsonl"; } );
+CONF
+} >"$T/daemon.conf"
+: >"$T/feed.jsonl"
+start_vigild "$T/daemon.conf" "$T/vigild.log"
+"$W" -c "$T/daemon.conf" --connect "tcp://127.0.0.1:$P3" 2>"$T/w3.log" &
+PIDS="$PIDS $!"
+for i in $(seq 1 50); do post "d$i" "vigiltest $i" >>"$T/feed.jsonl"; done
+wait_for 30 has_lines "$T/alerts.jsonl" 50 || fail "before reload: $(lines "$T/alerts.jsonl")"
+kill -HUP "$VPID"
+wait_for 10 grep -q "generation 2 running" "$T/vigild.log" || fail "reload with a listener failed"
+for i in $(seq 51 100); do post "d$i" "vigiltest $i" >>"$T/feed.jsonl"; done
+wait_for 30 has_lines "$T/alerts.jsonl" 100 || fail "after reload: $(lines "$T/alerts.jsonl")"
+stop_vigild
 echo "remote_workers: ok"

@@ -666,34 +666,6 @@ test_alert_id(void **state)
 	assert_int_equal(strlen(c), 32);
 }
 
-/* ------------------------------------------------------------ errors */
-
-static void
-test_verdict_error_json(void **state)
-{
-	size_t len;
-	char  *out;
-
-	out = verdict_error_json("field 'id': missing", &len);
-	assert_non_null(out);
-	assert_string_equal(out,
-	    "{\"post_id\":null,\"severity\":\"none\",\"score\":0,"
-	    "\"findings\":[],\"error\":\"field 'id': missing\"}");
-	assert_int_equal(len, strlen(out));
-	free(out);
-	/* Not UTF-8: made readable rather than lost. */
-	out = verdict_error_json("bad \xff\"byte\"\n", NULL);
-	assert_non_null(out);
-	assert_string_equal(out,
-	    "{\"post_id\":null,\"severity\":\"none\",\"score\":0,"
-	    "\"findings\":[],\"error\":\"bad ?\\\"byte\\\" \"}");
-	free(out);
-	out = verdict_error_json(NULL, NULL);
-	assert_non_null(out);
-	assert_non_null(strstr(out, "\"error\":\"unknown error\""));
-	free(out);
-}
-
 static int
 setup(void **state)
 {
@@ -727,7 +699,6 @@ main(void)
 	    cmocka_unit_test(test_verdict_no_findings),
 	    cmocka_unit_test(test_verdict_exact),
 	    cmocka_unit_test(test_alert_id),
-	    cmocka_unit_test(test_verdict_error_json),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

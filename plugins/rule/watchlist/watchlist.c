@@ -731,7 +731,7 @@ scan_match(void *arg, unsigned id, size_t start, size_t end)
 	wl_hit  *last;
 	uint64_t bit = (uint64_t)1 << (id % 64);
 
-	if (id >= s->wl->n_entries || start > end)
+	if (id >= s->wl->n_entries || start >= end)
 		return 0;
 	if (s->seen == NULL && scan_seen_init(s) != 0) {
 		s->oom = 1;
