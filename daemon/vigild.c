@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <nng/nng.h>
 
 #include "bridge.h"
 #include "control.h"
@@ -903,5 +904,6 @@ out:
 	free((char *)v.worker_cmd);
 	metrics_reset();
 	text_fini();
+	nng_fini(); /* nng's threads, so that leak checkers see a clean exit */
 	return rc;
 }

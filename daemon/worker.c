@@ -247,5 +247,6 @@ out:
 	config_free(cfg);
 	loader_free(ld);
 	text_fini();
+	nng_fini();
 	return rc;
 }
