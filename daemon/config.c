@@ -55,7 +55,7 @@ const vigil_setting config_daemon_settings[] = {
         "Largest post accepted, in bytes of JSON; a larger one is "
         "refused as invalid.",
         NULL, 0, 1, 64 * MiB},
-    {"backlog", VIGIL_SET_INT, "65536",
+    {"backlog", VIGIL_SET_INT, "8192",
         "Posts accepted but not yet given a verdict, at most; when that "
         "many wait, inputs are paused until verdicts come back.",
         NULL, 0, 1, 16 * MiB},

@@ -6,6 +6,22 @@
 
 #include "wire.h"
 
+/* nng grows a message to the exact size on every append (a zeroed copy):
+ * keep room ahead, doubling, so that a batch is built in O(n). */
+static int
+wire_room(nng_msg *m, size_t more)
+{
+	size_t need = nng_msg_len(m) + more, cap = nng_msg_capacity(m);
+
+	if (need <= cap)
+		return 0;
+	if (need < 2 * cap)
+		need = 2 * cap;
+	if (need < 4096)
+		need = 4096;
+	return nng_msg_reserve(m, need) == 0 ? 0 : -1;
+}
+
 int
 wire_begin(nng_msg *m, uint32_t magic, uint32_t generation, uint64_t batch)
 {
@@ -32,6 +48,8 @@ wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur, size_t n_jur,
     const char *buf, size_t len)
 {
 	if (n_jur > WIRE_MAX_JUR || len > UINT32_MAX)
+		return -1;
+	if (wire_room(m, 13 + n_jur * 8 + len) != 0)
 		return -1;
 	if (nng_msg_append_u64(m, seq) != 0)
 		return -1;
@@ -60,7 +78,7 @@ wire_add_result(nng_msg *m, uint64_t seq, int status, int severity,
 {
 	uint8_t b[2] = {(uint8_t)status, (uint8_t)severity};
 
-	if (len > UINT32_MAX)
+	if (len > UINT32_MAX || wire_room(m, 14 + len) != 0)
 		return -1;
 	if (nng_msg_append_u64(m, seq) != 0 || nng_msg_append(m, b, 2) != 0 ||
 	    nng_msg_append_u32(m, (uint32_t)len) != 0 ||

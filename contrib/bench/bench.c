@@ -653,7 +653,9 @@ terms_make(termset *ts, const opts *o)
 	ts->v = xcalloc(o->terms, sizeof(wl_term));
 	for (int l = 0; l < N_LANG; l++) {
 		ts->by_lang[l] = xcalloc(o->terms, sizeof(size_t));
-		terms_of_lang(ts, (enum lang)l, lang_quota(o->terms, (enum lang)l));
+		enum lang lg = (enum lang)l;
+
+		terms_of_lang(ts, lg, lang_quota(o->terms, lg));
 	}
 	order = xcalloc(ts->n, sizeof(size_t));
 	for (size_t i = 0; i < ts->n; i++)
@@ -1710,7 +1712,8 @@ wait_phase(daemon_run *d, collector *c, const feed *fd, int ph)
 		    now_ns() - last > (int64_t)STALL_S * 1000000000) {
 			fprintf(stderr, "vigil-bench: %s run: %zu of %zu alerts "
 			    "came; %s\n", phase_name[ph], got, fd->expected[ph],
-			    d->exited ? "vigild exited" : "no progress for a while");
+			    d->exited ? "vigild exited" :
+			    "no progress for a while");
 			return -1;
 		}
 		sleep_ns(1000000);
@@ -1972,9 +1975,9 @@ report_header(const opts *o, const pool *pl, const termset *ts,
 }
 
 static void
-report_worker(const worker_fig *w)
+report_worker(const opts *o, const worker_fig *w)
 {
-	char   m[64], t[64], g[32];
+	char   m[64], t[64], g[32], what[64];
 	double per_core = w->cpu_s > 0 ? (double)w->runs / w->cpu_s : 0;
 
 	if (!w->ran) {
@@ -1984,8 +1987,9 @@ report_worker(const worker_fig *w)
 	snprintf(m, sizeof(m), "%s posts/s", grouped(g, sizeof(g), per_core));
 	snprintf(t, sizeof(t), ">= %s", grouped(g, sizeof(g),
 	    TARGET_WORKER_POSTS_S));
-	row("worker alone: posts/s per core (500 terms)", m, t,
-	    verdict(per_core >= TARGET_WORKER_POSTS_S));
+	snprintf(what, sizeof(what), "worker alone: posts/s per core, %zu terms",
+	    o->terms);
+	row(what, m, t, verdict(per_core >= TARGET_WORKER_POSTS_S));
 	row("worker alone: latency p50 / p99 / p99.9",
 	    dist_text(m, sizeof(m), &w->lat, 1e3, "us"), "", "");
 	snprintf(m, sizeof(m), "%.1f MiB", mib(w->hwm_kib));
@@ -2103,7 +2107,8 @@ usage(FILE *f)
 	    "  -r, --rate R        posts/s of the latency run (10000)\n"
 	    "  -d, --duration S    seconds of the latency run (10)\n"
 	    "  -w, --workers W     vigil-worker processes (online CPUs)\n"
-	    "  -m, --mode MODE     all, worker (worker alone) or e2e (all)\n"
+	    "  -m, --mode MODE     all (default), worker (worker alone only) "
+	    "or e2e\n"
 	    "      --terms T       watchlist terms (500)\n"
 	    "      --lists L       watchlists they are dealt into (5, at most 8)\n"
 	    "      --match-pct P   percent of posts that carry a term (7)\n"
@@ -2190,10 +2195,19 @@ parse_args(int argc, char **argv, opts *o)
 
 	while ((c = getopt_long(argc, argv, "n:r:d:w:m:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'n': o->n_posts = num_arg("--posts", optarg, 1, 100000000); break;
-		case 'r': o->rate = (unsigned)num_arg("--rate", optarg, 1, 1000000); break;
-		case 'd': o->duration = (unsigned)num_arg("--duration", optarg, 1, 3600); break;
-		case 'w': o->workers = (int)num_arg("--workers", optarg, 1, 128); break;
+		case 'n':
+			o->n_posts = num_arg("--posts", optarg, 1, 100000000);
+			break;
+		case 'r':
+			o->rate = (unsigned)num_arg("--rate", optarg, 1, 1000000);
+			break;
+		case 'd':
+			o->duration = (unsigned)num_arg("--duration", optarg, 1,
+			    3600);
+			break;
+		case 'w':
+			o->workers = (int)num_arg("--workers", optarg, 1, 128);
+			break;
 		case 'm':
 			if (strcmp(optarg, "all") == 0)
 				o->mode = MODE_ALL;
@@ -2202,20 +2216,39 @@ parse_args(int argc, char **argv, opts *o)
 			else if (strcmp(optarg, "e2e") == 0)
 				o->mode = MODE_E2E;
 			else
-				die("--mode: '%s' is not all, worker or e2e", optarg);
+				die("--mode: '%s' is not all, worker or e2e",
+				    optarg);
 			break;
-		case O_TERMS: o->terms = num_arg("--terms", optarg, 1, 1200); break;
+		case O_TERMS:
+			o->terms = num_arg("--terms", optarg, 1, 1200);
+			break;
 		case O_LISTS:
 			o->lists = (unsigned)num_arg("--lists", optarg, 1,
 			    ARRAY_LEN(list_names));
 			break;
-		case O_MATCH: o->match_pct = (unsigned)num_arg("--match-pct", optarg, 1, 100); break;
-		case O_POOL: o->pool = num_arg("--pool", optarg, 1, 10000000); break;
-		case O_PASSES: o->passes = (unsigned)num_arg("--passes", optarg, 1, 1000); break;
-		case O_SEED: o->seed = num_arg("--seed", optarg, 1, UINT64_MAX); break;
-		case O_BATCH: o->batch = (long)num_arg("--batch", optarg, 1, 100000); break;
-		case O_INFLIGHT: o->inflight = (long)num_arg("--inflight", optarg, 1, 1000); break;
-		case O_BACKLOG: o->backlog = (long)num_arg("--backlog", optarg, 1, 100000000); break;
+		case O_MATCH:
+			o->match_pct = (unsigned)num_arg("--match-pct", optarg,
+			    1, 100);
+			break;
+		case O_POOL:
+			o->pool = num_arg("--pool", optarg, 1, 10000000);
+			break;
+		case O_PASSES:
+			o->passes = (unsigned)num_arg("--passes", optarg, 1, 1000);
+			break;
+		case O_SEED:
+			o->seed = num_arg("--seed", optarg, 1, UINT64_MAX);
+			break;
+		case O_BATCH:
+			o->batch = (long)num_arg("--batch", optarg, 1, 100000);
+			break;
+		case O_INFLIGHT:
+			o->inflight = (long)num_arg("--inflight", optarg, 1, 1000);
+			break;
+		case O_BACKLOG:
+			o->backlog = (long)num_arg("--backlog", optarg, 1,
+			    100000000);
+			break;
 		case O_BUILDDIR: o->builddir = optarg; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_KEEP: o->keep = true; break;
@@ -2236,6 +2269,32 @@ remove_entry(const char *path, const struct stat *st, int flag,
 	(void)st;
 	(void)ftw;
 	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Makes o->builddir and o->dir absolute (both then malloc'd) and the
+ * working directory exist: tmpl is made when o->dir is not set, and the
+ * return value says so. */
+static bool
+prepare_dirs(opts *o, char *tmpl)
+{
+	bool made = false;
+
+	o->builddir = o->builddir ? absolute(o->builddir) : default_builddir();
+	if (o->dir == NULL) {
+		if (mkdtemp(tmpl) == NULL)
+			die("mkdtemp: %s", strerror(errno));
+		made = true;
+		o->dir = tmpl;
+	} else if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		die("--dir %s: %s", o->dir, strerror(errno));
+	}
+	o->dir = absolute(o->dir);
+	check_quotable("--builddir", o->builddir);
+	check_quotable("--dir", o->dir);
+	/* ipc://DIR/run/w1-N.sock must fit a unix socket's 107 bytes. */
+	if (strlen(o->dir) + sizeof("/run/w4294967295-128.sock") > 107)
+		die("--dir %s is too long for the daemon's sockets", o->dir);
+	return made;
 }
 
 int
@@ -2262,30 +2321,16 @@ main(int argc, char **argv)
 
 		o.workers = n > 0 ? (int)n : 1;
 	}
-	builddir = o.builddir ? absolute(o.builddir) : default_builddir();
-	if (o.dir == NULL) {
-		if (mkdtemp(tmpl) == NULL)
-			die("mkdtemp: %s", strerror(errno));
-		made_dir = true;
-		o.dir = tmpl;
-	}
-	if (!made_dir && mkdir(o.dir, 0700) != 0 && errno != EEXIST)
-		die("--dir %s: %s", o.dir, strerror(errno));
-	dir = absolute(o.dir);
-	o.builddir = builddir;
-	o.dir = dir;
-	check_quotable("--builddir", builddir);
-	check_quotable("--dir", dir);
-	/* ipc://DIR/run/w1-N.sock must fit a unix socket's 107 bytes. */
-	if (strlen(dir) + sizeof("/run/w4294967295-128.sock") > 107)
-		die("--dir %s is too long for the daemon's sockets", dir);
+	rng_state ^= o.seed * 0x9e3779b97f4a7c15ULL;
+	terms_make(&ts, &o);
+	pool_make(&pl, &ts, &o);
+	made_dir = prepare_dirs(&o, tmpl);
+	builddir = (char *)o.builddir;
+	dir = (char *)o.dir;
 	snprintf(conf, sizeof(conf), "%s/bench.conf", dir);
 	snprintf(fifo, sizeof(fifo), "%s/alerts.fifo", dir);
 	unlink(fifo);
-	rng_state ^= o.seed * 0x9e3779b97f4a7c15ULL;
 
-	terms_make(&ts, &o);
-	pool_make(&pl, &ts, &o);
 	write_config(conf, &o, &ts, fifo);
 	report_header(&o, &pl, &ts, conf, argc, argv);
 
@@ -2297,7 +2342,7 @@ main(int argc, char **argv)
 
 	printf("%-46s %-24s %-16s\n", "figures", "measured", "target");
 	if (o.mode != MODE_E2E)
-		report_worker(&wf);
+		report_worker(&o, &wf);
 	if (o.mode != MODE_WORKER)
 		report_e2e(&o, ef);
 	report_details(&o, &wf, ef);

@@ -718,7 +718,7 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg_count(c->workers, "remote"), 0);
 	assert_int_equal(c->log_level, VIGIL_LOG_INFO);
 	assert_int_equal(c->max_post_bytes, 262144);
-	assert_int_equal(c->backlog, 65536);
+	assert_int_equal(c->backlog, 8192);
 	assert_int_equal(c->n_workers, 0);
 	assert_int_equal(c->inflight, 4);
 	assert_int_equal(c->batch, 64);
