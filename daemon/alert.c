@@ -14,6 +14,7 @@
 #endif
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #include "alert.h"
 #include "post.h"
 #include "util.h"
+#include "text.h"
 #include "verdict.h"
 
 #define DUMP_FLAGS                                                             \
@@ -31,6 +33,8 @@ struct alert_set {
 	json_t      *root;
 	vigil_alert *alerts;
 	size_t       n;
+	char        *arena;   /* decoded: every string of every alert */
+	bool         decoded; /* strings live in arena, not malloc'd */
 };
 
 /* What the verdict says about the post, shared by its alerts. */
@@ -663,8 +667,8 @@ load_verdict(const char *json, size_t len, checker *c)
 }
 
 alert_set *
-alert_set_from_verdict(
-    const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
+alert_set_from_tree(
+    json_t *root, int64_t raised_at, char *err, size_t errlen)
 {
 	checker      c  = {err, errlen};
 	verdict_post vp = {0};
@@ -676,8 +680,8 @@ alert_set_from_verdict(
 		strfmt(err, errlen, "verdict: out of memory");
 		return NULL;
 	}
-	s->root = load_verdict(json, len, &c);
-	if (s->root == NULL || check_verdict(&c, s->root, &vp, &findings) != 0)
+	s->root = json_incref(root);
+	if (check_verdict(&c, s->root, &vp, &findings) != 0)
 		goto fail;
 	s->alerts = calloc(json_array_size(findings) + 1, sizeof(vigil_alert));
 	if (s->alerts == NULL) {
@@ -695,14 +699,241 @@ fail:
 	return NULL;
 }
 
+alert_set *
+alert_set_from_verdict(
+    const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
+{
+	checker    c = {err, errlen};
+	json_t    *root = load_verdict(json, len, &c);
+	alert_set *s;
+
+	if (root == NULL)
+		return NULL;
+	s = alert_set_from_tree(root, raised_at, err, errlen);
+	json_decref(root);
+	return s;
+}
+
+/* ------------------------------------------------------------ encoding */
+
+/* The strings of an alert, in their order on the wire. */
+#define ALERT_STRINGS(a)                                                       	{&(a)->id, &(a)->rule, &(a)->jurisdiction, &(a)->title,               	    &(a)->post_id, &(a)->platform, &(a)->channel, &(a)->url,           	    &(a)->author_id, &(a)->author_handle, &(a)->author_name,           	    &(a)->law, &(a)->article, &(a)->penalty, &(a)->window,             	    &(a)->excerpt, &(a)->json}
+#define N_ALERT_STRINGS 17
+#define NO_STRING       UINT32_MAX
+
+typedef struct outbuf {
+	char  *p;
+	size_t len, cap;
+	bool   failed;
+} outbuf;
+
+static void
+out_bytes(outbuf *o, const void *b, size_t n)
+{
+	if (o->failed)
+		return;
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 1024;
+		char  *np;
+		while (cap < o->len + n)
+			cap *= 2;
+		if ((np = realloc(o->p, cap)) == NULL) {
+			o->failed = true;
+			return;
+		}
+		o->p   = np;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, b, n);
+	o->len += n;
+}
+
+static void
+out_u64(outbuf *o, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	out_bytes(o, b, 8);
+}
+
+static void
+out_u32(outbuf *o, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
+	    (uint8_t)(v >> 8), (uint8_t)v};
+
+	out_bytes(o, b, 4);
+}
+
+static void
+out_string(outbuf *o, const char *s)
+{
+	size_t n;
+
+	if (s == NULL) {
+		out_u32(o, NO_STRING);
+		return;
+	}
+	n = strlen(s);
+	if (n >= NO_STRING) {
+		o->failed = true;
+		return;
+	}
+	out_u32(o, (uint32_t)n);
+	out_bytes(o, s, n);
+}
+
+int
+alert_set_encode(const alert_set *s, char **out, size_t *len)
+{
+	outbuf o = {NULL, 0, 0, false};
+
+	out_u32(&o, (uint32_t)s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		const vigil_alert *a = &s->alerts[i];
+		const char *const *str[] = ALERT_STRINGS(a);
+		uint64_t           bits;
+
+		memcpy(&bits, &a->score, sizeof(bits));
+		out_u32(&o, (uint32_t)a->severity);
+		out_u64(&o, bits);
+		out_u64(&o, (uint64_t)a->created_at);
+		out_u64(&o, (uint64_t)a->window_start);
+		out_u64(&o, (uint64_t)a->window_end);
+		for (size_t k = 0; k < N_ALERT_STRINGS; k++)
+			out_string(&o, *str[k]);
+	}
+	if (o.failed) {
+		free(o.p);
+		return -1;
+	}
+	*out = o.p;
+	*len = o.len;
+	return 0;
+}
+
+typedef struct inbuf {
+	const uint8_t *p;
+	size_t         left;
+} inbuf;
+
+static int
+in_u32(inbuf *in, uint32_t *v)
+{
+	if (in->left < 4)
+		return -1;
+	*v = (uint32_t)in->p[0] << 24 | (uint32_t)in->p[1] << 16 |
+	    (uint32_t)in->p[2] << 8 | in->p[3];
+	in->p += 4;
+	in->left -= 4;
+	return 0;
+}
+
+static int
+in_u64(inbuf *in, uint64_t *v)
+{
+	uint32_t hi, lo;
+
+	if (in_u32(in, &hi) != 0 || in_u32(in, &lo) != 0)
+		return -1;
+	*v = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+/* Copies a string into the arena, NUL-terminated; it must be UTF-8
+ * without NUL, as everything a sink receives is. */
+static int
+in_string(inbuf *in, char **arena, const char **s)
+{
+	uint32_t n;
+
+	if (in_u32(in, &n) != 0)
+		return -1;
+	if (n == NO_STRING) {
+		*s = NULL;
+		return 0;
+	}
+	if (n > in->left || memchr(in->p, '\0', n) != NULL ||
+	    !text_utf8_valid((const char *)in->p, n))
+		return -1;
+	memcpy(*arena, in->p, n);
+	(*arena)[n] = '\0';
+	*s = *arena;
+	*arena += n + 1;
+	in->p += n;
+	in->left -= n;
+	return 0;
+}
+
+alert_set *
+alert_set_decode(const char *buf, size_t len, char *err, size_t errlen)
+{
+	inbuf      in = {(const uint8_t *)buf, len};
+	alert_set *s;
+	char      *arena;
+	uint32_t   n;
+
+	/* Each alert takes at least 36 + 4 * N_ALERT_STRINGS bytes. */
+	if (in_u32(&in, &n) != 0 ||
+	    n > in.left / (36 + 4 * N_ALERT_STRINGS)) {
+		strfmt(err, errlen, "alerts: bad count");
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->alerts = calloc(n + 1, sizeof(vigil_alert))) == NULL ||
+	    (s->arena = malloc(len + (size_t)n * N_ALERT_STRINGS + 1)) ==
+	        NULL) {
+		strfmt(err, errlen, "alerts: out of memory");
+		alert_set_free(s);
+		return NULL;
+	}
+	arena = s->arena;
+	for (; s->n < n; s->n++) {
+		vigil_alert *a = &s->alerts[s->n];
+		const char **str[] = ALERT_STRINGS(a);
+		uint32_t     sev;
+		uint64_t     bits, created, ws, we;
+
+		a->struct_size = sizeof(*a);
+		if (in_u32(&in, &sev) != 0 || sev > VIGIL_SEV_ALERT ||
+		    in_u64(&in, &bits) != 0 || in_u64(&in, &created) != 0 ||
+		    in_u64(&in, &ws) != 0 || in_u64(&in, &we) != 0)
+			goto bad;
+		a->severity = (vigil_severity)sev;
+		memcpy(&a->score, &bits, sizeof(bits));
+		a->created_at   = (int64_t)created;
+		a->window_start = (int64_t)ws;
+		a->window_end   = (int64_t)we;
+		for (size_t k = 0; k < N_ALERT_STRINGS; k++)
+			if (in_string(&in, &arena, str[k]) != 0)
+				goto bad;
+		if (a->id == NULL || a->rule == NULL || a->json == NULL)
+			goto bad;
+		a->json_len = strlen(a->json);
+	}
+	if (in.left != 0)
+		goto bad;
+	s->decoded = true;
+	return s;
+bad:
+	strfmt(err, errlen, "alerts: malformed alert %zu", s->n);
+	s->n = 0;
+	alert_set_free(s);
+	return NULL;
+}
+
 void
 alert_set_free(alert_set *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		free((char *)s->alerts[i].json);
+	if (!s->decoded)
+		for (size_t i = 0; i < s->n; i++)
+			free((char *)s->alerts[i].json);
 	free(s->alerts);
+	free(s->arena);
 	json_decref(s->root);
 	free(s);
 }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <vigil/plugin.h>
 
 typedef struct alert_set alert_set;
@@ -24,9 +25,22 @@ typedef struct alert_set alert_set;
  * field 'findings[0].score': expected a number, got a string") when the
  * text is not such a verdict, or when memory runs out. A verdict without
  * findings gives an empty set. Unknown members are ignored and do not
- * reach the alert documents. Reentrant; vigild calls it on its loop. */
+ * reach the alert documents. Reentrant. */
 alert_set *alert_set_from_verdict(
     const char *json, size_t len, int64_t raised_at, char *err, size_t errlen);
+/* The same from the verdict's tree (borrowed), as the worker has it. */
+alert_set *alert_set_from_tree(
+    json_t *verdict, int64_t raised_at, char *err, size_t errlen);
+
+/* A compact encoding of a set, so that the worker builds the alerts and
+ * vigild only points into what arrives. encode returns 0 with a malloc'd
+ * buffer, or -1 on allocation failure. decode checks every length, that
+ * strings are UTF-8 without NUL and that id, rule and json are present,
+ * and returns NULL with a reason otherwise (the bytes come from another
+ * process). */
+int        alert_set_encode(const alert_set *s, char **out, size_t *len);
+alert_set *alert_set_decode(
+    const char *buf, size_t len, char *err, size_t errlen);
 /* Frees the set and everything its alerts point to; NULL is fine. */
 void   alert_set_free(alert_set *s);
 size_t alert_set_count(const alert_set *s);

@@ -126,11 +126,19 @@ job_free(job *j)
 }
 
 static void
-job_complete(dispatch *d, job *j, int status, int sev, const char *data,
-    size_t len)
+job_complete(dispatch *d, job *j, const job_result *r)
 {
 	d->held--;
-	j->done(j, status, sev, data, len);
+	j->done(j, r);
+}
+
+/* Completes a job that no worker answered, with a reason. */
+static void
+job_fail(dispatch *d, job *j, int status, const char *reason)
+{
+	job_result r = {status, 0, reason, strlen(reason), NULL, 0};
+
+	job_complete(d, j, &r);
 }
 
 /* A job goes back to the queue after its worker went away. */
@@ -149,7 +157,7 @@ job_requeue(dispatch *d, job *j, bool blame)
 		    "crash or broken reply)", j->crashes);
 		log_warn("a post was quarantined after failing %d times; "
 		    "its input reports which", j->crashes);
-		job_complete(d, j, JOB_QUARANTINED, 0, reason, strlen(reason));
+		job_fail(d, j, JOB_QUARANTINED, reason);
 		return;
 	}
 	if (j->crashes > 0)
@@ -273,11 +281,10 @@ dispatch_free(dispatch *d)
 	{
 		for (int i = 0; i < l->n_slots; i++) {
 			slot *s = &l->slots[i];
-			for (size_t k = 0; k < s->n_jobs; k++) {
-				d->held--;
-				s->jobs[k]->done(s->jobs[k], JOB_ABORTED, 0,
-				    "shutting down", 13);
-			}
+			for (size_t k = 0; k < s->n_jobs; k++)
+				if (s->jobs[k])
+					job_fail(d, s->jobs[k], JOB_ABORTED,
+					    "shutting down");
 			s->n_jobs = 0;
 		}
 	}
@@ -291,8 +298,7 @@ dispatch_free(dispatch *d)
 			TAILQ_REMOVE(&d->queue, j, entry);
 		else
 			TAILQ_REMOVE(&d->suspects, j, entry);
-		d->held--;
-		j->done(j, JOB_ABORTED, 0, "shutting down", 13);
+		job_fail(d, j, JOB_ABORTED, "shutting down");
 	}
 	event_free(d->kick_ev);
 	free(d);
@@ -419,8 +425,7 @@ fail:
 	if (s->n_jobs == 0 && (j = TAILQ_FIRST(q)) != NULL) {
 		TAILQ_REMOVE(q, j, entry);
 		d->n_queued--;
-		job_complete(d, j, JOB_INVALID, 0, "post cannot be encoded",
-		    22);
+		job_fail(d, j, JOB_INVALID, "post cannot be encoded");
 	}
 }
 
@@ -504,8 +509,9 @@ slot_deliver(dispatch *d, slot *s, nng_msg *m)
 				continue;
 			s->jobs[(i + k) % s->n_jobs] = NULL;
 			done++;
-			job_complete(d, j, res.status, res.severity, res.buf,
-			    res.len);
+			job_result jr = {res.status, res.severity, res.buf,
+			    res.len, res.alerts, res.alerts_len};
+			job_complete(d, j, &jr);
 			break;
 		}
 	}

@@ -38,10 +38,22 @@ enum {
 };
 
 typedef struct job job;
-/* Called once per job on the loop; data is valid during the call only.
- * The owner frees the job (job_free) here or later. */
-typedef void (*job_done_fn)(job *j, int status, int severity,
-    const char *data, size_t len);
+
+/* What became of a job. data (verdict JSON or reason) and alerts (the
+ * encoded alert set of a verdict with findings, else NULL) are valid
+ * during the done callback only. */
+typedef struct job_result {
+	int         status; /* JOB_* */
+	int         severity;
+	const char *data;
+	size_t      len;
+	const char *alerts;
+	size_t      alerts_len;
+} job_result;
+
+/* Called once per job on the loop. The owner frees the job (job_free)
+ * here or later. */
+typedef void (*job_done_fn)(job *j, const job_result *r);
 
 struct job {
 	uint64_t          seq;

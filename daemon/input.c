@@ -86,7 +86,7 @@ input_resume_all(inputs *set)
 }
 
 static void
-job_finished(job *j, int status, int sev, const char *data, size_t len)
+job_finished(job *j, const job_result *r)
 {
 	ticket     *t   = j->owner;
 	input_inst *in  = t->in;
@@ -96,21 +96,21 @@ job_finished(job *j, int status, int sev, const char *data, size_t len)
 	if (h_latency)
 		metrics_histogram_observe(h_latency,
 		    (double)(now_monotonic_us() - j->t_submit) / 1e6);
-	switch (status) {
+	switch (r->status) {
 	case JOB_SCORED:
-		metrics_counter_add(c_verdicts[sev & 3], 1);
-		if (sev > VIGIL_SEV_NONE)
-			sinks_deliver(set->g->out, data, len);
+		metrics_counter_add(c_verdicts[r->severity & 3], 1);
+		if (r->alerts_len > 0)
+			sinks_deliver(set->g->out, r->alerts, r->alerts_len);
 		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
 		break;
 	case JOB_INVALID:
 	case JOB_QUARANTINED:
-		snprintf(reason, sizeof(reason), "%.*s", (int)len, data);
-		metrics_counter_add(status == JOB_INVALID ? in->c_invalid :
+		snprintf(reason, sizeof(reason), "%.*s", (int)r->len, r->data);
+		metrics_counter_add(r->status == JOB_INVALID ? in->c_invalid :
 		    in->c_quarantined, 1);
 		host_log_limited(&in->ctx, VIGIL_LOG_WARNING, "%s:%llu: %s",
 		    t->source, (unsigned long long)t->line, reason);
-		t->ack(t->ack_arg, status == JOB_INVALID ? VIGIL_ACK_INVALID :
+		t->ack(t->ack_arg, r->status == JOB_INVALID ? VIGIL_ACK_INVALID :
 		    VIGIL_ACK_QUARANTINED, reason);
 		break;
 	default:

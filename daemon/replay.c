@@ -134,15 +134,16 @@ out_error(replay *r, uint64_t line, const char *reason)
 }
 
 static void
-replay_done(job *j, int status, int sev, const char *data, size_t len)
+replay_done(job *j, const job_result *res)
 {
-	replay_job *rj = j->owner;
-	replay     *r  = rj->r;
+	replay_job *rj   = j->owner;
+	replay     *r    = rj->r;
 	uint64_t    line = rj->line;
+	const char *data = res->data;
+	size_t      len  = res->len;
 	char        reason[512];
 
-	(void)sev;
-	if (status == JOB_SCORED && len >= 2 && data[0] == '{') {
+	if (res->status == JOB_SCORED && len >= 2 && data[0] == '{') {
 		/* {"line":N, + the verdict's members. */
 		char   head[48];
 		int    hl = snprintf(head, sizeof(head), "{\"line\":%llu%s",
@@ -159,7 +160,8 @@ replay_done(job *j, int status, int sev, const char *data, size_t len)
 			out_error(r, line, "out of memory");
 	} else {
 		snprintf(reason, sizeof(reason), "%.*s", (int)len, data);
-		out_error(r, line, status == JOB_ABORTED ? "not scored: shutting down" :
+		out_error(r, line, res->status == JOB_ABORTED ?
+		    "not scored: shutting down" :
 		    reason);
 	}
 	free(rj);

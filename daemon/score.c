@@ -9,11 +9,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alert.h"
 #include "host.h"
 #include "log.h"
 #include "post.h"
 #include "score.h"
 #include "settings.h"
+#include "util.h"
 #include "wire.h"
 
 typedef struct rule_inst {
@@ -102,27 +104,59 @@ rule_applies(const instance_conf *r, const vigil_post *p)
 	return 0;
 }
 
+void
+score_result_clear(score_result *r)
+{
+	free(r->text);
+	free(r->alerts);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The verdict with findings: its text for replay, its alerts for sinks. */
+static int
+verdict_with_alerts(scorer *s, const vigil_post *v, score_result *out)
+{
+	char       err[256];
+	json_t    *tree;
+	alert_set *as;
+	int        rc = -1;
+
+	if ((tree = verdict_tree(v, s->findings, &s->cfg->thr, &out->severity,
+		 NULL)) == NULL)
+		return -1;
+	out->text = json_dumps(tree, VERDICT_DUMP_FLAGS);
+	as        = alert_set_from_tree(tree, now_realtime_us(), err, sizeof(err));
+	if (as == NULL)
+		log_err("building the alerts of post %s: %s", v->id.ptr, err);
+	else if (out->text != NULL &&
+	    alert_set_encode(as, &out->alerts, &out->alerts_len) == 0) {
+		out->len = strlen(out->text);
+		rc       = 0;
+	}
+	alert_set_free(as);
+	json_decref(tree);
+	return rc;
+}
+
 int
 scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
-    size_t n_jur, char **out, size_t *out_len, vigil_severity *sev)
+    size_t n_jur, score_result *out)
 {
 	char              reason[256];
 	post             *p;
 	const vigil_post *v;
-	double            score;
 
-	*sev = VIGIL_SEV_NONE;
+	memset(out, 0, sizeof(*out));
 	if (post_parse(buf, len, &p, reason, sizeof(reason)) != 0) {
-		*out = strdup(reason);
-		if (*out == NULL)
-			return -1;
-		*out_len = strlen(*out);
-		return WIRE_INVALID;
+		out->status = WIRE_INVALID;
+		out->text   = strdup(reason);
+		out->len    = out->text ? strlen(out->text) : 0;
+		return out->text ? 0 : -1;
 	}
 	v = post_view(p);
 	if (v->n_jurisdictions == 0 && n_jur > 0 &&
 	    post_set_default_jurisdictions(p, jur, n_jur) != 0)
-		goto nomem;
+		goto fail;
 	v = post_view(p);
 	findings_clear(s->findings);
 	for (size_t i = 0; i < s->n_rules; i++) {
@@ -134,12 +168,18 @@ scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
 			    "scoring post %s failed; findings this rule "
 			    "added before failing are kept", v->id.ptr);
 	}
-	*out = verdict_json(v, s->findings, &s->cfg->thr, sev, &score, out_len);
-	if (*out == NULL)
-		goto nomem;
+	out->status = WIRE_SCORED;
+	if (findings_count(s->findings) == 0)
+		out->text = verdict_json(v, s->findings, &s->cfg->thr,
+		    &out->severity, NULL, &out->len);
+	else if (verdict_with_alerts(s, v, out) != 0)
+		goto fail;
+	if (out->text == NULL)
+		goto fail;
 	post_free(p);
-	return WIRE_SCORED;
-nomem:
+	return 0;
+fail:
 	post_free(p);
+	score_result_clear(out);
 	return -1;
 }

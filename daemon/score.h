@@ -19,12 +19,24 @@ typedef struct scorer scorer;
 scorer *scorer_new(const vigil_config *cfg, char *err, size_t errlen);
 void    scorer_free(scorer *s);
 
+/* What scoring one post gives. */
+typedef struct score_result {
+	int            status;     /* WIRE_SCORED or WIRE_INVALID */
+	vigil_severity severity;
+	char          *text;       /* verdict JSON, or the reason */
+	size_t         len;
+	char          *alerts;     /* encoded alert set (alert.h), or NULL */
+	size_t         alerts_len;
+} score_result;
+
 /* Scores raw post JSON. jur are the input's default jurisdictions for a
- * post that names none. Returns WIRE_SCORED with the verdict JSON in *out,
- * or WIRE_INVALID with a reason in *out; -1 on allocation failure. *out is
- * malloc'd. Not thread-safe per scorer: one scorer per thread. */
-int scorer_run(scorer *s, const char *buf, size_t len,
-    const char *const *jur, size_t n_jur, char **out, size_t *out_len,
-    vigil_severity *sev);
+ * post that names none. A verdict with findings also gets its alerts,
+ * built here where the work scales with the workers, encoded for the
+ * daemon. Returns 0, or -1 on allocation failure. The caller frees the
+ * result with score_result_clear. Not thread-safe per scorer: one scorer
+ * per thread. */
+int  scorer_run(scorer *s, const char *buf, size_t len,
+     const char *const *jur, size_t n_jur, score_result *out);
+void score_result_clear(score_result *r);
 
 #endif

@@ -150,16 +150,15 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-sinks_deliver(sinks *set, const char *verdict, size_t len)
+sinks_deliver(sinks *set, const char *alerts, size_t len)
 {
 	char        err[256];
 	shared_set *ss;
 	alert_set  *as;
 
-	as = alert_set_from_verdict(verdict, len, now_realtime_us(), err,
-	    sizeof(err));
+	as = alert_set_decode(alerts, len, err, sizeof(err));
 	if (as == NULL) {
-		log_err("verdict from a worker cannot be read: %s", err);
+		log_err("alerts from a worker cannot be read: %s", err);
 		return;
 	}
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {

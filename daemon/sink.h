@@ -15,8 +15,9 @@
 
 sinks *sinks_new(vigild *v, generation *g, char *err, size_t errlen);
 int    sinks_start(sinks *s, char *err, size_t errlen);
-/* Hands the alerts of one verdict (JSON from a worker) to the sinks. */
-void   sinks_deliver(sinks *s, const char *verdict, size_t len);
+/* Hands the alerts of one verdict (alert_set_encode's bytes from a
+ * worker) to the sinks. */
+void   sinks_deliver(sinks *s, const char *alerts, size_t len);
 /* Deliveries not yet finished (pending or waiting to retry). */
 size_t sinks_pending(const sinks *s);
 /* Reopens files (log rotation). */

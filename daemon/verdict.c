@@ -37,8 +37,7 @@
 #define ELLIPSIS_LEN 3
 
 /* JSON numbers with 15 significant digits: 0.1 + 0.2 prints as 0.3. */
-#define DUMP_FLAGS                                                             \
-	(JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+#define DUMP_FLAGS VERDICT_DUMP_FLAGS
 
 typedef struct evidence {
 	unsigned field;
@@ -605,14 +604,41 @@ verdict_empty(const vigil_post *pv, size_t *len)
 	return out;
 }
 
+json_t *
+verdict_tree(const vigil_post *pv, const vigil_findings *f,
+    const thresholds *t, vigil_severity *sev_out, double *score_out)
+{
+	vigil_severity sev   = VIGIL_SEV_NONE;
+	double         score = 0;
+	json_t        *root  = json_object();
+
+	if (root == NULL || put(root, "post_id", str_or_null(pv->id)))
+		goto fail;
+	/* Placeholders keep the documented key order; filled in below. */
+	if (put(root, "severity", json_null()) ||
+	    put(root, "score", json_null()))
+		goto fail;
+	if (add_findings(root, pv, f, t, &sev, &score) != 0)
+		goto fail;
+	if (put(root, "severity", json_string(severity_names[sev])) ||
+	    put(root, "score", json_real(score)))
+		goto fail;
+	if (sev_out != NULL)
+		*sev_out = sev;
+	if (score_out != NULL)
+		*score_out = score;
+	return root;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
 char *
 verdict_json(const vigil_post *pv, const vigil_findings *f, const thresholds *t,
     vigil_severity *sev_out, double *score_out, size_t *len)
 {
-	vigil_severity sev   = VIGIL_SEV_NONE;
-	double         score = 0;
-	json_t        *root;
-	char          *out = NULL;
+	json_t *root;
+	char   *out;
 
 	if (findings_count(f) == 0 && pv->id.len > 0) {
 		if (sev_out != NULL)
@@ -621,29 +647,11 @@ verdict_json(const vigil_post *pv, const vigil_findings *f, const thresholds *t,
 			*score_out = 0;
 		return verdict_empty(pv, len);
 	}
-	root = json_object();
-	if (root == NULL || put(root, "post_id", str_or_null(pv->id)))
-		goto done;
-	/* Placeholders keep the documented key order; filled in below. */
-	if (put(root, "severity", json_null()) ||
-	    put(root, "score", json_null()))
-		goto done;
-	if (add_findings(root, pv, f, t, &sev, &score) != 0)
-		goto done;
-	if (put(root, "severity", json_string(severity_names[sev])) ||
-	    put(root, "score", json_real(score)))
-		goto done;
+	if ((root = verdict_tree(pv, f, t, sev_out, score_out)) == NULL)
+		return NULL;
 	out = json_dumps(root, DUMP_FLAGS);
-	if (out == NULL)
-		goto done;
-	if (sev_out != NULL)
-		*sev_out = sev;
-	if (score_out != NULL)
-		*score_out = score;
-	if (len != NULL)
-		*len = strlen(out);
-done:
 	json_decref(root);
+	if (out != NULL && len != NULL)
+		*len = strlen(out);
 	return out;
 }
-

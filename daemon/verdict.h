@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <vigil/plugin.h>
 
 typedef struct thresholds {
@@ -64,6 +65,15 @@ int finding_signal(vigil_finding *f, const char *name, double weight);
  * sev, score and len may be NULL. Returns NULL when out of memory (or
  * when a string of a post not made by post_parse is not UTF-8).
  * [any thread] */
+/* How verdict_json writes a verdict: one line, key order kept, numbers
+ * with 15 significant digits. */
+#define VERDICT_DUMP_FLAGS                                                     \
+	(JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+
+/* The same verdict as a tree (the caller owns it), for a worker that
+ * also builds the alerts from it; NULL on allocation failure. */
+json_t *verdict_tree(const vigil_post *post, const vigil_findings *f,
+    const thresholds *t, vigil_severity *sev, double *score);
 char *verdict_json(const vigil_post *post, const vigil_findings *f,
     const thresholds *t, vigil_severity *sev, double *score, size_t *len);
 

@@ -74,15 +74,18 @@ wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur, size_t n_jur,
 
 int
 wire_add_result(nng_msg *m, uint64_t seq, int status, int severity,
-    const char *buf, size_t len)
+    const char *buf, size_t len, const char *alerts, size_t alerts_len)
 {
 	uint8_t b[2] = {(uint8_t)status, (uint8_t)severity};
 
-	if (len > UINT32_MAX || wire_room(m, 14 + len) != 0)
+	if (len > UINT32_MAX || alerts_len > UINT32_MAX ||
+	    wire_room(m, 18 + len + alerts_len) != 0)
 		return -1;
 	if (nng_msg_append_u64(m, seq) != 0 || nng_msg_append(m, b, 2) != 0 ||
 	    nng_msg_append_u32(m, (uint32_t)len) != 0 ||
-	    nng_msg_append(m, buf, len) != 0)
+	    nng_msg_append(m, buf, len) != 0 ||
+	    nng_msg_append_u32(m, (uint32_t)alerts_len) != 0 ||
+	    (alerts_len > 0 && nng_msg_append(m, alerts, alerts_len) != 0))
 		return -1;
 	return 0;
 }
@@ -177,13 +180,16 @@ int
 wire_next_result(wire_reader *r, wire_result *res)
 {
 	uint8_t        st, sev;
-	uint32_t       len;
-	const uint8_t *b;
+	uint32_t       len, alen;
+	const uint8_t *b, *ab;
 
 	if (take_u64(r, &res->seq) != 0 || take_u8(r, &st) != 0 ||
 	    take_u8(r, &sev) != 0 || take_u32(r, &len) != 0 ||
-	    take(r, &b, len) != 0)
+	    take(r, &b, len) != 0 || take_u32(r, &alen) != 0 ||
+	    take(r, &ab, alen) != 0)
 		return -1;
+	res->alerts     = alen ? (const char *)ab : NULL;
+	res->alerts_len = alen;
 	if (st > WIRE_INVALID || sev > 3)
 		return -1;
 	res->status   = st;

@@ -7,11 +7,13 @@
  *   request: magic "VGQ1" | u32 generation | u64 batch | u32 count |
  *            count x ( u64 seq | u8 n_jur | n_jur x (u8 len | bytes) |
  *                      u32 len | bytes )
- *   reply:   magic "VGR1" | u32 generation | u64 batch | u32 count |
- *            count x ( u64 seq | u8 status | u8 severity | u32 len | bytes )
+ *   reply:   magic "VGR2" | u32 generation | u64 batch | u32 count |
+ *            count x ( u64 seq | u8 status | u8 severity | u32 len | bytes |
+ *                      u32 alerts_len | alerts )
  *
  * A result's bytes are the verdict JSON (status WIRE_SCORED) or a reason
- * (WIRE_INVALID). Both sides check every length against the message: a
+ * (WIRE_INVALID); alerts are the verdict's alerts as alert_set_encode
+ * writes them (empty when there are none). Both sides check every length against the message: a
  * peer is never trusted to be well-formed.
  */
 #ifndef VIGIL_WIRE_H
@@ -23,7 +25,7 @@
 #include <nng/nng.h>
 
 #define WIRE_REQ_MAGIC 0x56475131u /* "VGQ1" */
-#define WIRE_REP_MAGIC 0x56475231u /* "VGR1" */
+#define WIRE_REP_MAGIC 0x56475232u /* "VGR2" */
 
 enum { WIRE_SCORED = 0, WIRE_INVALID = 1 };
 
@@ -39,7 +41,7 @@ int wire_begin(nng_msg *m, uint32_t magic, uint32_t generation,
 int wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur,
     size_t n_jur, const char *buf, size_t len);
 int wire_add_result(nng_msg *m, uint64_t seq, int status, int severity,
-    const char *buf, size_t len);
+    const char *buf, size_t len, const char *alerts, size_t alerts_len);
 void wire_finish(nng_msg *m, uint32_t count);
 
 /* Reading: a cursor over a message body. */
@@ -68,6 +70,8 @@ typedef struct wire_result {
 	int         severity;
 	const char *buf; /* points into the message */
 	size_t      len;
+	const char *alerts; /* ditto */
+	size_t      alerts_len;
 } wire_result;
 
 /* Each returns 0, or -1 when the message is truncated or malformed. */

@@ -88,12 +88,10 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 	    wire_begin(rep, WIRE_REP_MAGIC, generation, h.batch) != 0)
 		goto fail;
 	for (i = 0; i < h.count; i++) {
-		wire_post      p;
-		const char    *jur[WIRE_MAX_JUR];
-		char          *out = NULL;
-		size_t         out_len;
-		vigil_severity sev;
-		int            st;
+		wire_post    p;
+		const char  *jur[WIRE_MAX_JUR];
+		score_result res;
+		int          rv;
 
 		if (wire_next_post(&r, &p) != 0) {
 			log_warn("request %llu truncated at post %u",
@@ -102,18 +100,15 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 		}
 		for (size_t j = 0; j < p.n_jur; j++)
 			jur[j] = p.jur[j];
-		st = scorer_run(sc, p.buf, p.len, jur, p.n_jur, &out, &out_len,
-		    &sev);
-		if (st < 0) {
+		if (scorer_run(sc, p.buf, p.len, jur, p.n_jur, &res) != 0) {
 			log_err("out of memory scoring a post");
 			goto fail;
 		}
-		if (wire_add_result(rep, p.seq, st, (int)sev, out, out_len) !=
-		    0) {
-			free(out);
+		rv = wire_add_result(rep, p.seq, res.status, (int)res.severity,
+		    res.text, res.len, res.alerts, res.alerts_len);
+		score_result_clear(&res);
+		if (rv != 0)
 			goto fail;
-		}
-		free(out);
 	}
 	wire_finish(rep, h.count);
 	return rep;

@@ -1071,17 +1071,17 @@ score_pass(scorer *sc, const buf *lines, const size_t *off, const pool *pl,
 	static const char *const jur[] = {"kz"};
 
 	for (size_t i = 0; i < pl->n; i++) {
-		char          *out = NULL;
-		size_t         out_len;
-		vigil_severity sev;
+		score_result   res;
 		int64_t        t0 = now_ns();
-		int            st = scorer_run(sc, lines->p + off[i],
-		    off[i + 1] - off[i], jur, 1, &out, &out_len, &sev);
+		int            rv = scorer_run(sc, lines->p + off[i],
+		    off[i + 1] - off[i], jur, 1, &res);
+		int            st  = res.status;
+		vigil_severity sev = res.severity;
 
 		if (lat != NULL)
 			lat[i] = now_ns() - t0;
-		free(out);
-		if (st < 0)
+		score_result_clear(&res);
+		if (rv < 0)
 			return -1;
 		if (lat != NULL)
 			continue;

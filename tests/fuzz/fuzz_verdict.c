@@ -1,8 +1,9 @@
 /*
- * fuzz_verdict.c - libFuzzer harness for alert_set_from_verdict: vigild
- * reads verdicts from worker processes, so a verdict is outside input. Any
- * input must be refused with a reason or give alerts whose every string
- * is readable and whose document is JSON of the documented version.
+ * fuzz_verdict.c - libFuzzer harness for alert_set_decode and
+ * alert_set_from_verdict: what workers send is outside input to whoever
+ * reads it. Any input must be refused with a reason or give alerts whose
+ * every string is readable and whose document is JSON of the documented
+ * version.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -52,6 +53,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char       err[256];
 	alert_set *s;
 
+	/* The encoded alerts that vigild decodes come from workers too. */
+	s = alert_set_decode((const char *)data, size, err, sizeof(err));
+	if (s != NULL) {
+		for (size_t i = 0; i < alert_set_count(s); i++)
+			if (alert_set_get(s, i)->json_len !=
+			    strlen(alert_set_get(s, i)->json))
+				abort();
+		alert_set_free(s);
+	}
 	err[0] = '\0';
 	s      = alert_set_from_verdict(
 	         (const char *)data, size, 0, err, sizeof(err));

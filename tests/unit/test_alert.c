@@ -96,6 +96,72 @@ alerts_of(const char *verdict, size_t len)
 	return s;
 }
 
+/* ------------------------------------------------------------ encoding */
+
+static int
+same_string(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* What the worker encodes, vigild decodes field for field. */
+static void
+test_encode_decode(void **state)
+{
+	size_t     len, elen;
+	char      *v = make_verdict(
+	     DEV003("2020-12-20T21:15:00+06:00", DEV003_TEXT), &len);
+	alert_set *s = alerts_of(v, len), *d;
+	char      *enc, err[256];
+
+	(void)state;
+	assert_int_equal(alert_set_encode(s, &enc, &elen), 0);
+	d = alert_set_decode(enc, elen, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(alert_set_count(d), alert_set_count(s));
+	for (size_t i = 0; i < alert_set_count(s); i++) {
+		const vigil_alert *a = alert_set_get(s, i), *b = alert_set_get(d, i);
+		assert_true(same_string(a->id, b->id));
+		assert_true(same_string(a->rule, b->rule));
+		assert_true(same_string(a->title, b->title));
+		assert_true(same_string(a->post_id, b->post_id));
+		assert_true(same_string(a->author_name, b->author_name));
+		assert_true(same_string(a->law, b->law));
+		assert_true(same_string(a->window, b->window));
+		assert_true(same_string(a->excerpt, b->excerpt));
+		assert_true(same_string(a->jurisdiction, b->jurisdiction));
+		assert_int_equal(a->severity, b->severity);
+		assert_true(a->score == b->score);
+		assert_int_equal(a->created_at, b->created_at);
+		assert_int_equal(a->window_start, b->window_start);
+		assert_int_equal(a->window_end, b->window_end);
+		assert_int_equal(a->json_len, b->json_len);
+		assert_memory_equal(a->json, b->json, a->json_len);
+	}
+	alert_set_free(d);
+	/* Every cut is refused, never over-read (ASan watches). */
+	for (size_t cut = 0; cut < elen; cut++) {
+		d = alert_set_decode(enc, cut, err, sizeof(err));
+		assert_null(d);
+		assert_true(err[0] != '\0');
+	}
+	/* A string with a NUL inside, or not UTF-8, is refused. */
+	for (size_t i = 0; i < elen; i++) {
+		if (enc[i] != 'w')
+			continue;
+		enc[i] = '\xff';
+		assert_null(alert_set_decode(enc, elen, err, sizeof(err)));
+		enc[i] = '\0';
+		assert_null(alert_set_decode(enc, elen, err, sizeof(err)));
+		enc[i] = 'w';
+		break;
+	}
+	free(enc);
+	alert_set_free(s);
+	free(v);
+}
+
 /* ------------------------------------------------------------ round trip */
 
 static void
@@ -509,6 +575,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_encode_decode),
 	    cmocka_unit_test(test_alert_documents),
 	    cmocka_unit_test(test_alert_ids_follow_content),
 	    cmocka_unit_test(test_verdict_without_findings),

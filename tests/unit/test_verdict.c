@@ -85,7 +85,7 @@ spec_of(
 
 /* The verdict as a jansson tree, for looking inside. */
 static json_t *
-verdict_tree(const vigil_post *v, const vigil_findings *f, vigil_severity *sev,
+verdict_parsed(const vigil_post *v, const vigil_findings *f, vigil_severity *sev,
     double *score)
 {
 	json_error_t jerr;
@@ -187,7 +187,7 @@ test_floor_and_cap(void **state)
 
 		findings_clear(f);
 		assert_non_null(findings_add(f, &s));
-		root = verdict_tree(post_view(p), f, &sev, &score);
+		root = verdict_parsed(post_view(p), f, &sev, &score);
 		assert_int_equal(sev, cases[i].want);
 		assert_true(score == cases[i].score);
 		assert_int_equal(
@@ -220,7 +220,7 @@ test_sum_and_max(void **state)
 	assert_non_null(findings_add(f, &b));
 	assert_non_null(findings_add(f, &c));
 	assert_int_equal(findings_count(f), 3);
-	root = verdict_tree(post_view(p), f, &sev, &score);
+	root = verdict_parsed(post_view(p), f, &sev, &score);
 	/* 20 would be an alert, but its cap holds it at notice. */
 	assert_int_equal(sev, VIGIL_SEV_WARNING);
 	assert_true(fabs(score - 24.5) < 1e-9);
@@ -289,7 +289,7 @@ test_findings_copy_strings(void **state)
 	memset(rule, 'x', sizeof(rule) - 1);
 	memset(title, 'y', sizeof(title) - 1);
 	memset(name, 'z', sizeof(name) - 1);
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	fj   = finding_at(root, 0);
 	assert_string_equal(str_of(fj, "rule"), "kz.poll.blackout");
 	assert_string_equal(str_of(fj, "title"), "Blackout");
@@ -309,7 +309,7 @@ test_title_defaults_to_rule(void **state)
 
 	s.title = NULL;
 	assert_non_null(findings_add(f, &s));
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	fj   = finding_at(root, 0);
 	assert_string_equal(str_of(fj, "title"), "kz.agitation.silence");
 	/* Neither legal nor window when the spec has none. */
@@ -399,7 +399,7 @@ test_excerpt_cyrillic(void **state)
 	/* The whole field: no ellipsis at all. */
 	assert_int_equal(
 	    finding_evidence(fi, post_view(p), 0, 0, strlen(text)), VIGIL_OK);
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	snprintf(want, sizeof(want), "…%sопрос%s…", zh20, zh20);
 	assert_evidence(evidence_at(root, 0), "text", 100, 110, want);
 	snprintf(want, sizeof(want), "ж%s…", zh20);
@@ -434,7 +434,7 @@ test_excerpt_cut_between_characters(void **state)
 	assert_int_equal(
 	    finding_evidence(fi, post_view(p), 0, 91, 99), VIGIL_OK);
 	assert_int_equal(finding_evidence(fi, post_view(p), 0, 1, 1), VIGIL_OK);
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	snprintf(want, sizeof(want), "…%sопрос%s…", euro13, euro13);
 	assert_evidence(evidence_at(root, 0), "text", 90, 100, want);
 	assert_evidence(evidence_at(root, 1), "text", 90, 100, want);
@@ -466,7 +466,7 @@ test_evidence_in_poll(void **state)
 	assert_int_equal(finding_evidence(fi, post_view(p),
 	                     VIGIL_FIELD_POLL_OPTION(2), 0, 6),
 	    VIGIL_OK);
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	assert_evidence(evidence_at(root, 0), "poll.question", 27, 47,
 	    "За кого будете голосовать?");
 	assert_evidence(evidence_at(root, 1), "poll.options[2]", 0, 6,
@@ -496,7 +496,7 @@ test_evidence_refused(void **state)
 	assert_int_equal(finding_evidence(NULL, v, 0, 0, 1), VIGIL_ERR);
 	assert_int_equal(finding_evidence(fi, NULL, 0, 0, 1), VIGIL_ERR);
 	assert_int_equal(finding_evidence(fi, v, 0, len, len), VIGIL_OK);
-	root = verdict_tree(v, f, NULL, NULL);
+	root = verdict_parsed(v, f, NULL, NULL);
 	assert_non_null(evidence_at(root, 0));
 	assert_null(evidence_at(root, 1));
 	json_decref(root);
@@ -521,7 +521,7 @@ test_signals(void **state)
 	for (int i = 0; i < 9; i++)
 		assert_int_equal(
 		    finding_signal(fi, "слово", i * 0.5), VIGIL_OK);
-	root = verdict_tree(post_view(p), f, NULL, NULL);
+	root = verdict_parsed(post_view(p), f, NULL, NULL);
 	sigs = json_object_get(finding_at(root, 0), "signals");
 	assert_int_equal(json_array_size(sigs), 9);
 	assert_string_equal(str_of(json_array_get(sigs, 8), "name"), "слово");

@@ -68,8 +68,10 @@ test_reply_round_trip(void **state)
 	(void)state;
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REP_MAGIC, 3, 5), 0);
-	assert_int_equal(wire_add_result(m, 11, WIRE_SCORED, 3, "{}", 2), 0);
-	assert_int_equal(wire_add_result(m, 12, WIRE_INVALID, 0, "bad", 3), 0);
+	assert_int_equal(
+	    wire_add_result(m, 11, WIRE_SCORED, 3, "{}", 2, "\0\0\0\0", 4), 0);
+	assert_int_equal(
+	    wire_add_result(m, 12, WIRE_INVALID, 0, "bad", 3, NULL, 0), 0);
 	wire_finish(m, 2);
 	assert_int_equal(wire_read_header(&r, m, WIRE_REP_MAGIC, &h), 0);
 	assert_int_equal(h.count, 2);
@@ -77,9 +79,13 @@ test_reply_round_trip(void **state)
 	assert_int_equal(res.seq, 11);
 	assert_int_equal(res.status, WIRE_SCORED);
 	assert_int_equal(res.severity, 3);
+	assert_int_equal(res.alerts_len, 4);
+	assert_memory_equal(res.alerts, "\0\0\0\0", 4);
 	assert_int_equal(wire_next_result(&r, &res), 0);
 	assert_int_equal(res.status, WIRE_INVALID);
 	assert_memory_equal(res.buf, "bad", 3);
+	assert_null(res.alerts);
+	assert_int_equal(res.alerts_len, 0);
 	nng_msg_free(m);
 }
 
@@ -148,7 +154,7 @@ test_lengths_beyond_message(void **state)
 	/* An unknown status or severity. */
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REP_MAGIC, 1, 1), 0);
-	assert_int_equal(wire_add_result(m, 1, 7, 0, "", 0), 0);
+	assert_int_equal(wire_add_result(m, 1, 7, 0, "", 0, NULL, 0), 0);
 	wire_finish(m, 1);
 	assert_int_equal(wire_read_header(&r, m, WIRE_REP_MAGIC, &h), 0);
 	assert_int_equal(wire_next_result(&r, &res), -1);
