@@ -9,10 +9,6 @@
  * kept in the set: the alerts' strings point into it, and the documents
  * share its evidence and signal arrays.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -667,8 +663,7 @@ load_verdict(const char *json, size_t len, checker *c)
 }
 
 alert_set *
-alert_set_from_tree(
-    json_t *root, int64_t raised_at, char *err, size_t errlen)
+alert_set_from_tree(json_t *root, int64_t raised_at, char *err, size_t errlen)
 {
 	checker      c  = {err, errlen};
 	verdict_post vp = {0};
@@ -703,7 +698,7 @@ alert_set *
 alert_set_from_verdict(
     const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
 {
-	checker    c = {err, errlen};
+	checker    c    = {err, errlen};
 	json_t    *root = load_verdict(json, len, &c);
 	alert_set *s;
 
@@ -717,7 +712,14 @@ alert_set_from_verdict(
 /* ------------------------------------------------------------ encoding */
 
 /* The strings of an alert, in their order on the wire. */
-#define ALERT_STRINGS(a)                                                       	{&(a)->id, &(a)->rule, &(a)->jurisdiction, &(a)->title,               	    &(a)->post_id, &(a)->platform, &(a)->channel, &(a)->url,           	    &(a)->author_id, &(a)->author_handle, &(a)->author_name,           	    &(a)->law, &(a)->article, &(a)->penalty, &(a)->window,             	    &(a)->excerpt, &(a)->json}
+#define ALERT_STRINGS(a)                                                       \
+	{                                                                      \
+		&(a)->id, &(a)->rule, &(a)->jurisdiction, &(a)->title,         \
+		    &(a)->post_id, &(a)->platform, &(a)->channel, &(a)->url,   \
+		    &(a)->author_id, &(a)->author_handle, &(a)->author_name,   \
+		    &(a)->law, &(a)->article, &(a)->penalty, &(a)->window,     \
+		    &(a)->excerpt, &(a)->json                                  \
+	}
 #define N_ALERT_STRINGS 17
 #define NO_STRING       UINT32_MAX
 
@@ -792,7 +794,7 @@ alert_set_encode(const alert_set *s, char **out, size_t *len)
 
 	out_u32(&o, (uint32_t)s->n);
 	for (size_t i = 0; i < s->n; i++) {
-		const vigil_alert *a = &s->alerts[i];
+		const vigil_alert *a     = &s->alerts[i];
 		const char *const *str[] = ALERT_STRINGS(a);
 		uint64_t           bits;
 
@@ -860,7 +862,7 @@ in_string(inbuf *in, char **arena, const char **s)
 		return -1;
 	memcpy(*arena, in->p, n);
 	(*arena)[n] = '\0';
-	*s = *arena;
+	*s          = *arena;
 	*arena += n + 1;
 	in->p += n;
 	in->left -= n;
@@ -876,8 +878,7 @@ alert_set_decode(const char *buf, size_t len, char *err, size_t errlen)
 	uint32_t   n;
 
 	/* Each alert takes at least 36 + 4 * N_ALERT_STRINGS bytes. */
-	if (in_u32(&in, &n) != 0 ||
-	    n > in.left / (36 + 4 * N_ALERT_STRINGS)) {
+	if (in_u32(&in, &n) != 0 || n > in.left / (36 + 4 * N_ALERT_STRINGS)) {
 		strfmt(err, errlen, "alerts: bad count");
 		return NULL;
 	}
@@ -891,7 +892,7 @@ alert_set_decode(const char *buf, size_t len, char *err, size_t errlen)
 	}
 	arena = s->arena;
 	for (; s->n < n; s->n++) {
-		vigil_alert *a = &s->alerts[s->n];
+		vigil_alert *a     = &s->alerts[s->n];
 		const char **str[] = ALERT_STRINGS(a);
 		uint32_t     sev;
 		uint64_t     bits, created, ws, we;

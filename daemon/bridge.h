@@ -23,10 +23,10 @@ typedef struct bridge_item {
 
 bridge *bridge_new(struct event_base *base);
 /* Must be called after every producer has stopped. */
-void    bridge_free(bridge *b);
+void bridge_free(bridge *b);
 /* [any thread] Queues item unless it is queued already. */
-void    bridge_post(bridge *b, bridge_item *item);
+void bridge_post(bridge *b, bridge_item *item);
 /* [loop] Runs what is queued now; for shutdown paths that cannot wait. */
-void    bridge_run(bridge *b);
+void bridge_run(bridge *b);
 
 #endif

@@ -8,10 +8,6 @@
  * Cross-setting rules that no table can express (ascending thresholds,
  * unique instance names, restart delays in order) live here.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -453,7 +449,8 @@ decode_jurisdictions(load_ctx *lc, instance_conf *in, const char *path)
 		if (!jurisdiction_valid(code)) {
 			load_error(lc,
 			    "%s: setting '%s.jurisdictions': '%s' is not "
-			    "a jurisdiction code (ISO 3166-1 alpha-2, like \"kz\")",
+			    "a jurisdiction code (ISO 3166-1 alpha-2, like "
+			    "\"kz\")",
 			    cfg_where(in->cfg, "jurisdictions"), path, code);
 			continue;
 		}

@@ -10,10 +10,6 @@
  * meanwhile is only marked gone and the late reply is dropped, never
  * written through a freed connection.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -49,10 +45,10 @@ struct client {
 	struct event       *resume; /* goes on with buffered lines */
 	int                 refs;   /* the connection, a pending request,
 	                             * a running process() */
-	bool                busy;   /* a request awaits control_reply */
-	bool                in_process;
-	bool                closing; /* no more requests; close when done */
-	struct client      *prev, *next;
+	bool           busy;        /* a request awaits control_reply */
+	bool           in_process;
+	bool           closing; /* no more requests; close when done */
+	struct client *prev, *next;
 };
 
 struct control_req {
@@ -130,7 +126,7 @@ send_line(struct client *cl, const char *s)
 static void
 send_reply(struct client *cl, json_t *reply, bool failed)
 {
-	json_t *out = json_object();
+	json_t *out  = json_object();
 	char   *text = NULL;
 	bool    ok;
 
@@ -144,8 +140,9 @@ send_reply(struct client *cl, json_t *reply, bool failed)
 	    json_object_set_new(out, "ok", json_boolean(ok)))
 		goto fail;
 	if (!ok && !json_is_string(json_object_get(out, "error")) &&
-	    json_object_set_new(out, "error", json_string(reply == NULL ?
-	    "the command gave no reply" : "the command failed")))
+	    json_object_set_new(out, "error",
+	        json_string(reply == NULL ? "the command gave no reply"
+	                                  : "the command failed")))
 		goto fail;
 	/* Compact JSON escapes control characters: one line. */
 	if ((text = json_dumps(out, JSON_COMPACT)) == NULL)
@@ -187,9 +184,10 @@ static void
 send_unknown(struct client *cl, const char *name)
 {
 	char   known[256] = "";
-	size_t n = 0;
+	size_t n          = 0;
 
-	for (struct command *cmd = cl->ctl->cmds; cmd != NULL; cmd = cmd->next) {
+	for (struct command *cmd = cl->ctl->cmds; cmd != NULL;
+	     cmd                 = cmd->next) {
 		int r = snprintf(known + n, sizeof(known) - n, "%s%s",
 		    n > 0 ? ", " : "", cmd->name);
 
@@ -205,16 +203,16 @@ send_unknown(struct client *cl, const char *name)
 static void
 handle_line(struct client *cl, const char *line, size_t len)
 {
-	json_error_t       jerr;
-	json_t            *req = NULL, *reply = NULL, *cmd;
-	struct command    *command;
+	json_error_t        jerr;
+	json_t             *req = NULL, *reply = NULL, *cmd;
+	struct command     *command;
 	struct control_req *r;
-	int                rc;
+	int                 rc;
 
 	if ((req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) ==
 	    NULL) {
-		send_error(cl, "bad request: %s at column %d", jerr.text,
-		    jerr.column);
+		send_error(
+		    cl, "bad request: %s at column %d", jerr.text, jerr.column);
 		return;
 	}
 	cmd = json_object_get(req, "cmd");
@@ -233,7 +231,7 @@ handle_line(struct client *cl, const char *line, size_t len)
 		r->cl = cl;
 		cl->refs++;
 		cl->busy = true;
-		rc = command->fn(command->arg, r, req, reply);
+		rc       = command->fn(command->arg, r, req, reply);
 		/* Deferred: r belongs to the handler now, maybe answered
 		 * already. */
 		if (rc != 1) {
@@ -265,11 +263,11 @@ process(struct client *cl)
 	cl->in_process = true;
 	cl->refs++;
 	while (cl->bev != NULL && !cl->busy && !cl->closing) {
-		struct evbuffer *in = bufferevent_get_input(cl->bev);
-		size_t           eol_len = 0;
-		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL,
-		    &eol_len, EVBUFFER_EOL_LF);
-		char            *line;
+		struct evbuffer    *in      = bufferevent_get_input(cl->bev);
+		size_t              eol_len = 0;
+		struct evbuffer_ptr eol =
+		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		char *line;
 
 		if (eol.pos < 0) {
 			if (evbuffer_get_length(in) > CONTROL_MAX_LINE)
@@ -362,8 +360,8 @@ control_reply(control_req *req, json_t *reply)
 }
 
 static void
-on_accept(struct evconnlistener *lis, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	static const char busy[] =
 	    "{\"ok\":false,\"error\":\"too many control clients\"}\n";
@@ -372,7 +370,7 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 
 	if (c->n_clients >= CONTROL_MAX_CLIENTS) {
 		if (send(fd, busy, sizeof(busy) - 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		        MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			log_debug("control: cannot turn a client away: %s",
 			    strerror(errno));
 		close(fd);
@@ -386,7 +384,7 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	fd = -1;
 	if ((cl->resume = event_new(c->base, -1, 0, on_resume, cl)) == NULL)
 		goto nomem;
-	cl->ctl = c;
+	cl->ctl  = c;
 	cl->refs = 1;
 	bufferevent_setcb(cl->bev, on_read, on_write, on_event, cl);
 	/* Reading stops at a line too long, until process() has seen it. */
@@ -407,8 +405,7 @@ nomem:
 		close(fd);
 }
 
-static void VIGIL_PRINTF(2, 3)
-accept_warn(control *c, const char *fmt, ...)
+static void VIGIL_PRINTF(2, 3) accept_warn(control *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -440,8 +437,8 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 
 /* Removes a socket left by a daemon that died, but not a live one's. */
 static int
-clear_stale(const char *path, const struct sockaddr_un *sun, char *err,
-    size_t errlen)
+clear_stale(
+    const char *path, const struct sockaddr_un *sun, char *err, size_t errlen)
 {
 	struct stat st;
 	int         fd, r, saved;
@@ -453,23 +450,27 @@ clear_stale(const char *path, const struct sockaddr_un *sun, char *err,
 		    strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return errf(err, errlen, "control socket %s: exists and is "
-		    "not a socket", path);
+		return errf(err, errlen,
+		    "control socket %s: exists and is "
+		    "not a socket",
+		    path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return errf(err, errlen, "control socket %s: %s", path,
 		    strerror(errno));
-	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	r     = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
 	saved = errno;
 	close(fd);
 	if (r == 0 || saved == EAGAIN)
-		return errf(err, errlen, "another vigild is running on %s",
-		    path);
+		return errf(
+		    err, errlen, "another vigild is running on %s", path);
 	if (saved != ECONNREFUSED)
 		return errf(err, errlen, "control socket %s: %s", path,
 		    strerror(saved));
 	if (unlink(path) == -1 && errno != ENOENT)
-		return errf(err, errlen, "cannot remove the stale control "
-		    "socket %s: %s", path, strerror(errno));
+		return errf(err, errlen,
+		    "cannot remove the stale control "
+		    "socket %s: %s",
+		    path, strerror(errno));
 	log_notice("control: removed the stale socket %s", path);
 	return 0;
 }
@@ -486,14 +487,16 @@ bind_socket(const char *path, const struct sockaddr_un *sun, struct stat *st,
 	if (fd == -1)
 		return errf(err, errlen, "control socket %s: %s", path,
 		    strerror(errno));
-	old = umask(0117);
-	r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	old   = umask(0117);
+	r     = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
 	saved = errno;
 	umask(old);
 	if (r == -1) {
 		close(fd);
-		return errf(err, errlen, "cannot bind the control socket %s: "
-		    "%s", path, strerror(saved));
+		return errf(err, errlen,
+		    "cannot bind the control socket %s: "
+		    "%s",
+		    path, strerror(saved));
 	}
 	if (chmod(path, CONTROL_MODE) == -1 || listen(fd, 16) == -1 ||
 	    lstat(path, st) == -1) {
@@ -507,17 +510,19 @@ bind_socket(const char *path, const struct sockaddr_un *sun, struct stat *st,
 }
 
 control *
-control_open(struct event_base *base, const char *path, char *err,
-    size_t errlen)
+control_open(
+    struct event_base *base, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat        st;
 	control           *c;
 	int                fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errf(err, errlen, "control socket path too long (at most %zu "
-		    "bytes): %s", sizeof(sun.sun_path) - 1, path);
+		errf(err, errlen,
+		    "control socket path too long (at most %zu "
+		    "bytes): %s",
+		    sizeof(sun.sun_path) - 1, path);
 		return NULL;
 	}
 	memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -527,7 +532,7 @@ control_open(struct event_base *base, const char *path, char *err,
 		errf(err, errlen, "control socket %s: out of memory", path);
 		return NULL;
 	}
-	c->base = base;
+	c->base      = base;
 	c->cmds_tail = &c->cmds;
 	if (clear_stale(path, &sun, err, errlen) == -1 ||
 	    (fd = bind_socket(path, &sun, &st, err, errlen)) == -1)
@@ -594,9 +599,9 @@ control_command(control *c, const char *name, control_fn fn, void *arg)
 		log_err("control: out of memory registering '%s'", name);
 		return -1;
 	}
-	cmd->fn = fn;
-	cmd->arg = arg;
+	cmd->fn       = fn;
+	cmd->arg      = arg;
 	*c->cmds_tail = cmd;
-	c->cmds_tail = &cmd->next;
+	c->cmds_tail  = &cmd->next;
 	return 0;
 }

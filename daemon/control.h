@@ -19,8 +19,8 @@ typedef struct control control;
  * with reply's "error" set. Deferred replies: a handler may instead return
  * 1 and keep the control_req, answering later with control_reply. */
 typedef struct control_req control_req;
-typedef int (*control_fn)(void *arg, control_req *req, json_t *args,
-    json_t *reply);
+typedef int (*control_fn)(
+    void *arg, control_req *req, json_t *args, json_t *reply);
 
 /* Everything here runs on the loop thread of base.
  *
@@ -28,20 +28,19 @@ typedef int (*control_fn)(void *arg, control_req *req, json_t *args,
  * (connect refused) is removed first; a live one is an error ("another
  * vigild is running on PATH"), and so is a path that is not a socket.
  * On error returns NULL with the reason in err. */
-control *control_open(struct event_base *base, const char *path,
-    char *err, size_t errlen);
+control *control_open(
+    struct event_base *base, const char *path, char *err, size_t errlen);
 /* Closes every client and removes the socket (if it is still ours).
  * Deferred requests stay valid: answer them with control_reply, which
  * then only frees. Not from inside a handler. */
-void     control_close(control *c);
+void control_close(control *c);
 /* Registers a handler for requests {"cmd": name, ...}. args is the whole
  * request object, valid during the call (json_incref it to keep it for a
  * deferred reply). The reply written back is the handler's object with
  * "ok" first: false when it returned -1 or set a string "error". Lines
  * are answered one at a time per client, in order. Returns -1 (logged)
  * for a name registered twice. */
-int      control_command(control *c, const char *name, control_fn fn,
-    void *arg);
+int control_command(control *c, const char *name, control_fn fn, void *arg);
 /* Answers a deferred request (exactly once, maybe from inside the
  * handler itself); takes ownership of reply (NULL: a failure). The
  * reply object the handler was given is dropped when it returns 1. If

@@ -44,18 +44,18 @@ typedef struct slot {
 } slot;
 
 struct link {
-	dispatch        *d;
-	char            *url;
-	unsigned         flags;
-	nng_socket       sock;
-	slot            *slots;
-	int              n_slots;
-	int              active;     /* slots not idle */
-	bool             exclusive;  /* a suspect is in flight: send no more */
-	atomic_int       pipes;      /* written on nng threads */
-	atomic_uint      removals;   /* pipes lost so far, ditto */
-	unsigned         seen_removals;
-	bridge_item      pipe_item;
+	dispatch   *d;
+	char       *url;
+	unsigned    flags;
+	nng_socket  sock;
+	slot       *slots;
+	int         n_slots;
+	int         active;    /* slots not idle */
+	bool        exclusive; /* a suspect is in flight: send no more */
+	atomic_int  pipes;     /* written on nng threads */
+	atomic_uint removals;  /* pipes lost so far, ditto */
+	unsigned    seen_removals;
+	bridge_item pipe_item;
 	TAILQ_ENTRY(link) entry;
 };
 
@@ -74,7 +74,7 @@ struct dispatch {
 	struct event      *kick_ev;
 	bool               closing;
 	TAILQ_HEAD(, link) links;
-	dispatch_stats     st;
+	dispatch_stats st;
 };
 
 static void slot_done(bridge_item *item);
@@ -154,9 +154,11 @@ job_requeue(dispatch *d, job *j, bool blame)
 		d->st.quarantined++;
 		snprintf(reason, sizeof(reason),
 		    "quarantined: scoring the post failed %d times (worker "
-		    "crash or broken reply)", j->crashes);
+		    "crash or broken reply)",
+		    j->crashes);
 		log_warn("a post was quarantined after failing %d times; "
-		    "its input reports which", j->crashes);
+		         "its input reports which",
+		    j->crashes);
 		job_fail(d, j, JOB_QUARANTINED, reason);
 		return;
 	}
@@ -269,16 +271,14 @@ dispatch_free(dispatch *d)
 	d->closing = true;
 	/* Close every socket first: nng then finishes each aio, and the
 	 * bridge may still hold items that point into the links. */
-	TAILQ_FOREACH(l, &d->links, entry)
-	{
+	TAILQ_FOREACH (l, &d->links, entry) {
 		nng_close(l->sock);
 		for (int i = 0; i < l->n_slots; i++)
 			if (l->slots[i].aio)
 				nng_aio_stop(l->slots[i].aio);
 	}
 	bridge_run(d->br);
-	TAILQ_FOREACH(l, &d->links, entry)
-	{
+	TAILQ_FOREACH (l, &d->links, entry) {
 		for (int i = 0; i < l->n_slots; i++) {
 			slot *s = &l->slots[i];
 			for (size_t k = 0; k < s->n_jobs; k++)
@@ -305,8 +305,8 @@ dispatch_free(dispatch *d)
 }
 
 int
-dispatch_link(dispatch *d, const char *url, unsigned flags, char *err,
-    size_t errlen)
+dispatch_link(
+    dispatch *d, const char *url, unsigned flags, char *err, size_t errlen)
 {
 	link *l;
 	int   rv = 0;
@@ -314,16 +314,17 @@ dispatch_link(dispatch *d, const char *url, unsigned flags, char *err,
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
 	    (l->url = strdup(url)) == NULL)
 		goto nomem;
-	l->d                = d;
-	l->flags            = flags;
-	l->pipe_item.fn     = link_pipes_changed;
+	l->d            = d;
+	l->flags        = flags;
+	l->pipe_item.fn = link_pipes_changed;
 	atomic_init(&l->pipes, 0);
 	atomic_init(&l->removals, 0);
 	if ((rv = nng_req0_open(&l->sock)) != 0)
 		goto nng_fail;
 	/* Resending is ours to decide (see link_pipes_changed); nng's own
 	 * timer would score slow posts twice. */
-	nng_socket_set_ms(l->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(
+	    l->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, d->o.max_message);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 2000);
@@ -440,19 +441,18 @@ kick(dispatch *d)
 		return;
 	while (!TAILQ_EMPTY(&d->suspects)) {
 		link *idle = NULL;
-		TAILQ_FOREACH(l, &d->links, entry)
-		if (link_up(l) && l->active == 0) {
-			idle = l;
-			break;
-		}
+		TAILQ_FOREACH (l, &d->links, entry)
+			if (link_up(l) && l->active == 0) {
+				idle = l;
+				break;
+			}
 		if (idle == NULL)
 			break;
 		slot_send(d, &idle->slots[0], &d->suspects, true);
 	}
 	while (!TAILQ_EMPTY(&d->queue)) {
 		link *best = NULL;
-		TAILQ_FOREACH(l, &d->links, entry)
-		{
+		TAILQ_FOREACH (l, &d->links, entry) {
 			if (!link_up(l) || l->exclusive ||
 			    l->active >= l->n_slots)
 				continue;
@@ -492,15 +492,15 @@ slot_deliver(dispatch *d, slot *s, nng_msg *m)
 	    h.batch != s->batch || h.generation != d->o.generation) {
 		d->st.bad_replies++;
 		log_warn("worker link %s: reply does not match its request; "
-		    "resending", s->l->url);
+		         "resending",
+		    s->l->url);
 		slot_release(s, true, true);
 		return;
 	}
 	for (uint32_t i = 0; i < h.count; i++) {
 		if (wire_next_result(&r, &res) != 0) {
 			d->st.bad_replies++;
-			log_warn("worker link %s: truncated reply",
-			    s->l->url);
+			log_warn("worker link %s: truncated reply", s->l->url);
 			break;
 		}
 		for (size_t k = 0; k < s->n_jobs; k++) {
@@ -587,7 +587,8 @@ link_pipes_changed(bridge_item *item)
 		}
 		if (l->active)
 			log_warn("worker link %s lost its worker; resending "
-			    "what it held", l->url);
+			         "what it held",
+			    l->url);
 		else
 			log_debug("worker link %s lost its worker", l->url);
 	}
@@ -599,10 +600,10 @@ find_listener(const dispatch *d, const char *url)
 {
 	link *l;
 
-	TAILQ_FOREACH(l, &d->links, entry)
-	if ((l->flags & (LINK_LISTEN | LINK_LOCAL)) == LINK_LISTEN &&
-	    strcmp(l->url, url) == 0)
-		return l;
+	TAILQ_FOREACH (l, &d->links, entry)
+		if ((l->flags & (LINK_LISTEN | LINK_LOCAL)) == LINK_LISTEN &&
+		    strcmp(l->url, url) == 0)
+			return l;
 	return NULL;
 }
 
@@ -621,8 +622,8 @@ dispatch_adopt_listener(dispatch *to, dispatch *from, const char *url)
 		return -1;
 	/* Slots carry up to a batch of the new generation from now on. */
 	for (int i = 0; i < l->n_slots; i++) {
-		job **jobs = realloc(l->slots[i].jobs,
-		    (size_t)to->o.batch * sizeof(job *));
+		job **jobs = realloc(
+		    l->slots[i].jobs, (size_t)to->o.batch * sizeof(job *));
 		if (jobs == NULL)
 			return -1;
 		l->slots[i].jobs = jobs;
@@ -646,8 +647,8 @@ dispatch_links_up(const dispatch *d)
 	size_t n = 0;
 	link  *l;
 
-	TAILQ_FOREACH(l, &d->links, entry)
-	n += link_up(l);
+	TAILQ_FOREACH (l, &d->links, entry)
+		n += link_up(l);
 	return n;
 }
 
@@ -661,8 +662,7 @@ dispatch_get_stats(const dispatch *d, dispatch_stats *st)
 	st->in_flight = d->held - d->n_queued;
 	st->links     = 0;
 	st->links_up  = 0;
-	TAILQ_FOREACH(l, &d->links, entry)
-	{
+	TAILQ_FOREACH (l, &d->links, entry) {
 		st->links++;
 		st->links_up += link_up(l);
 	}

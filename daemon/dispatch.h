@@ -56,21 +56,21 @@ typedef struct job_result {
 typedef void (*job_done_fn)(job *j, const job_result *r);
 
 struct job {
-	uint64_t          seq;
-	char             *buf;
-	size_t            len;
-	size_t            n_jur;
-	char              jur[WIRE_MAX_JUR][16];
-	int               crashes;
-	int64_t           t_submit; /* monotonic microseconds */
-	job_done_fn       done;
-	void             *owner;
-	TAILQ_ENTRY(job)  entry;
+	uint64_t    seq;
+	char       *buf;
+	size_t      len;
+	size_t      n_jur;
+	char        jur[WIRE_MAX_JUR][16];
+	int         crashes;
+	int64_t     t_submit; /* monotonic microseconds */
+	job_done_fn done;
+	void       *owner;
+	TAILQ_ENTRY(job) entry;
 };
 
 /* Copies buf. NULL on allocation failure. */
-job *job_new(const char *buf, size_t len, const char *const *jur,
-    size_t n_jur, job_done_fn done, void *owner);
+job *job_new(const char *buf, size_t len, const char *const *jur, size_t n_jur,
+    job_done_fn done, void *owner);
 void job_free(job *j);
 
 typedef struct dispatch_opts {
@@ -81,8 +81,8 @@ typedef struct dispatch_opts {
 	size_t   max_message; /* bytes, both ways */
 } dispatch_opts;
 
-dispatch *dispatch_new(struct event_base *base, bridge *br,
-    const dispatch_opts *o);
+dispatch *dispatch_new(
+    struct event_base *base, bridge *br, const dispatch_opts *o);
 /* Closes every link; jobs still held complete with JOB_ABORTED. */
 void dispatch_free(dispatch *d);
 
@@ -90,8 +90,8 @@ void dispatch_free(dispatch *d);
 #define LINK_LISTEN 0x2u /* listen on url (else dial) */
 
 /* Adds a worker link. Returns 0, or -1 with a reason in err. */
-int dispatch_link(dispatch *d, const char *url, unsigned flags, char *err,
-    size_t errlen);
+int dispatch_link(
+    dispatch *d, const char *url, unsigned flags, char *err, size_t errlen);
 
 /* A listening endpoint cannot be bound twice, so a reload hands it over:
  * the new generation adopts the old one's listener for url once the old

@@ -35,8 +35,9 @@ host_ctx_init(vigil_ctx *ctx, vigil_plugin_kind kind, const char *name,
 	ctx->base  = base;
 	ctx->owner = owner;
 	snprintf(ctx->prefix, sizeof(ctx->prefix), "%s %s/%s",
-	    kind == VIGIL_PLUGIN_INPUT ? "input" :
-	    kind == VIGIL_PLUGIN_RULE  ? "rule" : "sink",
+	    kind == VIGIL_PLUGIN_INPUT      ? "input"
+	        : kind == VIGIL_PLUGIN_RULE ? "rule"
+	                                    : "sink",
 	    desc ? desc->name : "?", name ? name : "?");
 }
 
@@ -84,8 +85,8 @@ h_now_monotonic(void)
 #define NEED_LOOP(ctx, what, fail)                                             \
 	do {                                                                   \
 		if (loop_ops == NULL) {                                        \
-			host_log(ctx, VIGIL_LOG_ERR,                              \
-			    "%s is not available outside the daemon's loop",  \
+			host_log(ctx, VIGIL_LOG_ERR,                           \
+			    "%s is not available outside the daemon's loop",   \
 			    what);                                             \
 			return fail;                                           \
 		}                                                              \
@@ -184,7 +185,8 @@ static void
 instance_label(vigil_ctx *ctx, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	metrics_label(buf, len, "plugin", ctx && ctx->desc ? ctx->desc->name : "");
+	metrics_label(
+	    buf, len, "plugin", ctx && ctx->desc ? ctx->desc->name : "");
 	metrics_label(buf, len, "instance", ctx && ctx->name ? ctx->name : "");
 }
 
@@ -212,51 +214,51 @@ h_histogram(vigil_ctx *ctx, const char *name, const char *help,
 }
 
 static const vigil_host the_host = {
-	.abi_major         = VIGIL_ABI_MAJOR,
-	.abi_minor         = VIGIL_ABI_MINOR,
-	.struct_size       = sizeof(vigil_host),
-	.log               = host_log,
-	.log_limited       = host_log_limited,
-	.cfg_bool          = cfg_bool,
-	.cfg_int           = cfg_int,
-	.cfg_float         = cfg_float,
-	.cfg_string        = cfg_string,
-	.cfg_count         = cfg_count,
-	.cfg_string_at     = cfg_string_at,
-	.cfg_group         = cfg_group,
-	.cfg_list_at       = cfg_list_at,
-	.cfg_where         = cfg_where,
-	.event_base        = h_event_base,
-	.now_realtime      = h_now_realtime,
-	.now_monotonic     = h_now_monotonic,
-	.submit            = h_submit,
-	.post_check        = h_post_check,
-	.alert_done        = h_alert_done,
-	.kv_put            = h_kv_put,
-	.kv_get            = h_kv_get,
-	.kv_del            = h_kv_del,
-	.http_route        = h_http_route,
-	.http_method       = h_http_method,
-	.http_header       = h_http_header,
-	.http_query        = h_http_query,
-	.http_body         = h_http_body,
-	.http_reply        = h_http_reply,
-	.counter           = h_counter,
-	.counter_add       = metrics_counter_add,
-	.histogram         = h_histogram,
-	.histogram_observe = metrics_histogram_observe,
-	.post_norm         = post_norm,
-	.post_field        = post_field,
-	.norm_text         = text_norm_text,
-	.norm_to_orig      = text_norm_to_orig,
-	.normalize         = text_normalize,
-	.norm_free         = text_norm_free,
-	.matcher_new       = text_matcher_new,
-	.matcher_scan      = text_matcher_scan,
-	.matcher_free      = text_matcher_free,
-	.finding_add       = findings_add,
-	.finding_evidence  = finding_evidence,
-	.finding_signal    = finding_signal,
+    .abi_major         = VIGIL_ABI_MAJOR,
+    .abi_minor         = VIGIL_ABI_MINOR,
+    .struct_size       = sizeof(vigil_host),
+    .log               = host_log,
+    .log_limited       = host_log_limited,
+    .cfg_bool          = cfg_bool,
+    .cfg_int           = cfg_int,
+    .cfg_float         = cfg_float,
+    .cfg_string        = cfg_string,
+    .cfg_count         = cfg_count,
+    .cfg_string_at     = cfg_string_at,
+    .cfg_group         = cfg_group,
+    .cfg_list_at       = cfg_list_at,
+    .cfg_where         = cfg_where,
+    .event_base        = h_event_base,
+    .now_realtime      = h_now_realtime,
+    .now_monotonic     = h_now_monotonic,
+    .submit            = h_submit,
+    .post_check        = h_post_check,
+    .alert_done        = h_alert_done,
+    .kv_put            = h_kv_put,
+    .kv_get            = h_kv_get,
+    .kv_del            = h_kv_del,
+    .http_route        = h_http_route,
+    .http_method       = h_http_method,
+    .http_header       = h_http_header,
+    .http_query        = h_http_query,
+    .http_body         = h_http_body,
+    .http_reply        = h_http_reply,
+    .counter           = h_counter,
+    .counter_add       = metrics_counter_add,
+    .histogram         = h_histogram,
+    .histogram_observe = metrics_histogram_observe,
+    .post_norm         = post_norm,
+    .post_field        = post_field,
+    .norm_text         = text_norm_text,
+    .norm_to_orig      = text_norm_to_orig,
+    .normalize         = text_normalize,
+    .norm_free         = text_norm_free,
+    .matcher_new       = text_matcher_new,
+    .matcher_scan      = text_matcher_scan,
+    .matcher_free      = text_matcher_free,
+    .finding_add       = findings_add,
+    .finding_evidence  = finding_evidence,
+    .finding_signal    = finding_signal,
 };
 
 const vigil_host *

@@ -16,11 +16,11 @@ struct event_base;
 
 struct vigil_ctx {
 	vigil_plugin_kind   kind;
-	const char         *name;   /* instance name */
+	const char         *name;       /* instance name */
 	char                prefix[96]; /* "input jsonl/sample" */
 	const vigil_plugin *desc;
 	void               *instance;
-	void               *owner;  /* the daemon's object for it */
+	void               *owner; /* the daemon's object for it */
 	struct event_base  *base;
 	log_limit           limit;
 	const char         *state_dir; /* for the kv store, or NULL */
@@ -31,12 +31,12 @@ typedef struct host_loop_ops {
 	int (*submit)(vigil_ctx *ctx, const char *buf, size_t len,
 	    const vigil_submit *opts);
 	void (*alert_done)(vigil_ctx *ctx, uint64_t token, int status);
-	int (*kv_put)(vigil_ctx *ctx, const char *key, const void *val,
-	    size_t len);
+	int (*kv_put)(
+	    vigil_ctx *ctx, const char *key, const void *val, size_t len);
 	void *(*kv_get)(vigil_ctx *ctx, const char *key, size_t *len);
 	int (*kv_del)(vigil_ctx *ctx, const char *key);
-	int (*http_route)(vigil_ctx *ctx, const char *path, vigil_http_fn fn,
-	    void *arg);
+	int (*http_route)(
+	    vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg);
 	const char *(*http_method)(vigil_http_req *req);
 	const char *(*http_header)(vigil_http_req *req, const char *name);
 	const char *(*http_query)(vigil_http_req *req, const char *name);

@@ -13,10 +13,6 @@
  * Handlers run on the loop and answer before they return; a request is
  * wrapped in a struct vigil_http_req that lives on the stack for the call.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -85,7 +81,7 @@ struct http_server {
 
 struct vigil_http_req {
 	struct evhttp_request *ev;
-	char                  *body;   /* linearized on first use */
+	char                  *body; /* linearized on first use */
 	size_t                 body_len;
 	struct evkeyvalq       query;
 	bool                   query_parsed;
@@ -122,14 +118,14 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 static void
 conn_refuse(struct conn *c)
 {
-	http_server              *s = c->srv;
+	http_server              *s     = c->srv;
 	struct evhttp_connection *evcon = c->evcon;
-	evutil_socket_t           fd = bufferevent_getfd(c->bev);
+	evutil_socket_t           fd    = bufferevent_getfd(c->bev);
 
 	if (s->refused++ % 1000 == 0)
 		log_warn("http: %s: over %d connections, turning new ones "
-		    "away (%lu so far)", s->listen, s->max_connections,
-		    s->refused);
+		         "away (%lu so far)",
+		    s->listen, s->max_connections, s->refused);
 	if (fd >= 0) {
 		char scratch[4096];
 
@@ -137,10 +133,11 @@ conn_refuse(struct conn *c)
 		 * Reading what the client sent already spares it a reset
 		 * that could discard the 503 before it is read. */
 		if (send(fd, BUSY_REPLY, sizeof(BUSY_REPLY) - 1,
-		    MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+		        MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
 			shutdown(fd, SHUT_WR);
 		for (int i = 0; i < 4; i++)
-			if (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0)
+			if (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) <=
+			    0)
 				break;
 	}
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
@@ -153,8 +150,8 @@ conn_refuse(struct conn *c)
 static void
 conn_hook(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
-	http_server *s = c->srv;
+	struct conn *c     = arg;
+	http_server *s     = c->srv;
 	void        *cbarg = NULL;
 
 	event_free(c->hook);
@@ -164,7 +161,8 @@ conn_hook(evutil_socket_t fd, short what, void *arg)
 	    evhttp_connection_get_bufferevent(cbarg) != c->bev) {
 		if (!s->warned_hook)
 			log_err("http: %s: cannot find evhttp's connection; "
-			    "connections are not limited", s->listen);
+			        "connections are not limited",
+			    s->listen);
 		s->warned_hook = true;
 		conn_forget(c);
 		return;
@@ -185,8 +183,8 @@ conn_new(struct event_base *base, void *arg)
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	c->srv = s;
-	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->srv  = s;
+	c->bev  = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->hook = event_new(base, -1, 0, conn_hook, c);
 	if (c->bev == NULL || c->hook == NULL)
 		goto fail;
@@ -219,19 +217,28 @@ reason_phrase(int status)
 		int         code;
 		const char *text;
 	} phrases[] = {
-		{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
-		{ 204, "No Content" }, { 301, "Moved Permanently" },
-		{ 302, "Found" }, { 304, "Not Modified" },
-		{ 400, "Bad Request" }, { 401, "Unauthorized" },
-		{ 403, "Forbidden" }, { 404, "Not Found" },
-		{ 405, "Method Not Allowed" }, { 409, "Conflict" },
-		{ 413, "Payload Too Large" },
-		{ 415, "Unsupported Media Type" },
-		{ 422, "Unprocessable Content" },
-		{ 429, "Too Many Requests" },
-		{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
-		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
-		{ 504, "Gateway Timeout" },
+	    {200, "OK"},
+	    {201, "Created"},
+	    {202, "Accepted"},
+	    {204, "No Content"},
+	    {301, "Moved Permanently"},
+	    {302, "Found"},
+	    {304, "Not Modified"},
+	    {400, "Bad Request"},
+	    {401, "Unauthorized"},
+	    {403, "Forbidden"},
+	    {404, "Not Found"},
+	    {405, "Method Not Allowed"},
+	    {409, "Conflict"},
+	    {413, "Payload Too Large"},
+	    {415, "Unsupported Media Type"},
+	    {422, "Unprocessable Content"},
+	    {429, "Too Many Requests"},
+	    {500, "Internal Server Error"},
+	    {501, "Not Implemented"},
+	    {502, "Bad Gateway"},
+	    {503, "Service Unavailable"},
+	    {504, "Gateway Timeout"},
 	};
 
 	for (size_t i = 0; i < sizeof(phrases) / sizeof(*phrases); i++)
@@ -251,7 +258,7 @@ req_release(struct vigil_http_req *r)
 static void
 reply_json(struct evhttp_request *ev, int status, const char *body)
 {
-	struct vigil_http_req r = { .ev = ev };
+	struct vigil_http_req r = {.ev = ev};
 
 	http_req_reply(&r, status, "application/json", body, strlen(body));
 }
@@ -260,14 +267,14 @@ static void
 on_request(struct evhttp_request *ev, void *arg)
 {
 	struct route         *rt = arg;
-	http_server          *s = rt->srv;
-	struct vigil_http_req r = { .ev = ev };
+	http_server          *s  = rt->srv;
+	struct vigil_http_req r  = {.ev = ev};
 
 	/* The handler may unroute itself: rt is not used after the call. */
 	rt->fn(&r, rt->arg);
 	if (!r.replied) {
-		log_err("http: %s: the handler of %s sent no reply",
-		    s->listen, evhttp_request_get_uri(ev));
+		log_err("http: %s: the handler of %s sent no reply", s->listen,
+		    evhttp_request_get_uri(ev));
 		reply_json(ev, 500, NO_REPLY_BODY);
 	}
 	req_release(&r);
@@ -304,8 +311,8 @@ http_req_header(vigil_http_req *req, const char *name)
 {
 	if (req->replied || name == NULL)
 		return NULL;
-	return evhttp_find_header(evhttp_request_get_input_headers(req->ev),
-	    name);
+	return evhttp_find_header(
+	    evhttp_request_get_input_headers(req->ev), name);
 }
 
 const char *
@@ -319,7 +326,7 @@ http_req_query(vigil_http_req *req, const char *name)
 	if (!req->query_parsed) {
 		TAILQ_INIT(&req->query);
 		req->query_parsed = true;
-		uri = evhttp_request_get_evhttp_uri(req->ev);
+		uri               = evhttp_request_get_evhttp_uri(req->ev);
 		q = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 		/* A malformed query yields what parsed before the fault. */
 		if (q != NULL)
@@ -338,14 +345,14 @@ http_req_body(vigil_http_req *req, size_t *len)
 		if (req->replied)
 			goto none;
 		in = evhttp_request_get_input_buffer(req->ev);
-		n = evbuffer_get_length(in);
+		n  = evbuffer_get_length(in);
 		/* NUL-terminated for handlers that parse text. */
 		if ((req->body = malloc(n + 1)) == NULL) {
 			log_err("http: out of memory for a %zu byte body", n);
 			goto none;
 		}
 		evbuffer_copyout(in, req->body, n);
-		req->body[n] = '\0';
+		req->body[n]  = '\0';
 		req->body_len = n;
 	}
 	if (len != NULL)
@@ -426,7 +433,7 @@ split_listen(const char *listen, char **host, char **port)
 	if (hend == hstart)
 		return "no host (use 0.0.0.0 or [::] for all addresses)";
 	errno = 0;
-	p = strtol(colon + 1, &end, 10);
+	p     = strtol(colon + 1, &end, 10);
 	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 ||
 	    p < 0 || p > 65535)
 		return "the port must be a number from 0 to 65535";
@@ -451,10 +458,10 @@ http_server_new(struct event_base *base, const http_options *o)
 		log_err("http: out of memory");
 		return NULL;
 	}
-	s->base = base;
-	s->max_body = o->max_body;
+	s->base            = base;
+	s->max_body        = o->max_body;
 	s->max_connections = o->max_connections;
-	s->timeout_s = o->timeout_s;
+	s->timeout_s       = o->timeout_s;
 	if (o->listen == NULL) {
 		log_err("http: no listen address");
 		goto fail;
@@ -471,8 +478,9 @@ http_server_new(struct event_base *base, const http_options *o)
 		log_err("http: cannot make an evhttp");
 		goto fail;
 	}
-	evhttp_set_max_body_size(s->http, s->max_body > (size_t)EV_SSIZE_MAX ?
-	    EV_SSIZE_MAX : (ev_ssize_t)s->max_body);
+	evhttp_set_max_body_size(s->http,
+	    s->max_body > (size_t)EV_SSIZE_MAX ? EV_SSIZE_MAX
+	                                       : (ev_ssize_t)s->max_body);
 	evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS);
 	if (s->timeout_s > 0)
 		evhttp_set_timeout(s->http, s->timeout_s);
@@ -490,23 +498,24 @@ fail:
 static int
 listen_socket(const char *host, const char *port, int *gai_err)
 {
-	struct addrinfo hints = { 0 }, *res, *ai;
+	struct addrinfo hints = {0}, *res, *ai;
 	int             fd = -1, one = 1, saved = 0;
 
-	hints.ai_family = AF_UNSPEC;
+	hints.ai_family   = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_flags    = AI_PASSIVE | AI_NUMERICSERV;
 	if ((*gai_err = getaddrinfo(host, port, &hints, &res)) != 0)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
 		if (fd == -1) {
 			saved = errno;
 			continue;
 		}
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-		    sizeof(one)) == 0 &&
+		if (setsockopt(
+		        fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, SOMAXCONN) == 0)
 			break;
@@ -537,8 +546,8 @@ server_bind(http_server *s)
 		close(fd);
 		return VIGIL_ERR;
 	}
-	log_info("http: listening on %s (port %d)", s->listen,
-	    http_server_port(s));
+	log_info(
+	    "http: listening on %s (port %d)", s->listen, http_server_port(s));
 	return VIGIL_OK;
 }
 
@@ -555,8 +564,8 @@ path_valid(const char *path)
 }
 
 int
-http_server_route(http_server *s, const char *path, vigil_http_fn fn,
-    void *arg, const char *owner)
+http_server_route(http_server *s, const char *path, vigil_http_fn fn, void *arg,
+    const char *owner)
 {
 	struct route *rt;
 
@@ -564,7 +573,8 @@ http_server_route(http_server *s, const char *path, vigil_http_fn fn,
 		owner = "(unnamed)";
 	if (!path_valid(path) || fn == NULL) {
 		log_err("http: %s: bad route '%s': a path starts with '/' and "
-		    "has no spaces, '?' or '#'", owner, path ? path : "(null)");
+		        "has no spaces, '?' or '#'",
+		    owner, path ? path : "(null)");
 		return VIGIL_ERR;
 	}
 	for (rt = s->routes; rt != NULL; rt = rt->next) {
@@ -581,13 +591,13 @@ http_server_route(http_server *s, const char *path, vigil_http_fn fn,
 	    (rt->owner = strdup(owner)) == NULL)
 		goto nomem;
 	rt->srv = s;
-	rt->fn = fn;
+	rt->fn  = fn;
 	rt->arg = arg;
 	if (evhttp_set_cb(s->http, path, on_request, rt) != 0) {
 		log_err("http: %s: evhttp refused the route %s", owner, path);
 		goto fail;
 	}
-	rt->next = s->routes;
+	rt->next  = s->routes;
 	s->routes = rt;
 	return VIGIL_OK;
 nomem:
@@ -605,7 +615,7 @@ int
 http_server_unroute(http_server *s, const char *owner)
 {
 	struct route **pp = &s->routes, *rt;
-	int            n = 0;
+	int            n  = 0;
 
 	while ((rt = *pp) != NULL) {
 		if (strcmp(rt->owner, owner) != 0) {
@@ -630,7 +640,7 @@ http_server_port(const http_server *s)
 
 	if (s->bound == NULL ||
 	    getsockname(evhttp_bound_socket_get_fd(s->bound),
-	    (struct sockaddr *)&ss, &len) != 0)
+	        (struct sockaddr *)&ss, &len) != 0)
 		return 0;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);

@@ -28,7 +28,7 @@ typedef struct http_options {
  * connections beyond the limit get 503 and are closed at once. */
 http_server *http_server_new(struct event_base *base, const http_options *o);
 /* Closes the listener and every connection. NULL is fine. */
-void         http_server_free(http_server *s);
+void http_server_free(http_server *s);
 /* Routes an exact path (the query is not part of it) to fn. Binds on
  * first use; returns VIGIL_ERR with a logged reason naming the address
  * and errno, or naming both owners when the path is taken. owner (e.g.
@@ -56,7 +56,7 @@ const char *http_req_method(vigil_http_req *req);
 const char *http_req_header(vigil_http_req *req, const char *name);
 const char *http_req_query(vigil_http_req *req, const char *name);
 const void *http_req_body(vigil_http_req *req, size_t *len);
-void        http_req_reply(vigil_http_req *req, int status,
-    const char *content_type, const void *body, size_t len);
+void http_req_reply(vigil_http_req *req, int status, const char *content_type,
+    const void *body, size_t len);
 
 #endif

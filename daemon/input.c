@@ -32,12 +32,12 @@ typedef struct input_inst {
 } input_inst;
 
 struct inputs {
-	vigild      *v;
-	generation  *g;
-	input_inst  *items;
-	size_t       n;
-	size_t       outstanding;
-	bool         stopped;
+	vigild     *v;
+	generation *g;
+	input_inst *items;
+	size_t      n;
+	size_t      outstanding;
+	bool        stopped;
 };
 
 /* What travels with a job: where its ack goes. */
@@ -49,7 +49,7 @@ typedef struct ticket {
 	char         source[];
 } ticket;
 
-static vigil_counter *c_verdicts[4];
+static vigil_counter   *c_verdicts[4];
 static vigil_histogram *h_latency;
 
 static void
@@ -64,8 +64,8 @@ metrics_once(void)
 		char l[64];
 		snprintf(l, sizeof(l), "severity=\"%s\"",
 		    vigil_severity_name((vigil_severity)s));
-		c_verdicts[s] = metrics_counter("vigil_verdicts_total",
-		    "Verdicts by severity.", l);
+		c_verdicts[s] = metrics_counter(
+		    "vigil_verdicts_total", "Verdicts by severity.", l);
 	}
 	h_latency = metrics_histogram("vigil_scoring_latency_seconds",
 	    "Time from submission to verdict.", NULL, bounds,
@@ -106,12 +106,16 @@ job_finished(job *j, const job_result *r)
 	case JOB_INVALID:
 	case JOB_QUARANTINED:
 		snprintf(reason, sizeof(reason), "%.*s", (int)r->len, r->data);
-		metrics_counter_add(r->status == JOB_INVALID ? in->c_invalid :
-		    in->c_quarantined, 1);
+		metrics_counter_add(r->status == JOB_INVALID
+		        ? in->c_invalid
+		        : in->c_quarantined,
+		    1);
 		host_log_limited(&in->ctx, VIGIL_LOG_WARNING, "%s:%llu: %s",
 		    t->source, (unsigned long long)t->line, reason);
-		t->ack(t->ack_arg, r->status == JOB_INVALID ? VIGIL_ACK_INVALID :
-		    VIGIL_ACK_QUARANTINED, reason);
+		t->ack(t->ack_arg,
+		    r->status == JOB_INVALID ? VIGIL_ACK_INVALID
+		                             : VIGIL_ACK_QUARANTINED,
+		    reason);
 		break;
 	default:
 		/* Shutdown before a verdict: no ack, so the input's saved
@@ -128,8 +132,7 @@ job_finished(job *j, const job_result *r)
 }
 
 int
-input_submit(vigil_ctx *ctx, const char *buf, size_t len,
-    const vigil_submit *o)
+input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 {
 	input_inst         *in  = ctx->owner;
 	inputs             *set = in->set;
@@ -150,8 +153,9 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len,
 	if (len > cfg->max_post_bytes) {
 		host_log_limited(ctx, VIGIL_LOG_WARNING,
 		    "%s:%llu: post of %zu bytes exceeds daemon.max_post_bytes "
-		    "(%zu); refused", o->source ? o->source : "?",
-		    (unsigned long long)o->line, len, cfg->max_post_bytes);
+		    "(%zu); refused",
+		    o->source ? o->source : "?", (unsigned long long)o->line,
+		    len, cfg->max_post_bytes);
 		return VIGIL_ERR;
 	}
 	if (set->outstanding >= cfg->backlog) {
@@ -162,10 +166,10 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len,
 		}
 		return VIGIL_EAGAIN;
 	}
-	jur   = o->n_jurisdictions ? (const char *const *)o->jurisdictions :
-	    in->jur;
-	n_jur = o->n_jurisdictions ? o->n_jurisdictions :
-	    in->conf->n_jurisdictions;
+	jur = o->n_jurisdictions ? (const char *const *)o->jurisdictions
+	                         : in->jur;
+	n_jur =
+	    o->n_jurisdictions ? o->n_jurisdictions : in->conf->n_jurisdictions;
 	slen = o->source ? strlen(o->source) : 0;
 	if ((t = malloc(sizeof(*t) + slen + 1)) == NULL)
 		return VIGIL_EAGAIN;
@@ -193,7 +197,8 @@ ctx_kv(vigil_ctx *ctx)
 	if (ctx->kv)
 		return ctx->kv;
 	if (ctx->state_dir == NULL) {
-		host_log(ctx, VIGIL_LOG_ERR, "no state directory for the store");
+		host_log(
+		    ctx, VIGIL_LOG_ERR, "no state directory for the store");
 		return NULL;
 	}
 	snprintf(ns, sizeof(ns), "%s.%s",
@@ -237,7 +242,7 @@ inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 	metrics_once();
 	if (set == NULL ||
 	    (set->items = calloc(cfg->n_inputs ? cfg->n_inputs : 1,
-		 sizeof(input_inst))) == NULL)
+	         sizeof(input_inst))) == NULL)
 		goto nomem;
 	set->v = v;
 	set->g = g;
@@ -260,14 +265,14 @@ inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 		metrics_label(labels, sizeof(labels), "input", ic->name);
 		in->c_received = metrics_counter("vigil_posts_received_total",
 		    "Posts accepted from inputs.", labels);
-		in->c_invalid = metrics_counter("vigil_posts_invalid_total",
-		    "Posts rejected as invalid.", labels);
+		in->c_invalid  = metrics_counter("vigil_posts_invalid_total",
+		     "Posts rejected as invalid.", labels);
 		in->c_quarantined = metrics_counter(
 		    "vigil_posts_quarantined_total",
 		    "Posts that crashed workers and were set aside.", labels);
 		set->n++;
 		if (ic->desc->init(host_table(), &in->ctx, ic->cfg,
-			&in->instance) != VIGIL_OK) {
+		        &in->instance) != VIGIL_OK) {
 			in->instance = NULL;
 			snprintf(err, errlen, "%s: %s: init failed",
 			    cfg_where(ic->cfg, NULL), in->ctx.prefix);

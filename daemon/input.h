@@ -17,17 +17,17 @@
 inputs *inputs_new(vigild *v, generation *g, char *err, size_t errlen);
 int     inputs_start(inputs *in, char *err, size_t errlen);
 /* Stops reading; posts in flight still complete and are acked. */
-void    inputs_stop(inputs *in);
+void inputs_stop(inputs *in);
 /* Posts submitted and not yet acked. */
-size_t  inputs_outstanding(const inputs *in);
-void    inputs_free(inputs *in);
+size_t inputs_outstanding(const inputs *in);
+void   inputs_free(inputs *in);
 
 /* host_loop_ops.submit */
-int input_submit(vigil_ctx *ctx, const char *buf, size_t len,
-    const vigil_submit *o);
+int input_submit(
+    vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o);
 /* kv services for inputs and sinks: one store per instance. */
-int   instance_kv_put(vigil_ctx *ctx, const char *key, const void *val,
-    size_t len);
+int instance_kv_put(
+    vigil_ctx *ctx, const char *key, const void *val, size_t len);
 void *instance_kv_get(vigil_ctx *ctx, const char *key, size_t *len);
 int   instance_kv_del(vigil_ctx *ctx, const char *key);
 

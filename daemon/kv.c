@@ -10,10 +10,6 @@
  * '#' cannot start a valid key, so temporary files never collide with
  * keys, and kv_open can remove any a crash left behind.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +45,8 @@ kv_name_valid(const char *name)
 		if (n >= KV_NAME_MAX)
 			return false;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == '-'))
 			return false;
 	}
 	return n > 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
@@ -60,8 +57,8 @@ static int
 bad_key(const kv_store *kv, const char *op, const char *key)
 {
 	log_warn("kv: %s: %s: invalid key '%.64s' (1-%d characters of "
-	    "A-Z a-z 0-9 . _ -)", kv->dir, op, key ? key : "(null)",
-	    KV_NAME_MAX);
+	         "A-Z a-z 0-9 . _ -)",
+	    kv->dir, op, key ? key : "(null)", KV_NAME_MAX);
 	errno = EINVAL;
 	return -1;
 }
@@ -112,9 +109,10 @@ kv_open(const char *state_dir, const char *ns, unsigned flags, char *err,
 	char     *base;
 
 	if (!kv_name_valid(ns)) {
-		strfmt(err, errlen, "kv: invalid namespace name '%.64s' (1-%d "
-		    "characters of A-Z a-z 0-9 . _ -)", ns ? ns : "(null)",
-		    KV_NAME_MAX);
+		strfmt(err, errlen,
+		    "kv: invalid namespace name '%.64s' (1-%d "
+		    "characters of A-Z a-z 0-9 . _ -)",
+		    ns ? ns : "(null)", KV_NAME_MAX);
 		return NULL;
 	}
 	if (state_dir == NULL || state_dir[0] == '\0') {
@@ -126,7 +124,7 @@ kv_open(const char *state_dir, const char *ns, unsigned flags, char *err,
 		goto nomem;
 	kv->dirfd = -1;
 	kv->flags = flags;
-	base = path_join(state_dir, "kv");
+	base      = path_join(state_dir, "kv");
 	if (base != NULL)
 		kv->dir = path_join(base, ns);
 	free(base);
@@ -218,7 +216,8 @@ kv_put(kv_store *kv, const char *key, const void *val, size_t len)
 		return bad_key(kv, "put", key);
 	if (len > KV_VALUE_MAX) {
 		log_warn("kv: %s/%s: value of %zu bytes is over the limit of "
-		    "%d", kv->dir, key, len, KV_VALUE_MAX);
+		         "%d",
+		    kv->dir, key, len, KV_VALUE_MAX);
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -233,9 +232,9 @@ kv_put(kv_store *kv, const char *key, const void *val, size_t len)
 	op = "fsync";
 	if (sync && fsync(fd) != 0)
 		goto fail;
-	op = "close";
+	op    = "close";
 	saved = close(fd);
-	fd = -1;
+	fd    = -1;
 	if (saved != 0)
 		goto fail;
 	op = "rename";
@@ -263,7 +262,7 @@ static char *
 read_bounded(int fd, size_t max, size_t *len)
 {
 	char  *buf = malloc(max + 2);
-	size_t n = 0;
+	size_t n   = 0;
 
 	if (buf == NULL)
 		return NULL;
@@ -281,7 +280,7 @@ read_bounded(int fd, size_t max, size_t *len)
 		n += (size_t)r;
 	}
 	buf[n] = '\0';
-	*len = n;
+	*len   = n;
 	return buf;
 }
 
@@ -290,7 +289,7 @@ kv_get(kv_store *kv, const char *key, size_t *len)
 {
 	struct stat st;
 	char       *buf = NULL, *small;
-	size_t      n = 0;
+	size_t      n   = 0;
 	int         fd, saved;
 
 	*len = 0;
@@ -299,8 +298,8 @@ kv_get(kv_store *kv, const char *key, size_t *len)
 		return NULL;
 	}
 	/* O_NONBLOCK: a FIFO planted under a key's name must not hang us. */
-	fd = openat(kv->dirfd, key,
-	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = openat(
+	    kv->dirfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			io_error(kv, key, "open");
@@ -322,9 +321,10 @@ kv_get(kv_store *kv, const char *key, size_t *len)
 	}
 	if (n > KV_VALUE_MAX) {
 		log_err("kv: %s/%s: stored value is over the limit of %d "
-		    "bytes", kv->dir, key, KV_VALUE_MAX);
+		        "bytes",
+		    kv->dir, key, KV_VALUE_MAX);
 		free(buf);
-		buf = NULL;
+		buf   = NULL;
 		errno = EFBIG;
 		goto out;
 	}

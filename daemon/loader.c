@@ -13,10 +13,6 @@
  * A loaded plugin stays loaded until loader_free: descriptors and file
  * names handed out stay valid that long.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdbool.h>

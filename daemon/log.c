@@ -18,11 +18,11 @@ static atomic_int  log_threshold = VIGIL_LOG_INFO;
 static const char *log_ident     = "vigil";
 
 static const char *const level_names[] = {
-	[VIGIL_LOG_ERR] = "error",
-	[VIGIL_LOG_WARNING] = "warning",
-	[VIGIL_LOG_NOTICE] = "notice",
-	[VIGIL_LOG_INFO] = "info",
-	[VIGIL_LOG_DEBUG] = "debug",
+    [VIGIL_LOG_ERR]     = "error",
+    [VIGIL_LOG_WARNING] = "warning",
+    [VIGIL_LOG_NOTICE]  = "notice",
+    [VIGIL_LOG_INFO]    = "info",
+    [VIGIL_LOG_DEBUG]   = "debug",
 };
 
 void
@@ -56,11 +56,11 @@ log_level_parse(const char *name, int *level)
 void
 log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 {
-	char      line[2048];
-	size_t    n = 0;
-	struct tm tm;
+	char            line[2048];
+	size_t          n = 0;
+	struct tm       tm;
 	struct timespec ts;
-	int       r;
+	int             r;
 
 	if (level > atomic_load(&log_threshold))
 		return;
@@ -75,10 +75,12 @@ log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 	    ts.tv_nsec / 1000000, log_ident, (long)getpid(), level_names[level],
 	    prefix ? prefix : "", prefix ? ": " : "");
 	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+		                                  : sizeof(line) - n - 1;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
+		n += (size_t)r < sizeof(line) - n ? (size_t)r
+		                                  : sizeof(line) - n - 1;
 	/* Keep one event on one line whatever the message holds. */
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')
@@ -108,8 +110,8 @@ log_msg(int level, const char *fmt, ...)
 #define LIMIT_RATE  1.0
 
 void
-log_limited(log_limit *lim, int level, const char *prefix, const char *fmt,
-    va_list ap)
+log_limited(
+    log_limit *lim, int level, const char *prefix, const char *fmt, va_list ap)
 {
 	int64_t now = now_monotonic_us();
 

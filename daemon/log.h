@@ -28,8 +28,8 @@ typedef struct log_limit {
 	uint64_t suppressed;
 } log_limit;
 
-void log_limited(log_limit *lim, int level, const char *prefix,
-    const char *fmt, va_list ap);
+void log_limited(
+    log_limit *lim, int level, const char *prefix, const char *fmt, va_list ap);
 
 #define log_err(...)    log_msg(VIGIL_LOG_ERR, __VA_ARGS__)
 #define log_warn(...)   log_msg(VIGIL_LOG_WARNING, __VA_ARGS__)

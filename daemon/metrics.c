@@ -13,10 +13,6 @@
  * loop. Creation, gauge registration and exposition take the registry's
  * mutex; handles stay valid until metrics_reset.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
@@ -38,9 +34,9 @@ enum metric_type {
 };
 
 static const char *const type_names[] = {
-	[METRIC_COUNTER] = "counter",
-	[METRIC_GAUGE] = "gauge",
-	[METRIC_HISTOGRAM] = "histogram",
+    [METRIC_COUNTER]   = "counter",
+    [METRIC_GAUGE]     = "gauge",
+    [METRIC_HISTOGRAM] = "histogram",
 };
 
 struct vigil_counter {
@@ -75,12 +71,12 @@ struct family {
 };
 
 static struct {
-	pthread_mutex_t  lock;
-	struct family  **fams;
-	size_t           n_fams, cap_fams;
-} reg = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pthread_mutex_t lock;
+	struct family **fams;
+	size_t          n_fams, cap_fams;
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static const char *const hist_suffixes[] = { "_bucket", "_sum", "_count" };
+static const char *const hist_suffixes[] = {"_bucket", "_sum", "_count"};
 
 /* ------------------------------------------------------------ validation */
 
@@ -91,7 +87,7 @@ name_valid(const char *name)
 		return false;
 	for (const char *p = name + 1; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '_'))
+		        *p == '_'))
 			return false;
 	return true;
 }
@@ -128,7 +124,8 @@ label_pair_check(const char **pp, bool histogram)
 		if (*p == '\\') {
 			p++;
 			if (*p != '\\' && *p != '"' && *p != 'n')
-				return "bad escape in label value (only \\\\, \\\" and \\n)";
+				return "bad escape in label value (only \\\\, "
+				       "\\\" and \\n)";
 		}
 	}
 	*pp = p + 1;
@@ -174,18 +171,20 @@ family_clash(const char *name, enum metric_type type)
 	size_t nlen = strlen(name);
 
 	for (size_t i = 0; i < reg.n_fams; i++) {
-		const struct family *f = reg.fams[i];
-		size_t flen = strlen(f->name);
+		const struct family *f    = reg.fams[i];
+		size_t               flen = strlen(f->name);
 
-		for (size_t k = 0; k < sizeof(hist_suffixes) / sizeof(*hist_suffixes); k++) {
-			const char *suf = hist_suffixes[k];
-			size_t slen = strlen(suf);
+		for (size_t k = 0;
+		     k < sizeof(hist_suffixes) / sizeof(*hist_suffixes); k++) {
+			const char *suf  = hist_suffixes[k];
+			size_t      slen = strlen(suf);
 
 			if (type == METRIC_HISTOGRAM && flen == nlen + slen &&
 			    strncmp(f->name, name, nlen) == 0 &&
 			    strcmp(f->name + nlen, suf) == 0)
 				return f->name;
-			if (f->type == METRIC_HISTOGRAM && nlen == flen + slen &&
+			if (f->type == METRIC_HISTOGRAM &&
+			    nlen == flen + slen &&
 			    strncmp(name, f->name, flen) == 0 &&
 			    strcmp(name + flen, suf) == 0)
 				return f->name;
@@ -243,7 +242,7 @@ family_get(const char *name, const char *help, enum metric_type type)
 
 		if ((fams = realloc(reg.fams, cap * sizeof(*fams))) == NULL)
 			goto nomem;
-		reg.fams = fams;
+		reg.fams     = fams;
 		reg.cap_fams = cap;
 	}
 	if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -282,7 +281,7 @@ series_add(struct family *f, const char *labels)
 
 		if ((arr = realloc(f->series, cap * sizeof(*arr))) == NULL)
 			return NULL;
-		f->series = arr;
+		f->series     = arr;
 		f->cap_series = cap;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -303,14 +302,15 @@ args_check(const char *name, const char **labels, bool histogram)
 
 	if (!name_valid(name)) {
 		log_err("metrics: bad metric name '%s': must match "
-		    "[a-z_][a-z0-9_]*", name != NULL ? name : "(null)");
+		        "[a-z_][a-z0-9_]*",
+		    name != NULL ? name : "(null)");
 		return false;
 	}
 	if (*labels == NULL)
 		*labels = "";
 	if ((why = labels_check(*labels, histogram)) != NULL) {
-		log_err("metrics: '%s': bad labels {%s}: %s", name, *labels,
-		    why);
+		log_err(
+		    "metrics: '%s': bad labels {%s}: %s", name, *labels, why);
 		return false;
 	}
 	return true;
@@ -351,8 +351,8 @@ metrics_counter_value(const vigil_counter *c)
 {
 	if (c == NULL)
 		return 0;
-	return atomic_load_explicit(&((vigil_counter *)c)->value,
-	    memory_order_relaxed);
+	return atomic_load_explicit(
+	    &((vigil_counter *)c)->value, memory_order_relaxed);
 }
 
 static bool
@@ -370,7 +370,8 @@ bounds_check(const char *name, const double *bounds, size_t n)
 		}
 		if (i > 0 && !(bounds[i] > bounds[i - 1])) {
 			log_err("metrics: '%s': bucket bounds must ascend "
-			    "(bound %zu)", name, i);
+			        "(bound %zu)",
+			    name, i);
 			return false;
 		}
 	}
@@ -392,8 +393,8 @@ static int
 hist_init(vigil_histogram *h, const double *bounds, size_t n)
 {
 	h->n_bounds = n;
-	h->bounds = malloc((n > 0 ? n : 1) * sizeof(*h->bounds));
-	h->buckets = calloc(n + 1, sizeof(*h->buckets));
+	h->bounds   = malloc((n > 0 ? n : 1) * sizeof(*h->bounds));
+	h->buckets  = calloc(n + 1, sizeof(*h->buckets));
 	if (h->bounds == NULL || h->buckets == NULL)
 		return -1;
 	if (n > 0)
@@ -464,8 +465,8 @@ metrics_histogram_observe(vigil_histogram *h, double v)
 		memcpy(&sum, &old, sizeof(sum));
 		sum += v;
 		memcpy(&new, &sum, sizeof(new));
-	} while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old,
-	    new, memory_order_relaxed, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&h->sum_bits, &old, new,
+	    memory_order_relaxed, memory_order_relaxed));
 }
 
 void
@@ -490,7 +491,7 @@ metrics_gauge_fn(const char *name, const char *help, const char *labels,
 		log_err("metrics: out of memory creating '%s'", name);
 		goto out;
 	}
-	s->u.gauge.fn = fn;
+	s->u.gauge.fn  = fn;
 	s->u.gauge.arg = arg;
 out:
 	pthread_mutex_unlock(&reg.lock);
@@ -528,7 +529,7 @@ metrics_reset(void)
 	for (size_t i = 0; i < reg.n_fams; i++)
 		family_free(reg.fams[i]);
 	free(reg.fams);
-	reg.fams = NULL;
+	reg.fams   = NULL;
 	reg.n_fams = reg.cap_fams = 0;
 	pthread_mutex_unlock(&reg.lock);
 }
@@ -559,8 +560,10 @@ metrics_label(char *buf, size_t len, const char *name, const char *value)
 	buf[n++] = '=';
 	buf[n++] = '"';
 	for (const char *p = value; *p != '\0'; p++) {
-		char esc = *p == '\\' ? '\\' : *p == '"' ? '"' :
-		    *p == '\n' ? 'n' : 0;
+		char esc = *p == '\\' ? '\\'
+		    : *p == '"'       ? '"'
+		    : *p == '\n'      ? 'n'
+		                      : 0;
 
 		if (n + (esc ? 2 : 1) >= len)
 			goto full;
@@ -574,7 +577,7 @@ metrics_label(char *buf, size_t len, const char *name, const char *value)
 	if (n + 1 >= len)
 		goto full;
 	buf[n++] = '"';
-	buf[n] = '\0';
+	buf[n]   = '\0';
 	return 0;
 full:
 	buf[orig] = '\0';
@@ -632,10 +635,10 @@ write_series_name(FILE *out, const char *name, const char *suffix,
 static void
 write_histogram(FILE *out, const struct family *f, const struct series *s)
 {
-	const vigil_histogram *h = &s->u.hist;
-	uint64_t cumulative = 0, bits;
-	char     num[64];
-	double   sum;
+	const vigil_histogram *h          = &s->u.hist;
+	uint64_t               cumulative = 0, bits;
+	char                   num[64];
+	double                 sum;
 
 	for (size_t i = 0; i <= h->n_bounds; i++) {
 		cumulative += atomic_load_explicit(
@@ -647,8 +650,8 @@ write_histogram(FILE *out, const struct family *f, const struct series *s)
 		write_series_name(out, f->name, "_bucket", s->labels, num);
 		fprintf(out, " %llu\n", (unsigned long long)cumulative);
 	}
-	bits = atomic_load_explicit(&((vigil_histogram *)h)->sum_bits,
-	    memory_order_relaxed);
+	bits = atomic_load_explicit(
+	    &((vigil_histogram *)h)->sum_bits, memory_order_relaxed);
 	memcpy(&sum, &bits, sizeof(sum));
 	format_double(num, sizeof(num), sum);
 	write_series_name(out, f->name, "_sum", s->labels, NULL);
@@ -672,18 +675,17 @@ write_family(FILE *out, const struct family *f)
 		switch (f->type) {
 		case METRIC_COUNTER:
 			write_series_name(out, f->name, "", s->labels, NULL);
-			fprintf(out, " %llu\n", (unsigned long long)
-			    metrics_counter_value(&s->u.counter));
+			fprintf(out, " %llu\n",
+			    (unsigned long long)metrics_counter_value(
+			        &s->u.counter));
 			break;
 		case METRIC_GAUGE:
-			format_double(num, sizeof(num),
-			    s->u.gauge.fn(s->u.gauge.arg));
+			format_double(
+			    num, sizeof(num), s->u.gauge.fn(s->u.gauge.arg));
 			write_series_name(out, f->name, "", s->labels, NULL);
 			fprintf(out, " %s\n", num);
 			break;
-		case METRIC_HISTOGRAM:
-			write_histogram(out, f, s);
-			break;
+		case METRIC_HISTOGRAM: write_histogram(out, f, s); break;
 		}
 	}
 }

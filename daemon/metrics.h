@@ -21,10 +21,10 @@
  * a bad name or label set, a name already used by another type, or
  * allocation failure. Owned by the registry; valid until metrics_reset.
  * counter_add and counter_value accept NULL (a no-op, 0). */
-vigil_counter *metrics_counter(const char *name, const char *help,
-    const char *labels);
-void           metrics_counter_add(vigil_counter *c, uint64_t n);
-uint64_t       metrics_counter_value(const vigil_counter *c);
+vigil_counter *metrics_counter(
+    const char *name, const char *help, const char *labels);
+void     metrics_counter_add(vigil_counter *c, uint64_t n);
+uint64_t metrics_counter_value(const vigil_counter *c);
 
 /* bounds finite and strictly ascending (copied); an implicit +Inf bucket
  * follows. labels must not use "le". Asking again for the same (name,
@@ -32,7 +32,7 @@ uint64_t       metrics_counter_value(const vigil_counter *c);
  * observations are dropped. Both handle functions accept NULL. */
 vigil_histogram *metrics_histogram(const char *name, const char *help,
     const char *labels, const double *bounds, size_t n_bounds);
-void metrics_histogram_observe(vigil_histogram *h, double v);
+void             metrics_histogram_observe(vigil_histogram *h, double v);
 
 /* Prometheus text format 0.0.4, grouped by name with HELP and TYPE once;
  * families and series in creation order. A histogram's _count is the sum

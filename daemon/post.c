@@ -12,10 +12,6 @@
  * post_norm from several threads at once, so each cache slot is filled
  * with a compare-and-swap: the first result wins, a loser frees its own.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

@@ -41,18 +41,18 @@ typedef struct replay {
 	bool          eof;
 	int           rc;
 	/* Reading. */
-	char         *buf;
-	size_t        cap, len;
-	bool          discarding; /* inside an over-long line */
-	uint64_t      line;       /* number of the line being read */
-	bool          first;      /* no byte seen yet: BOM allowed */
+	char    *buf;
+	size_t   cap, len;
+	bool     discarding; /* inside an over-long line */
+	uint64_t line;       /* number of the line being read */
+	bool     first;      /* no byte seen yet: BOM allowed */
 	/* Ordering. */
-	slot_out     *ring;
-	size_t        ring_cap;
-	uint64_t      next_out; /* next line number to write */
-	size_t        waiting;  /* lines read and not yet written */
+	slot_out *ring;
+	size_t    ring_cap;
+	uint64_t  next_out; /* next line number to write */
+	size_t    waiting;  /* lines read and not yet written */
 	/* Output. */
-	FILE         *out;
+	FILE *out;
 } replay;
 
 typedef struct replay_job {
@@ -100,10 +100,10 @@ put_output(replay *r, uint64_t line, char *text, size_t len)
 static char *
 json_error_line(uint64_t line, const char *reason, size_t *len)
 {
-	json_t *o = json_pack("{sIss}", "line", (json_int_t)line, "error",
-	    reason);
-	char   *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char   *out;
+	json_t *o =
+	    json_pack("{sIss}", "line", (json_int_t)line, "error", reason);
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *out;
 
 	json_decref(o);
 	if (s == NULL)
@@ -160,9 +160,9 @@ replay_done(job *j, const job_result *res)
 			out_error(r, line, "out of memory");
 	} else {
 		snprintf(reason, sizeof(reason), "%.*s", (int)len, data);
-		out_error(r, line, res->status == JOB_ABORTED ?
-		    "not scored: shutting down" :
-		    reason);
+		out_error(r, line,
+		    res->status == JOB_ABORTED ? "not scored: shutting down"
+		                               : reason);
 	}
 	free(rj);
 	job_free(j);
@@ -230,7 +230,7 @@ take_lines(replay *r)
 		n = (size_t)(nl - (r->buf + start));
 		r->line++;
 		if (r->discarding) {
-			r->discarding = false;
+			r->discarding             = false;
 			ring_at(r, r->line)->used = true;
 			r->waiting++;
 			out_too_long(r, r->line);
@@ -285,7 +285,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (ring_full(r))
 		return; /* replay_pump asks again as verdicts come back */
-	(void)fd; /* -1 for a regular file: read r->fd */
+	(void)fd;       /* -1 for a regular file: read r->fd */
 	n = read(r->fd, r->buf + r->len, READ_CHUNK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		want_more(r);
@@ -328,8 +328,8 @@ replay_run(vigild *v, generation *g, const char *path)
 		r.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r.fd < 0 || fstat(r.fd, &st) != 0 || S_ISDIR(st.st_mode)) {
 		log_err("replay: cannot read %s: %s", path,
-		    r.fd >= 0 && S_ISDIR(st.st_mode) ? "is a directory" :
-		    strerror(errno));
+		    r.fd >= 0 && S_ISDIR(st.st_mode) ? "is a directory"
+		                                     : strerror(errno));
 		goto out;
 	}
 	r.regular = S_ISREG(st.st_mode);

@@ -58,7 +58,7 @@ scorer_new(const vigil_config *cfg, char *err, size_t errlen)
 		goto nomem;
 	s->cfg      = cfg;
 	s->findings = findings_new();
-	s->rules    = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(rule_inst));
+	s->rules = calloc(cfg->n_rules ? cfg->n_rules : 1, sizeof(rule_inst));
 	if (s->findings == NULL || s->rules == NULL)
 		goto nomem;
 	for (size_t i = 0; i < cfg->n_rules; i++) {
@@ -66,16 +66,17 @@ scorer_new(const vigil_config *cfg, char *err, size_t errlen)
 		rule_inst           *r  = &s->rules[s->n_rules++];
 
 		r->conf = ic;
-		host_ctx_init(&r->ctx, VIGIL_PLUGIN_RULE, ic->name, ic->desc,
-		    NULL, s);
+		host_ctx_init(
+		    &r->ctx, VIGIL_PLUGIN_RULE, ic->name, ic->desc, NULL, s);
 		if (ic->desc->init(host_table(), &r->ctx, ic->cfg,
-			&r->instance) != VIGIL_OK) {
+		        &r->instance) != VIGIL_OK) {
 			snprintf(err, errlen, "%s: rule %s/%s failed to start",
 			    cfg_where(ic->cfg, NULL), ic->plugin, ic->name);
 			goto fail;
 		}
 		r->ctx.instance = r->instance;
-		if (ic->desc->start && ic->desc->start(r->instance) != VIGIL_OK) {
+		if (ic->desc->start &&
+		    ic->desc->start(r->instance) != VIGIL_OK) {
 			snprintf(err, errlen, "%s: rule %s/%s failed to start",
 			    cfg_where(ic->cfg, NULL), ic->plugin, ic->name);
 			goto fail;
@@ -99,7 +100,7 @@ rule_applies(const instance_conf *r, const vigil_post *p)
 	for (size_t i = 0; i < r->n_jurisdictions; i++)
 		for (size_t j = 0; j < p->n_jurisdictions; j++)
 			if (strcasecmp(r->jurisdictions[i],
-				p->jurisdictions[j].ptr) == 0)
+			        p->jurisdictions[j].ptr) == 0)
 				return 1;
 	return 0;
 }
@@ -121,11 +122,11 @@ verdict_with_alerts(scorer *s, const vigil_post *v, score_result *out)
 	alert_set *as;
 	int        rc = -1;
 
-	if ((tree = verdict_tree(v, s->findings, &s->cfg->thr, &out->severity,
-		 NULL)) == NULL)
+	if ((tree = verdict_tree(
+	         v, s->findings, &s->cfg->thr, &out->severity, NULL)) == NULL)
 		return -1;
 	out->text = json_dumps(tree, VERDICT_DUMP_FLAGS);
-	as        = alert_set_from_tree(tree, now_realtime_us(), err, sizeof(err));
+	as = alert_set_from_tree(tree, now_realtime_us(), err, sizeof(err));
 	if (as == NULL)
 		log_err("building the alerts of post %s: %s", v->id.ptr, err);
 	else if (out->text != NULL &&
@@ -163,10 +164,12 @@ scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
 		rule_inst *r = &s->rules[i];
 		if (!rule_applies(r->conf, v))
 			continue;
-		if (r->conf->desc->score(r->instance, v, s->findings) != VIGIL_OK)
+		if (r->conf->desc->score(r->instance, v, s->findings) !=
+		    VIGIL_OK)
 			host_log_limited(&r->ctx, VIGIL_LOG_WARNING,
 			    "scoring post %s failed; findings this rule "
-			    "added before failing are kept", v->id.ptr);
+			    "added before failing are kept",
+			    v->id.ptr);
 	}
 	out->status = WIRE_SCORED;
 	if (findings_count(s->findings) == 0)

@@ -21,11 +21,11 @@ void    scorer_free(scorer *s);
 
 /* What scoring one post gives. */
 typedef struct score_result {
-	int            status;     /* WIRE_SCORED or WIRE_INVALID */
+	int            status; /* WIRE_SCORED or WIRE_INVALID */
 	vigil_severity severity;
-	char          *text;       /* verdict JSON, or the reason */
+	char          *text; /* verdict JSON, or the reason */
 	size_t         len;
-	char          *alerts;     /* encoded alert set (alert.h), or NULL */
+	char          *alerts; /* encoded alert set (alert.h), or NULL */
 	size_t         alerts_len;
 } score_result;
 
@@ -35,8 +35,8 @@ typedef struct score_result {
  * daemon. Returns 0, or -1 on allocation failure. The caller frees the
  * result with score_result_clear. Not thread-safe per scorer: one scorer
  * per thread. */
-int  scorer_run(scorer *s, const char *buf, size_t len,
-     const char *const *jur, size_t n_jur, score_result *out);
+int  scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
+     size_t n_jur, score_result *out);
 void score_result_clear(score_result *r);
 
 #endif

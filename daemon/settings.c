@@ -11,10 +11,6 @@
  * Every problem found is reported, not just the first: an operator fixing
  * a config wants the whole list at once.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

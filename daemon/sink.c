@@ -30,27 +30,27 @@ typedef struct shared_set {
 typedef struct sink_inst sink_inst;
 
 typedef struct delivery {
-	sink_inst         *sink;
-	shared_set        *ss;
-	size_t             idx;
-	uint64_t           token;
-	int                attempts;
+	sink_inst  *sink;
+	shared_set *ss;
+	size_t      idx;
+	uint64_t    token;
+	int         attempts;
 	TAILQ_ENTRY(delivery) entry;
 } delivery;
 
 TAILQ_HEAD(delivery_list, delivery);
 
 struct sink_inst {
-	sinks                *set;
-	const instance_conf  *conf;
-	vigil_ctx             ctx;
-	void                 *instance;
-	bool                  started;
-	struct delivery_list  retry;   /* waiting for the timer */
-	struct delivery_list  pending; /* VIGIL_PENDING, by token */
-	struct event         *timer;
-	int                   backoff_ms;
-	vigil_counter        *c_sent, *c_retry, *c_failed;
+	sinks               *set;
+	const instance_conf *conf;
+	vigil_ctx            ctx;
+	void                *instance;
+	bool                 started;
+	struct delivery_list retry;   /* waiting for the timer */
+	struct delivery_list pending; /* VIGIL_PENDING, by token */
+	struct event        *timer;
+	int                  backoff_ms;
+	vigil_counter       *c_sent, *c_retry, *c_failed;
 };
 
 struct sinks {
@@ -98,8 +98,8 @@ arm_retry(sink_inst *s)
 static bool
 delivery_try(delivery *d)
 {
-	sink_inst         *s = d->sink;
-	const vigil_alert *a = alert_set_get(d->ss->set, d->idx);
+	sink_inst         *s    = d->sink;
+	const vigil_alert *a    = alert_set_get(d->ss->set, d->idx);
 	vigil_alert        copy = *a;
 	int                rv;
 
@@ -118,12 +118,11 @@ delivery_try(delivery *d)
 	case VIGIL_EFAIL:
 		metrics_counter_add(s->c_failed, 1);
 		host_log_limited(&s->ctx, VIGIL_LOG_ERR,
-		    "alert %s refused for good; dropped as a dead letter", a->id);
+		    "alert %s refused for good; dropped as a dead letter",
+		    a->id);
 		delivery_finish(d);
 		return true;
-	default:
-		metrics_counter_add(s->c_retry, 1);
-		return false;
+	default: metrics_counter_add(s->c_retry, 1); return false;
 	}
 }
 
@@ -140,8 +139,9 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 		if (!delivery_try(d)) {
 			/* Still failing: keep the order, back off. */
 			TAILQ_INSERT_HEAD(&s->retry, d, entry);
-			s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ?
-			    BACKOFF_MAX_MS : s->backoff_ms * 2;
+			s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS
+			    ? BACKOFF_MAX_MS
+			    : s->backoff_ms * 2;
 			arm_retry(s);
 			return;
 		}
@@ -176,8 +176,8 @@ sinks_deliver(sinks *set, const char *alerts, size_t len)
 			if (a->severity < s->conf->min_severity)
 				continue;
 			if ((d = calloc(1, sizeof(*d))) == NULL) {
-				log_err("out of memory delivering alert %s",
-				    a->id);
+				log_err(
+				    "out of memory delivering alert %s", a->id);
 				continue;
 			}
 			d->sink  = s;
@@ -202,11 +202,12 @@ sink_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 	sink_inst *s = ctx->owner;
 	delivery  *d;
 
-	TAILQ_FOREACH(d, &s->pending, entry)
-	if (d->token == token)
-		break;
+	TAILQ_FOREACH (d, &s->pending, entry)
+		if (d->token == token)
+			break;
 	if (d == NULL) {
-		host_log(ctx, VIGIL_LOG_ERR, "alert_done for unknown token %llu",
+		host_log(ctx, VIGIL_LOG_ERR,
+		    "alert_done for unknown token %llu",
 		    (unsigned long long)token);
 		return;
 	}
@@ -232,8 +233,8 @@ sink_counter(const char *sink, const char *state)
 
 	metrics_label(l, sizeof(l), "sink", sink);
 	metrics_label(l, sizeof(l), "state", state);
-	return metrics_counter("vigil_alerts_total",
-	    "Alerts by sink and outcome.", l);
+	return metrics_counter(
+	    "vigil_alerts_total", "Alerts by sink and outcome.", l);
 }
 
 sinks *
@@ -242,8 +243,9 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 	const vigil_config *cfg = g->cfg;
 	sinks              *set = calloc(1, sizeof(*set));
 
-	if (set == NULL || (set->items = calloc(cfg->n_sinks ? cfg->n_sinks : 1,
-				sizeof(sink_inst))) == NULL)
+	if (set == NULL ||
+	    (set->items = calloc(
+	         cfg->n_sinks ? cfg->n_sinks : 1, sizeof(sink_inst))) == NULL)
 		goto nomem;
 	set->v = v;
 	set->g = g;
@@ -256,8 +258,8 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 		s->backoff_ms = BACKOFF_MIN_MS;
 		TAILQ_INIT(&s->retry);
 		TAILQ_INIT(&s->pending);
-		host_ctx_init(&s->ctx, VIGIL_PLUGIN_SINK, ic->name, ic->desc,
-		    v->base, s);
+		host_ctx_init(
+		    &s->ctx, VIGIL_PLUGIN_SINK, ic->name, ic->desc, v->base, s);
 		s->ctx.state_dir = cfg->state_dir;
 		if ((s->timer = evtimer_new(v->base, on_retry, s)) == NULL)
 			goto nomem;
@@ -266,7 +268,7 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 		s->c_failed = sink_counter(ic->name, "failed");
 		set->n++;
 		if (ic->desc->init(host_table(), &s->ctx, ic->cfg,
-			&s->instance) != VIGIL_OK) {
+		        &s->instance) != VIGIL_OK) {
 			s->instance = NULL;
 			snprintf(err, errlen, "%s: %s: init failed",
 			    cfg_where(ic->cfg, NULL), s->ctx.prefix);
@@ -309,7 +311,8 @@ sinks_reopen(sinks *set)
 {
 	for (size_t i = 0; set && i < set->n; i++)
 		if (set->items[i].started && set->items[i].conf->desc->reopen)
-			set->items[i].conf->desc->reopen(set->items[i].instance);
+			set->items[i].conf->desc->reopen(
+			    set->items[i].instance);
 }
 
 void

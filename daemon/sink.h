@@ -17,13 +17,13 @@ sinks *sinks_new(vigild *v, generation *g, char *err, size_t errlen);
 int    sinks_start(sinks *s, char *err, size_t errlen);
 /* Hands the alerts of one verdict (alert_set_encode's bytes from a
  * worker) to the sinks. */
-void   sinks_deliver(sinks *s, const char *alerts, size_t len);
+void sinks_deliver(sinks *s, const char *alerts, size_t len);
 /* Deliveries not yet finished (pending or waiting to retry). */
 size_t sinks_pending(const sinks *s);
 /* Reopens files (log rotation). */
-void   sinks_reopen(sinks *s);
+void sinks_reopen(sinks *s);
 /* Stops every sink; what is still pending is logged as lost. */
-void   sinks_free(sinks *s);
+void sinks_free(sinks *s);
 
 /* host_loop_ops.alert_done */
 void sink_alert_done(vigil_ctx *ctx, uint64_t token, int status);

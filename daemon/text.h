@@ -30,8 +30,8 @@ bool text_utf8_valid(const char *s, size_t len);
 vigil_norm *text_normalize(const char *s, size_t len);
 void        text_norm_free(vigil_norm *n);
 const char *text_norm_text(const vigil_norm *n, size_t *len);
-void text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
-    size_t *orig_start, size_t *orig_end);
+void        text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
+           size_t *orig_start, size_t *orig_end);
 
 /* Compiles patterns once (at load or reload). Literals are normalized
  * with text_normalize first; regexes are taken as written and run
@@ -46,8 +46,8 @@ vigil_matcher *text_matcher_new(
  * text) for malformed UTF-8, text over 2 GiB, out of memory, a Hyperscan
  * error or PCRE2's match limit. A matcher must not be freed while it is
  * being scanned. [any thread] */
-int text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
-    vigil_match_fn fn, void *arg);
+int  text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
+     vigil_match_fn fn, void *arg);
 void text_matcher_free(vigil_matcher *m);
 
 #endif

@@ -24,10 +24,6 @@
  * live as long as their matcher, which must not be freed while any
  * thread scans it.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,10 +51,10 @@
 
 struct pattern {
 	unsigned    id;
-	unsigned    flags;     /* VIGIL_PAT_* */
-	pcre2_code *confirm;   /* set when prefiltered */
-	unsigned    pf_index;  /* its place among the prefiltered ones */
-	char       *label;     /* where, or "pattern N", for log lines */
+	unsigned    flags;    /* VIGIL_PAT_* */
+	pcre2_code *confirm;  /* set when prefiltered */
+	unsigned    pf_index; /* its place among the prefiltered ones */
+	char       *label;    /* where, or "pattern N", for log lines */
 };
 
 struct hit {
@@ -68,17 +64,17 @@ struct hit {
 };
 
 struct scan_slot {
-	struct scan_slot  *next;   /* in the pool, under its lock */
-	atomic_bool        busy;
-	hs_scratch_t      *scratch;
-	uint64_t           gen;     /* counts scans, for pf_seen */
-	uint64_t          *pf_seen; /* per prefiltered pattern: last gen hit */
-	unsigned          *pf_hits; /* prefiltered patterns hit this scan */
-	size_t             n_pf_hits;
-	struct hit        *hits;
-	size_t             n_hits;
-	size_t             cap_hits;
-	pcre2_match_data  *md;
+	struct scan_slot *next; /* in the pool, under its lock */
+	atomic_bool       busy;
+	hs_scratch_t     *scratch;
+	uint64_t          gen;     /* counts scans, for pf_seen */
+	uint64_t         *pf_seen; /* per prefiltered pattern: last gen hit */
+	unsigned         *pf_hits; /* prefiltered patterns hit this scan */
+	size_t            n_pf_hits;
+	struct hit       *hits;
+	size_t            n_hits;
+	size_t            cap_hits;
+	pcre2_match_data *md;
 };
 
 struct slot_pool {
@@ -87,14 +83,14 @@ struct slot_pool {
 };
 
 struct vigil_matcher {
-	uint64_t              serial;  /* never reused, unlike addresses */
-	hs_database_t        *db;      /* NULL: no patterns */
-	hs_scratch_t         *proto;   /* cloned into each slot */
-	struct pattern       *pats;
-	size_t                n;
-	size_t                n_pf;
-	pcre2_match_context  *mctx;    /* shared read-only by all scans */
-	struct slot_pool     *pool;
+	uint64_t             serial; /* never reused, unlike addresses */
+	hs_database_t       *db;     /* NULL: no patterns */
+	hs_scratch_t        *proto;  /* cloned into each slot */
+	struct pattern      *pats;
+	size_t               n;
+	size_t               n_pf;
+	pcre2_match_context *mctx; /* shared read-only by all scans */
+	struct slot_pool    *pool;
 };
 
 struct slot_hint {
@@ -102,7 +98,7 @@ struct slot_hint {
 	struct scan_slot *slot;
 };
 
-static atomic_uint_fast64_t matcher_serial;
+static atomic_uint_fast64_t           matcher_serial;
 static _Thread_local struct slot_hint hints[HINTS];
 static _Thread_local unsigned         hint_next;
 
@@ -114,17 +110,18 @@ static void
 expr_excerpt(const char *expr, char *out, size_t outlen)
 {
 	size_t n = strnlen(expr, outlen - 4), k;
-	bool valid;
+	bool   valid;
 
-	while (n > 0 && expr[n] != '\0' &&
-	    ((unsigned char)expr[n] & 0xc0) == 0x80)
+	while (
+	    n > 0 && expr[n] != '\0' && ((unsigned char)expr[n] & 0xc0) == 0x80)
 		n--;
 	valid = text_utf8_valid(expr, n);
 	for (k = 0; k < n; k++) {
 		unsigned char c = (unsigned char)expr[k];
 
-		out[k] = (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid)) ?
-		    '?' : (char)c;
+		out[k] = (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid))
+		    ? '?'
+		    : (char)c;
 	}
 	strcpy(out + n, expr[n] ? "..." : "");
 }
@@ -141,25 +138,26 @@ pattern_error(char *err, size_t errlen, const vigil_pattern *p, size_t i,
 		snprintf(err, errlen, "%s: pattern '%s': %s", p->where, shown,
 		    reason);
 	else
-		snprintf(err, errlen, "pattern %zu '%s': %s", i, shown,
-		    reason);
+		snprintf(err, errlen, "pattern %zu '%s': %s", i, shown, reason);
 }
 
 /* A literal as Hyperscan source: its normalized bytes, each escaped. */
 static char *
 literal_source(const vigil_pattern *p, size_t i, char *err, size_t errlen)
 {
-	static const char hex[] = "0123456789abcdef";
-	vigil_norm *n;
+	static const char    hex[] = "0123456789abcdef";
+	vigil_norm          *n;
 	const unsigned char *t;
-	size_t len, k;
-	char *src = NULL;
+	size_t               len, k;
+	char                *src = NULL;
 
 	n = text_normalize(p->expr, strlen(p->expr));
 	if (n == NULL) {
-		pattern_error(err, errlen, p, i, text_utf8_valid(p->expr,
-		    strlen(p->expr)) ? "cannot normalize: out of memory, or "
-		    "text_init not called" : "not valid UTF-8");
+		pattern_error(err, errlen, p, i,
+		    text_utf8_valid(p->expr, strlen(p->expr))
+		        ? "cannot normalize: out of memory, or "
+		          "text_init not called"
+		        : "not valid UTF-8");
 		return NULL;
 	}
 	t = (const unsigned char *)text_norm_text(n, &len);
@@ -169,7 +167,7 @@ literal_source(const vigil_pattern *p, size_t i, char *err, size_t errlen)
 		pattern_error(err, errlen, p, i, "out of memory");
 	else {
 		for (k = 0; k < len; k++) {
-			src[k * 4] = '\\';
+			src[k * 4]     = '\\';
 			src[k * 4 + 1] = 'x';
 			src[k * 4 + 2] = hex[t[k] >> 4];
 			src[k * 4 + 3] = hex[t[k] & 0xf];
@@ -196,9 +194,9 @@ regex_confirmer(struct pattern *pat, const vigil_pattern *p, size_t i,
     char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[160];
-	PCRE2_SIZE off;
-	char reason[256];
-	int code;
+	PCRE2_SIZE  off;
+	char        reason[256];
+	int         code;
 
 	pat->confirm = pcre2_compile((PCRE2_SPTR)p->expr, PCRE2_ZERO_TERMINATED,
 	    PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &code, &off, NULL);
@@ -221,21 +219,22 @@ compile_db(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
     unsigned *flags, unsigned *ids, char *err, size_t errlen)
 {
 	hs_compile_error_t *cerr = NULL;
-	size_t i, bad;
+	size_t              i, bad;
 
 	for (i = 0; i < m->n; i++) {
-		ids[i] = (unsigned)i;
-		flags[i] = (m->pats[i].flags & VIGIL_PAT_REGEX) ?
-		    regex_flags(&m->pats[i]) : HS_FLAG_SOM_LEFTMOST;
+		ids[i]   = (unsigned)i;
+		flags[i] = (m->pats[i].flags & VIGIL_PAT_REGEX)
+		    ? regex_flags(&m->pats[i])
+		    : HS_FLAG_SOM_LEFTMOST;
 	}
 	for (;;) {
 		if (hs_compile_multi((const char *const *)srcs, flags, ids,
-		    (unsigned)m->n, HS_MODE_BLOCK, NULL, &m->db, &cerr) ==
-		    HS_SUCCESS)
+		        (unsigned)m->n, HS_MODE_BLOCK, NULL, &m->db,
+		        &cerr) == HS_SUCCESS)
 			return 0;
 		if (cerr == NULL) {
-			snprintf(err, errlen, "cannot compile %zu patterns",
-			    m->n);
+			snprintf(
+			    err, errlen, "cannot compile %zu patterns", m->n);
 			return -1;
 		}
 		if (cerr->expression < 0 || (size_t)cerr->expression >= m->n) {
@@ -246,15 +245,15 @@ compile_db(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 		bad = (size_t)cerr->expression;
 		if (!(m->pats[bad].flags & VIGIL_PAT_REGEX) ||
 		    m->pats[bad].confirm != NULL) {
-			pattern_error(err, errlen, &pats[bad], bad,
-			    cerr->message);
+			pattern_error(
+			    err, errlen, &pats[bad], bad, cerr->message);
 			break;
 		}
-		if (regex_confirmer(&m->pats[bad], &pats[bad], bad, err,
-		    errlen) != 0)
+		if (regex_confirmer(
+		        &m->pats[bad], &pats[bad], bad, err, errlen) != 0)
 			break;
 		m->pats[bad].pf_index = (unsigned)m->n_pf++;
-		flags[bad] = regex_flags(&m->pats[bad]);
+		flags[bad]            = regex_flags(&m->pats[bad]);
 		hs_free_compile_error(cerr);
 		cerr = NULL;
 	}
@@ -289,7 +288,7 @@ prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 			pattern_error(err, errlen, p, i, "no expression");
 			return -1;
 		}
-		m->pats[i].id = p->id;
+		m->pats[i].id    = p->id;
 		m->pats[i].flags = p->flags;
 		if ((m->pats[i].label = pattern_label(p, i)) == NULL) {
 			pattern_error(err, errlen, p, i, "out of memory");
@@ -297,14 +296,14 @@ prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 		}
 		if (p->flags & VIGIL_PAT_REGEX) {
 			if (!text_utf8_valid(p->expr, strlen(p->expr))) {
-				pattern_error(err, errlen, p, i,
-				    "not valid UTF-8");
+				pattern_error(
+				    err, errlen, p, i, "not valid UTF-8");
 				return -1;
 			}
 			srcs[i] = strdup(p->expr);
 			if (srcs[i] == NULL) {
-				pattern_error(err, errlen, p, i,
-				    "out of memory");
+				pattern_error(
+				    err, errlen, p, i, "out of memory");
 				return -1;
 			}
 		} else if ((srcs[i] = literal_source(p, i, err, errlen)) ==
@@ -315,17 +314,17 @@ prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 }
 
 static int
-matcher_build(vigil_matcher *m, const vigil_pattern *pats, char *err,
-    size_t errlen)
+matcher_build(
+    vigil_matcher *m, const vigil_pattern *pats, char *err, size_t errlen)
 {
-	char **srcs;
+	char    **srcs;
 	unsigned *flags, *ids;
-	int rc = -1;
-	size_t i;
+	int       rc = -1;
+	size_t    i;
 
-	srcs = calloc(m->n, sizeof(*srcs));
+	srcs  = calloc(m->n, sizeof(*srcs));
 	flags = calloc(m->n, sizeof(*flags));
-	ids = calloc(m->n, sizeof(*ids));
+	ids   = calloc(m->n, sizeof(*ids));
 	if (srcs == NULL || flags == NULL || ids == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -356,14 +355,13 @@ out:
 }
 
 vigil_matcher *
-text_matcher_new(const vigil_pattern *pats, size_t n, char *err,
-    size_t errlen)
+text_matcher_new(const vigil_pattern *pats, size_t n, char *err, size_t errlen)
 {
 	vigil_matcher *m;
-	char dummy[1];
+	char           dummy[1];
 
 	if (err == NULL || errlen == 0) {
-		err = dummy;
+		err    = dummy;
 		errlen = sizeof(dummy);
 	}
 	err[0] = '\0';
@@ -388,7 +386,7 @@ text_matcher_new(const vigil_pattern *pats, size_t n, char *err,
 		return NULL;
 	}
 	m->serial = atomic_fetch_add(&matcher_serial, 1) + 1;
-	m->n = n;
+	m->n      = n;
 	if (n == 0)
 		return m; /* Hyperscan refuses empty databases */
 	if ((m->pats = calloc(n, sizeof(*m->pats))) == NULL) {
@@ -420,7 +418,7 @@ void
 text_matcher_free(vigil_matcher *m)
 {
 	struct scan_slot *s, *next;
-	size_t i;
+	size_t            i;
 
 	if (m == NULL)
 		return;
@@ -455,8 +453,8 @@ slot_new(const vigil_matcher *m)
 		goto fail;
 	if (m->n_pf > 0 &&
 	    ((s->pf_seen = calloc(m->n_pf, sizeof(*s->pf_seen))) == NULL ||
-	    (s->pf_hits = calloc(m->n_pf, sizeof(*s->pf_hits))) == NULL ||
-	    (s->md = pcre2_match_data_create(1, NULL)) == NULL))
+	        (s->pf_hits = calloc(m->n_pf, sizeof(*s->pf_hits))) == NULL ||
+	        (s->md = pcre2_match_data_create(1, NULL)) == NULL))
 		goto fail;
 	return s;
 fail:
@@ -467,8 +465,7 @@ fail:
 static bool
 slot_try_take(struct scan_slot *s)
 {
-	return !atomic_exchange_explicit(&s->busy, true,
-	    memory_order_acquire);
+	return !atomic_exchange_explicit(&s->busy, true, memory_order_acquire);
 }
 
 static void
@@ -496,7 +493,7 @@ pool_take(const vigil_matcher *m)
 		return NULL;
 	}
 	pthread_mutex_lock(&pool->lock);
-	s->next = pool->slots;
+	s->next     = pool->slots;
 	pool->slots = s;
 	pthread_mutex_unlock(&pool->lock);
 	return s;
@@ -509,7 +506,7 @@ static struct scan_slot *
 slot_take(const vigil_matcher *m)
 {
 	struct scan_slot *s;
-	unsigned i;
+	unsigned          i;
 
 	for (i = 0; i < HINTS; i++) {
 		if (hints[i].serial != m->serial)
@@ -523,7 +520,7 @@ slot_take(const vigil_matcher *m)
 	if (i == HINTS)
 		i = hint_next++ % HINTS;
 	hints[i].serial = m->serial;
-	hints[i].slot = s;
+	hints[i].slot   = s;
 	return s;
 }
 
@@ -549,8 +546,8 @@ static bool
 at_word_edges(const char *text, size_t len, size_t start, size_t end)
 {
 	const uint8_t *s = (const uint8_t *)text;
-	int32_t i;
-	UChar32 c;
+	int32_t        i;
+	UChar32        c;
 
 	if (start > 0) {
 		i = (int32_t)start;
@@ -576,19 +573,19 @@ hit_add(struct scan *sc, unsigned idx, size_t start, size_t end)
 	    !at_word_edges(sc->text, sc->len, start, end))
 		return 0;
 	if (s->n_hits == s->cap_hits) {
-		size_t ncap = s->cap_hits ? s->cap_hits * 2 : 32;
-		struct hit *h = realloc(s->hits, ncap * sizeof(*h));
+		size_t      ncap = s->cap_hits ? s->cap_hits * 2 : 32;
+		struct hit *h    = realloc(s->hits, ncap * sizeof(*h));
 
 		if (h == NULL) {
 			sc->oom = true;
 			return -1;
 		}
-		s->hits = h;
+		s->hits     = h;
 		s->cap_hits = ncap;
 	}
 	s->hits[s->n_hits].start = start;
-	s->hits[s->n_hits].end = end;
-	s->hits[s->n_hits].idx = idx;
+	s->hits[s->n_hits].end   = end;
+	s->hits[s->n_hits].idx   = idx;
 	s->n_hits++;
 	return 0;
 }
@@ -597,15 +594,15 @@ static int
 on_hs_match(unsigned int idx, unsigned long long from, unsigned long long to,
     unsigned int flags, void *arg)
 {
-	struct scan *sc = arg;
-	struct scan_slot *s = sc->slot;
+	struct scan          *sc  = arg;
+	struct scan_slot     *s   = sc->slot;
 	const struct pattern *pat = &sc->m->pats[idx];
 
 	(void)flags;
 	if (pat->confirm != NULL) {
 		/* A candidate: PCRE2 looks at the whole text once, later. */
 		if (s->pf_seen[pat->pf_index] != s->gen) {
-			s->pf_seen[pat->pf_index] = s->gen;
+			s->pf_seen[pat->pf_index]  = s->gen;
 			s->pf_hits[s->n_pf_hits++] = idx;
 		}
 		return 0;
@@ -629,11 +626,11 @@ static int
 confirm_pattern(struct scan *sc, unsigned idx)
 {
 	const struct pattern *pat = &sc->m->pats[idx];
-	pcre2_match_data *md = sc->slot->md;
-	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-	PCRE2_UCHAR msg[120];
-	size_t off = 0, s, e;
-	int rc;
+	pcre2_match_data     *md  = sc->slot->md;
+	PCRE2_SIZE           *ov  = pcre2_get_ovector_pointer(md);
+	PCRE2_UCHAR           msg[120];
+	size_t                off = 0, s, e;
+	int                   rc;
 
 	while (off <= sc->len) {
 		rc = pcre2_match(pat->confirm, (PCRE2_SPTR)sc->text, sc->len,
@@ -689,7 +686,7 @@ deliver(struct scan *sc, vigil_match_fn fn, void *arg)
 {
 	struct scan_slot *s = sc->slot;
 	const struct hit *h, *prev = NULL;
-	size_t i;
+	size_t            i;
 
 	if (s->n_hits > 1)
 		qsort(s->hits, s->n_hits, sizeof(*s->hits), hit_cmp);
@@ -707,14 +704,14 @@ static int
 scan_slot_run(struct scan *sc, vigil_match_fn fn, void *arg)
 {
 	struct scan_slot *s = sc->slot;
-	hs_error_t herr;
-	size_t i;
+	hs_error_t        herr;
+	size_t            i;
 
 	s->gen++;
-	s->n_hits = 0;
+	s->n_hits    = 0;
 	s->n_pf_hits = 0;
-	herr = hs_scan(sc->m->db, sc->len ? sc->text : "", (unsigned)sc->len,
-	    0, s->scratch, on_hs_match, sc);
+	herr = hs_scan(sc->m->db, sc->len ? sc->text : "", (unsigned)sc->len, 0,
+	    s->scratch, on_hs_match, sc);
 	if (sc->oom) {
 		log_err("text: out of memory while scanning");
 		return -1;
@@ -734,8 +731,8 @@ int
 text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
     vigil_match_fn fn, void *arg)
 {
-	struct scan sc = { .m = m, .text = text, .len = len };
-	int rc;
+	struct scan sc = {.m = m, .text = text, .len = len};
+	int         rc;
 
 	if (m == NULL || fn == NULL || (text == NULL && len > 0))
 		return -1;
@@ -752,7 +749,7 @@ text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
 	rc = scan_slot_run(&sc, fn, arg);
 	if (sc.slot->cap_hits > HITS_KEEP) {
 		free(sc.slot->hits);
-		sc.slot->hits = NULL;
+		sc.slot->hits     = NULL;
 		sc.slot->cap_hits = 0;
 	}
 	slot_give_back(sc.slot);

@@ -15,10 +15,6 @@
  * character cannot split a letter from its combining mark. White space
  * (after folding, so U+00A0 and U+3000 count) collapses to one U+0020.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,9 +32,9 @@
 #define FOLD_OFF_MASK  0x003fffffu /* offset of the folding in fold_pool */
 #define FOLD_LEN_SHIFT 22          /* bytes of the folding, 0..63 */
 #define FOLD_LEN_MAX   63u
-#define FOLD_IDENTITY  (1u << 28)  /* folds to itself */
-#define FOLD_DROP      (1u << 29)  /* format character: removed */
-#define FOLD_JOINS     (1u << 30)  /* no boundary before: joins a segment */
+#define FOLD_IDENTITY  (1u << 28) /* folds to itself */
+#define FOLD_DROP      (1u << 29) /* format character: removed */
+#define FOLD_JOINS     (1u << 30) /* no boundary before: joins a segment */
 
 #define BMP_SIZE 0x10000u
 
@@ -63,7 +59,7 @@ struct span {
 struct vigil_norm {
 	char        *text; /* NUL-terminated */
 	size_t       len;
-	struct span *map;  /* one per byte of text */
+	struct span *map; /* one per byte of text */
 };
 
 /* The normalized text under construction, with the white space that is
@@ -96,8 +92,8 @@ static inline size_t
 utf8_decode(const unsigned char *s, size_t len, size_t i, UChar32 *cp)
 {
 	unsigned char b0 = s[i], lo = 0x80, hi = 0xbf;
-	size_t n, k;
-	UChar32 c;
+	size_t        n, k;
+	UChar32       c;
 
 	if (b0 < 0x80) {
 		*cp = b0;
@@ -140,8 +136,8 @@ bool
 text_utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, n;
-	UChar32 c;
+	size_t               i = 0, n;
+	UChar32              c;
 
 	if (s == NULL)
 		return len == 0;
@@ -178,13 +174,13 @@ text_utf8_valid(const char *str, size_t len)
 static int
 fold_one(UChar32 c, char *out)
 {
-	UChar src[2], dst[64];
-	int32_t n = 0, m, i = 0, len = 0;
+	UChar      src[2], dst[64];
+	int32_t    n = 0, m, i = 0, len = 0;
 	UErrorCode uerr = U_ZERO_ERROR;
 
 	U16_APPEND_UNSAFE(src, n, c);
-	m = unorm2_normalize(nfkc_cf, src, n, dst, (int32_t)(sizeof(dst) /
-	    sizeof(dst[0])), &uerr);
+	m = unorm2_normalize(nfkc_cf, src, n, dst,
+	    (int32_t)(sizeof(dst) / sizeof(dst[0])), &uerr);
 	if (U_FAILURE(uerr))
 		return -1;
 	while (i < m) {
@@ -213,12 +209,12 @@ pool_add(char **pool, size_t *len, size_t *cap, const char *s, size_t n,
 		return -1;
 	if (*len + n > *cap) {
 		size_t ncap = *cap ? *cap * 2 : 4096;
-		char *p = realloc(*pool, ncap);
+		char  *p    = realloc(*pool, ncap);
 
 		if (p == NULL)
 			return -1;
 		*pool = p;
-		*cap = ncap;
+		*cap  = ncap;
 	}
 	if (n > 0)
 		memcpy(*pool + *len, s, n);
@@ -247,16 +243,16 @@ fold_flags(UChar32 c)
 static int
 build_tables(void)
 {
-	char *pool = NULL, buf[FOLD_LEN_MAX + 4];
-	size_t pool_len = 0, pool_cap = 0;
+	char     *pool     = NULL, buf[FOLD_LEN_MAX + 4];
+	size_t    pool_len = 0, pool_cap = 0;
 	uint32_t *table;
-	UChar32 c;
+	UChar32   c;
 
 	if ((table = calloc(BMP_SIZE, sizeof(*table))) == NULL)
 		goto fail;
 	for (c = 0; c < (UChar32)BMP_SIZE; c++) {
 		uint32_t e, slot = 0;
-		int n;
+		int      n;
 
 		if (U_IS_SURROGATE(c))
 			continue; /* never decoded from valid UTF-8 */
@@ -270,7 +266,7 @@ build_tables(void)
 			goto fail;
 		}
 		if (pool_add(&pool, &pool_len, &pool_cap, buf, (size_t)n,
-		    &slot) != 0)
+		        &slot) != 0)
 			goto fail;
 		table[c] = e | slot;
 	}
@@ -284,13 +280,13 @@ build_tables(void)
 		    !(e & (FOLD_DROP | FOLD_JOINS)))
 			ascii_fold[c] = (unsigned char)pool[e & FOLD_OFF_MASK];
 		else {
-			log_err("text: unexpected folding of U+%04X",
-			    (unsigned)c);
+			log_err(
+			    "text: unexpected folding of U+%04X", (unsigned)c);
 			goto fail;
 		}
 	}
 	fold_table = table;
-	fold_pool = pool;
+	fold_pool  = pool;
 	return 0;
 fail:
 	free(table);
@@ -325,8 +321,8 @@ text_fini(void)
 	free(fold_table);
 	free(fold_pool);
 	fold_table = NULL;
-	fold_pool = NULL;
-	nfkc_cf = NULL; /* owned by ICU */
+	fold_pool  = NULL;
+	nfkc_cf    = NULL; /* owned by ICU */
 }
 
 /* ------------------------------------------------------------ output */
@@ -334,8 +330,8 @@ text_fini(void)
 static int
 builder_reserve(struct builder *b, size_t need)
 {
-	size_t ncap;
-	char *t;
+	size_t       ncap;
+	char        *t;
 	struct span *m;
 
 	if (b->len + need + 1 <= b->cap)
@@ -356,9 +352,9 @@ builder_reserve(struct builder *b, size_t need)
 static inline void
 put_byte(struct builder *b, char c, uint32_t start, uint32_t end)
 {
-	b->text[b->len] = c;
+	b->text[b->len]      = c;
 	b->map[b->len].start = start;
-	b->map[b->len].end = end;
+	b->map[b->len].end   = end;
 	b->len++;
 }
 
@@ -366,7 +362,7 @@ static inline void
 pend_space(struct builder *b, uint32_t start, uint32_t end)
 {
 	if (!b->space) {
-		b->space = true;
+		b->space       = true;
 		b->space_start = start;
 	}
 	b->space_end = end;
@@ -386,8 +382,8 @@ flush_space(struct builder *b)
 
 /* Writes folded bytes in which U+0020 stands for white space. */
 static inline void
-put_folded(struct builder *b, const char *s, size_t n, uint32_t start,
-    uint32_t end)
+put_folded(
+    struct builder *b, const char *s, size_t n, uint32_t start, uint32_t end)
 {
 	size_t k;
 
@@ -404,20 +400,20 @@ put_folded(struct builder *b, const char *s, size_t n, uint32_t start,
 static inline void
 seg_begin(struct seg_mark *seg, const struct builder *b, size_t src)
 {
-	seg->src = src;
-	seg->out_len = b->len;
-	seg->space = b->space;
+	seg->src         = src;
+	seg->out_len     = b->len;
+	seg->space       = b->space;
 	seg->space_start = b->space_start;
-	seg->space_end = b->space_end;
+	seg->space_end   = b->space_end;
 }
 
 static void
 seg_undo(const struct seg_mark *seg, struct builder *b)
 {
-	b->len = seg->out_len;
-	b->space = seg->space;
+	b->len         = seg->out_len;
+	b->space       = seg->space;
 	b->space_start = seg->space_start;
-	b->space_end = seg->space_end;
+	b->space_end   = seg->space_end;
 }
 
 /* ------------------------------------------------------------ folding */
@@ -440,9 +436,9 @@ cp_entry(UChar32 c)
 static int
 seg_find_end(const unsigned char *s, size_t len, size_t pos, size_t *end)
 {
-	size_t i = pos, n, last, joining = 1;
+	size_t   i = pos, n, last, joining = 1;
 	uint32_t e;
-	UChar32 c;
+	UChar32  c;
 
 	if ((n = utf8_decode(s, len, i, &c)) == 0)
 		return -1;
@@ -469,7 +465,7 @@ static int32_t
 seg_to_utf16(const unsigned char *s, size_t start, size_t end, UChar *in)
 {
 	int32_t n = 0;
-	size_t i = start;
+	size_t  i = start;
 	UChar32 c;
 
 	while (i < end) {
@@ -487,7 +483,7 @@ seg_emit(struct builder *b, const UChar *out, int32_t n, uint32_t start,
 	int32_t i = 0;
 
 	while (i < n) {
-		char buf[4];
+		char    buf[4];
 		int32_t k = 0;
 		UChar32 d;
 
@@ -513,30 +509,29 @@ static int
 norm_segment(struct builder *b, const unsigned char *s, size_t len,
     struct seg_mark *seg, size_t *pos)
 {
-	UChar in_buf[128], out_buf[256], *in = in_buf, *out = out_buf;
-	int32_t n_in, n_out, out_cap = (int32_t)(sizeof(out_buf) /
-	    sizeof(out_buf[0]));
+	UChar   in_buf[128], out_buf[256], *in = in_buf, *out = out_buf;
+	int32_t n_in, n_out,
+	    out_cap     = (int32_t)(sizeof(out_buf) / sizeof(out_buf[0]));
 	UErrorCode uerr = U_ZERO_ERROR;
-	size_t end;
-	int rc = -1;
+	size_t     end;
+	int        rc = -1;
 
 	if (seg_find_end(s, len, *pos, &end) != 0)
 		return -1;
 	if (end - seg->src > sizeof(in_buf) / sizeof(in_buf[0]) &&
 	    (in = malloc((end - seg->src) * sizeof(*in))) == NULL)
 		goto out;
-	n_in = seg_to_utf16(s, seg->src, end, in);
+	n_in  = seg_to_utf16(s, seg->src, end, in);
 	n_out = unorm2_normalize(nfkc_cf, in, n_in, out, out_cap, &uerr);
 	if (uerr == U_BUFFER_OVERFLOW_ERROR) {
 		if ((out = malloc((size_t)n_out * sizeof(*out))) == NULL)
 			goto out;
-		uerr = U_ZERO_ERROR;
-		n_out = unorm2_normalize(nfkc_cf, in, n_in, out, n_out,
-		    &uerr);
+		uerr  = U_ZERO_ERROR;
+		n_out = unorm2_normalize(nfkc_cf, in, n_in, out, n_out, &uerr);
 	}
 	if (U_FAILURE(uerr)) {
-		log_err("text: ICU normalization failed: %s",
-		    u_errorName(uerr));
+		log_err(
+		    "text: ICU normalization failed: %s", u_errorName(uerr));
 		goto out;
 	}
 	seg_undo(seg, b);
@@ -545,7 +540,7 @@ norm_segment(struct builder *b, const unsigned char *s, size_t len,
 	/* What joins after a cut run starts a segment of its own. */
 	seg_begin(seg, b, end);
 	*pos = end;
-	rc = 0;
+	rc   = 0;
 out:
 	if (in != in_buf)
 		free(in);
@@ -560,11 +555,11 @@ static int
 norm_char(struct builder *b, const unsigned char *s, size_t len,
     struct seg_mark *seg, size_t *pos)
 {
-	size_t i = *pos, n;
+	size_t   i = *pos, n;
 	uint32_t e, start, end;
-	UChar32 c;
-	char buf[FOLD_LEN_MAX + 4];
-	int m;
+	UChar32  c;
+	char     buf[FOLD_LEN_MAX + 4];
+	int      m;
 
 	if ((n = utf8_decode(s, len, i, &c)) == 0)
 		return -1;
@@ -577,8 +572,8 @@ norm_char(struct builder *b, const unsigned char *s, size_t len,
 		return norm_segment(b, s, len, seg, pos);
 	seg_begin(seg, b, i);
 	start = (uint32_t)i;
-	end = (uint32_t)(i + n);
-	*pos = i + n;
+	end   = (uint32_t)(i + n);
+	*pos  = i + n;
 	if (e & FOLD_IDENTITY) {
 		if (builder_reserve(b, n + 1) != 0)
 			return -1;
@@ -592,8 +587,8 @@ norm_char(struct builder *b, const unsigned char *s, size_t len,
 
 		if (builder_reserve(b, flen + 1) != 0)
 			return -1;
-		put_folded(b, fold_pool + (e & FOLD_OFF_MASK), flen, start,
-		    end);
+		put_folded(
+		    b, fold_pool + (e & FOLD_OFF_MASK), flen, start, end);
 		return 0;
 	}
 	if ((m = fold_one(c, buf)) < 0 ||
@@ -607,7 +602,7 @@ static int
 norm_run(struct builder *b, const unsigned char *s, size_t len)
 {
 	struct seg_mark seg;
-	size_t i = 0;
+	size_t          i = 0;
 
 	seg_begin(&seg, b, 0);
 	while (i < len) {
@@ -636,11 +631,10 @@ norm_run(struct builder *b, const unsigned char *s, size_t len)
 vigil_norm *
 text_normalize(const char *str, size_t len)
 {
-	struct builder b = { 0 };
-	vigil_norm *n = NULL;
+	struct builder b = {0};
+	vigil_norm    *n = NULL;
 
-	if (fold_table == NULL || (str == NULL && len > 0) ||
-	    len >= UINT32_MAX)
+	if (fold_table == NULL || (str == NULL && len > 0) || len >= UINT32_MAX)
 		return NULL;
 	b.cap = len + len / 8 + 16;
 	if ((b.text = malloc(b.cap)) == NULL ||
@@ -651,9 +645,9 @@ text_normalize(const char *str, size_t len)
 	if ((n = malloc(sizeof(*n))) == NULL)
 		goto fail;
 	b.text[b.len] = '\0';
-	n->text = b.text;
-	n->len = b.len;
-	n->map = b.map;
+	n->text       = b.text;
+	n->len        = b.len;
+	n->map        = b.map;
 	return n;
 fail:
 	free(b.text);
@@ -699,5 +693,5 @@ text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
 	else
 		os = oe = 0;
 	*orig_start = os;
-	*orig_end = oe;
+	*orig_end   = oe;
 }

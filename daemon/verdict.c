@@ -13,10 +13,6 @@
  *
  * A findings list belongs to one thread at a time.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,8 +590,10 @@ verdict_empty(const vigil_post *pv, size_t *len)
 	json_decref(id);
 	if (qid == NULL)
 		return NULL;
-	n = asprintf(&out, "{\"post_id\":%s,\"severity\":\"none\",\"score\":0.0,"
-	    "\"findings\":[]}", qid);
+	n = asprintf(&out,
+	    "{\"post_id\":%s,\"severity\":\"none\",\"score\":0.0,"
+	    "\"findings\":[]}",
+	    qid);
 	free(qid);
 	if (n < 0)
 		return NULL;
@@ -605,8 +603,8 @@ verdict_empty(const vigil_post *pv, size_t *len)
 }
 
 json_t *
-verdict_tree(const vigil_post *pv, const vigil_findings *f,
-    const thresholds *t, vigil_severity *sev_out, double *score_out)
+verdict_tree(const vigil_post *pv, const vigil_findings *f, const thresholds *t,
+    vigil_severity *sev_out, double *score_out)
 {
 	vigil_severity sev   = VIGIL_SEV_NONE;
 	double         score = 0;

@@ -74,8 +74,8 @@ int finding_signal(vigil_finding *f, const char *name, double weight);
  * also builds the alerts from it; NULL on allocation failure. */
 json_t *verdict_tree(const vigil_post *post, const vigil_findings *f,
     const thresholds *t, vigil_severity *sev, double *score);
-char *verdict_json(const vigil_post *post, const vigil_findings *f,
-    const thresholds *t, vigil_severity *sev, double *score, size_t *len);
+char   *verdict_json(const vigil_post *post, const vigil_findings *f,
+      const thresholds *t, vigil_severity *sev, double *score, size_t *len);
 
 /* 32 hex chars: the first half of SHA-256 over platform, NUL, post id,
  * NUL, rule, NUL, content hash (post_content_hash); "" when OpenSSL

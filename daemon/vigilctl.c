@@ -7,10 +7,6 @@
  * the new configuration was refused), 2 bad usage, 3 the daemon could not
  * be reached or gave no usable reply.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -32,9 +28,9 @@
 #define MAX_REPLY       (256u << 20) /* metrics of a big setup fit */
 
 enum {
-	EXIT_OK = 0,
-	EXIT_DAEMON = 1,
-	EXIT_USAGE = 2,
+	EXIT_OK      = 0,
+	EXIT_DAEMON  = 1,
+	EXIT_USAGE   = 2,
 	EXIT_CONNECT = 3,
 };
 
@@ -77,15 +73,16 @@ usage_error(const char *fmt, const char *arg)
 	fputs("vigilctl: ", stderr);
 	fprintf(stderr, fmt, arg);
 	fputs("\nusage: vigilctl [-s SOCKET] [-t SECONDS] COMMAND [--json] "
-	    "(vigilctl -h for more)\n", stderr);
+	      "(vigilctl -h for more)\n",
+	    stderr);
 	return EXIT_USAGE;
 }
 
 static bool
 command_known(const char *cmd)
 {
-	static const char *const known[] = { "status", "plugins", "reload",
-	    "metrics" };
+	static const char *const known[] = {
+	    "status", "plugins", "reload", "metrics"};
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
 		if (strcmp(cmd, known[i]) == 0)
@@ -102,28 +99,24 @@ parse_args(int argc, char **argv, struct options *o)
 	long        t;
 	int         ch;
 
-	o->socket = env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET;
+	o->socket    = env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET;
 	o->timeout_s = DEFAULT_TIMEOUT;
 	while ((ch = getopt(argc, argv, "+s:t:h")) != -1) {
 		switch (ch) {
-		case 's':
-			o->socket = optarg;
-			break;
+		case 's': o->socket = optarg; break;
 		case 't':
 			errno = 0;
-			t = strtol(optarg, &end, 10);
+			t     = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
 			    t < 1 || t > 86400)
-				return usage_error("-t wants whole seconds from "
-				    "1 to 86400, not '%s'", optarg);
+				return usage_error(
+				    "-t wants whole seconds from "
+				    "1 to 86400, not '%s'",
+				    optarg);
 			o->timeout_s = (int)t;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)
@@ -134,8 +127,8 @@ parse_args(int argc, char **argv, struct options *o)
 	for (; optind < argc; optind++) {
 		if (strcmp(argv[optind], "--json") != 0 ||
 		    strcmp(o->command, "metrics") == 0)
-			return usage_error("unexpected argument '%s'",
-			    argv[optind]);
+			return usage_error(
+			    "unexpected argument '%s'", argv[optind]);
 		o->json = true;
 	}
 	return -1;
@@ -155,7 +148,7 @@ now_ms(void)
 static int
 connect_daemon(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int                fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -200,7 +193,7 @@ read_line(int fd, int64_t deadline, const char **why)
 	size_t len = 0, cap = 0;
 
 	while (nl == NULL) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd  = {.fd = fd, .events = POLLIN};
 		int64_t       left = deadline - now_ms();
 		ssize_t       n;
 		int           r;
@@ -239,7 +232,7 @@ read_line(int fd, int64_t deadline, const char **why)
 		}
 		if (n == 0) {
 			*why = "the daemon closed the connection without a "
-			    "reply";
+			       "reply";
 			goto fail;
 		}
 		nl = memchr(buf + len, '\n', (size_t)n);
@@ -279,8 +272,10 @@ ask(const struct options *o)
 	line = read_line(fd, now_ms() + (int64_t)o->timeout_s * 1000, &why);
 	if (line == NULL) {
 		if (strcmp(why, "timeout") == 0)
-			fprintf(stderr, "vigilctl: no reply on %s within %d "
-			    "s\n", o->socket, o->timeout_s);
+			fprintf(stderr,
+			    "vigilctl: no reply on %s within %d "
+			    "s\n",
+			    o->socket, o->timeout_s);
 		else
 			fprintf(stderr, "vigilctl: %s: %s\n", o->socket, why);
 		goto out;
@@ -329,24 +324,14 @@ static void
 print_scalar(json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_STRING:
-		fputs(json_string_value(v), stdout);
-		break;
+	case JSON_STRING: fputs(json_string_value(v), stdout); break;
 	case JSON_INTEGER:
 		printf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		break;
-	case JSON_REAL:
-		printf("%g", json_real_value(v));
-		break;
-	case JSON_TRUE:
-		fputs("yes", stdout);
-		break;
-	case JSON_FALSE:
-		fputs("no", stdout);
-		break;
-	default:
-		fputs("-", stdout);
-		break;
+	case JSON_REAL: printf("%g", json_real_value(v)); break;
+	case JSON_TRUE: fputs("yes", stdout); break;
+	case JSON_FALSE: fputs("no", stdout); break;
+	default: fputs("-", stdout); break;
 	}
 }
 
@@ -374,7 +359,8 @@ print_object(json_t *obj, int depth)
 	const char *key;
 	json_t     *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		if (depth == 0 && strcmp(key, "ok") == 0)
 			continue;
 		print_value(key, v, depth);
@@ -386,18 +372,18 @@ print_object(json_t *obj, int depth)
 static void
 print_array(json_t *arr, int depth)
 {
-	size_t i;
+	size_t  i;
 	json_t *v;
 	bool    scalars = true;
 
-	json_array_foreach(arr, i, v)
-		scalars = scalars && is_scalar(v);
+	json_array_foreach(arr, i, v) scalars = scalars && is_scalar(v);
 	if (json_array_size(arr) == 0) {
 		puts(" (none)");
 		return;
 	}
 	if (scalars) {
-		json_array_foreach(arr, i, v) {
+		json_array_foreach(arr, i, v)
+		{
 			fputs(i == 0 ? " " : ", ", stdout);
 			print_scalar(v);
 		}
@@ -405,7 +391,8 @@ print_array(json_t *arr, int depth)
 		return;
 	}
 	putchar('\n');
-	json_array_foreach(arr, i, v) {
+	json_array_foreach(arr, i, v)
+	{
 		json_t *name = json_object_get(v, "name");
 
 		printf("%*s-", depth * 2 + 2, "");
@@ -416,9 +403,9 @@ print_array(json_t *arr, int depth)
 			const char *key;
 			json_t     *f;
 
-			json_object_foreach(v, key, f)
-				if (strcmp(key, "name") != 0)
-					print_value(key, f, depth + 2);
+			json_object_foreach(
+			    v, key, f) if (strcmp(key, "name") != 0)
+			    print_value(key, f, depth + 2);
 		} else {
 			print_value(NULL, v, depth + 2);
 		}
@@ -460,7 +447,8 @@ print_plugins(json_t *reply)
 	}
 	if (json_array_size(list) == 0)
 		puts("no plugins loaded");
-	json_array_foreach(list, i, p) {
+	json_array_foreach(list, i, p)
+	{
 		const char *key;
 		json_t     *v;
 		bool        first = true;
@@ -470,10 +458,12 @@ print_plugins(json_t *reply)
 			putchar('\n');
 			continue;
 		}
-		json_object_foreach(p, key, v) {
+		json_object_foreach(p, key, v)
+		{
 			if (!first)
 				putchar(' ');
-			if (strcmp(key, "kind") != 0 && strcmp(key, "name") != 0)
+			if (strcmp(key, "kind") != 0 &&
+			    strcmp(key, "name") != 0)
 				printf("%s=", key);
 			if (is_scalar(v)) {
 				print_scalar(v);
@@ -507,8 +497,8 @@ report(const struct options *o, json_t *reply)
 	json_t *text;
 
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		const char *err = json_string_value(json_object_get(reply,
-		    "error"));
+		const char *err =
+		    json_string_value(json_object_get(reply, "error"));
 
 		if (o->json)
 			print_json(reply);
@@ -520,8 +510,10 @@ report(const struct options *o, json_t *reply)
 	if (strcmp(o->command, "metrics") == 0) {
 		text = json_object_get(reply, "text");
 		if (!json_is_string(text)) {
-			fprintf(stderr, "vigilctl: %s: the reply has no "
-			    "\"text\"\n", o->socket);
+			fprintf(stderr,
+			    "vigilctl: %s: the reply has no "
+			    "\"text\"\n",
+			    o->socket);
 			return EXIT_CONNECT;
 		}
 		fputs(json_string_value(text), stdout);
@@ -545,7 +537,7 @@ report(const struct options *o, json_t *reply)
 int
 main(int argc, char **argv)
 {
-	struct options o = { 0 };
+	struct options o = {0};
 	json_t        *reply;
 	int            rc;
 

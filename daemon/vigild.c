@@ -84,12 +84,12 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 {
 	const vigil_config *cfg = g->cfg;
 	dispatch_opts       o   = {
-		      .generation  = g->id,
-		      .batch       = cfg->batch,
-		      .inflight    = cfg->inflight,
-		      .max_crashes = cfg->max_crashes,
-		      .max_message = cfg->max_message,
-	};
+	            .generation  = g->id,
+	            .batch       = cfg->batch,
+	            .inflight    = cfg->inflight,
+	            .max_crashes = cfg->max_crashes,
+	            .max_message = cfg->max_message,
+        };
 	int    n = local_worker_count(cfg);
 	char **urls;
 	int    rc = -1;
@@ -104,21 +104,25 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 		char url[160];
 		/* sun_path holds 107 bytes: keep the runtime dir short. */
 		if (!strfmt(url, sizeof(url), "ipc://%s/w%u-%d.sock",
-			g->runtime_dir, g->id, i) ||
-		    strlen(url) - 6 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			snprintf(err, errlen, "runtime directory %s is too long "
+		        g->runtime_dir, g->id, i) ||
+		    strlen(url) - 6 >=
+		        sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			snprintf(err, errlen,
+			    "runtime directory %s is too long "
 			    "for a unix socket path; choose a shorter "
-			    "daemon.runtime_dir", g->runtime_dir);
+			    "daemon.runtime_dir",
+			    g->runtime_dir);
 			goto out;
 		}
 		if ((urls[i] = strdup(url)) == NULL ||
 		    dispatch_link(g->disp, url, LINK_LOCAL | LINK_LISTEN, err,
-			errlen) != 0)
+		        errlen) != 0)
 			goto out;
 	}
 	for (size_t i = 0; i < cfg_count(cfg->workers, "remote"); i++)
-		if (dispatch_link(g->disp, cfg_string_at(cfg->workers, "remote", i),
-			0, err, errlen) != 0)
+		if (dispatch_link(g->disp,
+		        cfg_string_at(cfg->workers, "remote", i), 0, err,
+		        errlen) != 0)
 			goto out;
 	for (size_t i = 0; i < cfg_count(cfg->workers, "listen"); i++) {
 		const char *url = cfg_string_at(cfg->workers, "listen", i);
@@ -131,19 +135,22 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 	}
 	if (n == 0 && cfg_count(cfg->workers, "remote") == 0 &&
 	    cfg_count(cfg->workers, "listen") == 0) {
-		snprintf(err, errlen, "%s: no workers: workers.count is -1 and "
+		snprintf(err, errlen,
+		    "%s: no workers: workers.count is -1 and "
 		    "neither workers.remote nor workers.listen is set",
 		    cfg_where(cfg->workers, NULL));
 		goto out;
 	}
 	if (n > 0) {
 		workers_opts wo = {
-			.command        = v->worker_cmd,
-			.config         = cfg->path,
-			.generation     = g->id,
-			.restart_min_ms = (int)cfg_int(cfg->workers, "restart_min_ms"),
-			.restart_max_ms = (int)cfg_int(cfg->workers, "restart_max_ms"),
-			.log_level      = v->log_level_arg,
+		    .command    = v->worker_cmd,
+		    .config     = cfg->path,
+		    .generation = g->id,
+		    .restart_min_ms =
+		        (int)cfg_int(cfg->workers, "restart_min_ms"),
+		    .restart_max_ms =
+		        (int)cfg_int(cfg->workers, "restart_max_ms"),
+		    .log_level = v->log_level_arg,
 		};
 		if ((g->wk = workers_start(v->base, &wo, urls, (size_t)n)) ==
 		    NULL) {
@@ -200,9 +207,9 @@ gen_start_inputs(vigild *v, generation *g, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* Progress: shutdown and reload are state machines driven from here.  */
 
-static generation *retiring; /* an old generation finishing deliveries */
-static int64_t     retiring_since;
-static int64_t     stop_since;
+static generation  *retiring; /* an old generation finishing deliveries */
+static int64_t      retiring_since;
+static int64_t      stop_since;
 static control_req *reload_waiter;
 
 static void
@@ -264,11 +271,13 @@ reload_switch(vigild *v)
 	v->cur  = v->next;
 	v->next = NULL;
 	for (size_t i = 0; i < cfg_count(v->cur->cfg->workers, "listen"); i++) {
-		const char *url = cfg_string_at(v->cur->cfg->workers, "listen", i);
+		const char *url =
+		    cfg_string_at(v->cur->cfg->workers, "listen", i);
 		if (dispatch_has_listener(old->disp, url) &&
 		    dispatch_adopt_listener(v->cur->disp, old->disp, url) != 0)
 			log_err("reload: cannot take over the worker listener "
-			    "%s; remote workers there are not used", url);
+			        "%s; remote workers there are not used",
+			    url);
 	}
 	if (gen_start_inputs(v, v->cur, err, sizeof(err)) != 0) {
 		/* The config validated, so this is the environment (a file
@@ -316,8 +325,8 @@ progress(evutil_socket_t fd, short what, void *arg)
 	case VS_STOPPING:
 		if (!gen_drained(v->cur) ||
 		    (sinks_pending(v->cur->out) > 0 &&
-			now_monotonic_us() - stop_since <
-			    DRAIN_TIMEOUT_S * 1000000LL))
+		        now_monotonic_us() - stop_since <
+		            DRAIN_TIMEOUT_S * 1000000LL))
 			break;
 		if (v->workers_stopping)
 			break;
@@ -327,8 +336,7 @@ progress(evutil_socket_t fd, short what, void *arg)
 		else
 			shutdown_finish(v);
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -348,13 +356,14 @@ start_reload(vigild *v, control_req *waiter)
 
 	if (v->state != VS_RUNNING) {
 		log_warn("reload: %s; request ignored",
-		    v->state == VS_RELOADING ? "a reload is in progress" :
-		    "the daemon is stopping");
+		    v->state == VS_RELOADING ? "a reload is in progress"
+		                             : "the daemon is stopping");
 		if (waiter) {
 			json_t *r = json_object();
 			json_object_set_new(r, "ok", json_false());
 			json_object_set_new(r, "error",
-			    json_string("busy: a reload or shutdown is in progress"));
+			    json_string(
+			        "busy: a reload or shutdown is in progress"));
 			control_reply(waiter, r);
 		}
 		return;
@@ -364,10 +373,10 @@ start_reload(vigild *v, control_req *waiter)
 	 * if the new configuration is refused. */
 	sinks_reopen(v->cur->out);
 	log_notice("reload: reading %s", v->config_path);
-	if (config_load(v->config_path, CONFIG_ALL, &ld, &cfg, err,
-		sizeof(err)) != 0 ||
+	if (config_load(
+	        v->config_path, CONFIG_ALL, &ld, &cfg, err, sizeof(err)) != 0 ||
 	    (v->next = gen_build(v, cfg, ld, v->cur->runtime_dir, true, err,
-		 sizeof(err))) == NULL) {
+	         sizeof(err))) == NULL) {
 		if (cfg == NULL)
 			loader_free(ld);
 		log_err("reload refused, keeping the running configuration: %s",
@@ -423,12 +432,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		inputs_stop(v->cur->in);
 		vigild_progress(v);
 		break;
-	case SIGHUP:
-		start_reload(v, NULL);
-		break;
-	case SIGCHLD:
-		workers_reap();
-		break;
+	case SIGHUP: start_reload(v, NULL); break;
+	case SIGCHLD: workers_reap(); break;
 	}
 }
 
@@ -449,21 +454,22 @@ plugins_json(const generation *g, json_t *arr)
 			const instance_conf *ic = &kinds[k].list[i];
 			json_array_append_new(arr,
 			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "kind",
-				plugin_kind_name(ic->kind), "plugin", ic->plugin,
-				"name", ic->name, "version", ic->desc->version,
-				"file", ic->file ? ic->file : ""));
+			        plugin_kind_name(ic->kind), "plugin",
+			        ic->plugin, "name", ic->name, "version",
+			        ic->desc->version, "file",
+			        ic->file ? ic->file : ""));
 		}
 }
 
 static int
 cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 {
-	vigild        *v = arg;
-	dispatch_stats ds;
-	workers_stats  ws = {0, 0};
-	json_t        *pl = json_array();
-	static const char *const states[] = {"starting", "running",
-	    "reloading", "stopping"};
+	vigild                  *v = arg;
+	dispatch_stats           ds;
+	workers_stats            ws       = {0, 0};
+	json_t                  *pl       = json_array();
+	static const char *const states[] = {
+	    "starting", "running", "reloading", "stopping"};
 
 	(void)req;
 	(void)args;
@@ -478,7 +484,8 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 	    json_integer((now_monotonic_us() - v->started_us) / 1000000));
 	json_object_set_new(reply, "config", json_string(v->config_path));
 	json_object_set_new(reply, "generation", json_integer(v->cur->id));
-	json_object_set_new(reply, "reloads", json_integer((json_int_t)v->reloads));
+	json_object_set_new(
+	    reply, "reloads", json_integer((json_int_t)v->reloads));
 	json_object_set_new(reply, "reload_failures",
 	    json_integer((json_int_t)v->reload_failures));
 	if (v->last_reload_error[0])
@@ -486,15 +493,15 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 		    json_string(v->last_reload_error));
 	json_object_set_new(reply, "workers",
 	    json_pack("{s:I,s:I,s:I,s:I}", "running", (json_int_t)ws.running,
-		"restarts", (json_int_t)ws.restarts, "links",
-		(json_int_t)ds.links, "links_up", (json_int_t)ds.links_up));
+	        "restarts", (json_int_t)ws.restarts, "links",
+	        (json_int_t)ds.links, "links_up", (json_int_t)ds.links_up));
 	json_object_set_new(reply, "queue",
 	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
-		(json_int_t)ds.queued, "in_flight", (json_int_t)ds.in_flight,
-		"backlog", (json_int_t)v->cur->cfg->backlog, "alerts_pending",
-		(json_int_t)sinks_pending(v->cur->out), "requests",
-		(json_int_t)ds.requests, "quarantined",
-		(json_int_t)ds.quarantined));
+	        (json_int_t)ds.queued, "in_flight", (json_int_t)ds.in_flight,
+	        "backlog", (json_int_t)v->cur->cfg->backlog, "alerts_pending",
+	        (json_int_t)sinks_pending(v->cur->out), "requests",
+	        (json_int_t)ds.requests, "quarantined",
+	        (json_int_t)ds.quarantined));
 	json_object_set_new(reply, "plugins", pl);
 	return 0;
 }
@@ -544,17 +551,17 @@ cmd_metrics(void *arg, control_req *req, json_t *args, json_t *reply)
 /* Start-up                                                            */
 
 static const host_loop_ops loop_ops = {
-	.submit      = input_submit,
-	.alert_done  = sink_alert_done,
-	.kv_put      = instance_kv_put,
-	.kv_get      = instance_kv_get,
-	.kv_del      = instance_kv_del,
-	.http_route  = NULL, /* set in main once the listener exists */
-	.http_method = http_req_method,
-	.http_header = http_req_header,
-	.http_query  = http_req_query,
-	.http_body   = http_req_body,
-	.http_reply  = http_req_reply,
+    .submit      = input_submit,
+    .alert_done  = sink_alert_done,
+    .kv_put      = instance_kv_put,
+    .kv_get      = instance_kv_get,
+    .kv_del      = instance_kv_del,
+    .http_route  = NULL, /* set in main once the listener exists */
+    .http_method = http_req_method,
+    .http_header = http_req_header,
+    .http_query  = http_req_query,
+    .http_body   = http_req_body,
+    .http_reply  = http_req_reply,
 };
 
 static http_server *the_http;
@@ -606,7 +613,8 @@ usage(FILE *f)
 	    "print verdicts\n"
 	    "      --reference       print the configuration reference "
 	    "(Markdown)\n"
-	    "  -P, --plugin-path DIR with --reference: search DIR for plugins first\n"
+	    "  -P, --plugin-path DIR with --reference: search DIR for plugins "
+	    "first\n"
 	    "  -l, --log-level LEVEL error, warning, notice, info, debug\n"
 	    "  -V, --version         print the version\n",
 	    VIGIL_SYSCONF_DIR);
@@ -654,9 +662,10 @@ check_config(const char *path)
 	if (rc != 0)
 		fprintf(stderr, "%s", err);
 	else
-		fprintf(stderr, "%s: configuration OK (%zu inputs, %zu rules, "
-		    "%zu sinks)\n", path, cfg->n_inputs, cfg->n_rules,
-		    cfg->n_sinks);
+		fprintf(stderr,
+		    "%s: configuration OK (%zu inputs, %zu rules, "
+		    "%zu sinks)\n",
+		    path, cfg->n_inputs, cfg->n_rules, cfg->n_sinks);
 	config_free(cfg);
 	loader_free(ld);
 	return rc == 0 ? 0 : 1;
@@ -675,7 +684,7 @@ print_reference(const char *path)
 		rc = 1;
 	} else {
 		/* -P first, then the config's plugin_path or the default. */
-		size_t       n = cfg ? cfg_count(cfg->daemon, "plugin_path") : 0;
+		size_t n = cfg ? cfg_count(cfg->daemon, "plugin_path") : 0;
 		const char **dirs = calloc(n + 2, sizeof(char *));
 		size_t       k    = 0;
 
@@ -686,7 +695,8 @@ print_reference(const char *path)
 		if (plugin_path_arg)
 			dirs[k++] = plugin_path_arg;
 		for (size_t i = 0; i < n; i++)
-			dirs[k++] = cfg_string_at(cfg->daemon, "plugin_path", i);
+			dirs[k++] =
+			    cfg_string_at(cfg->daemon, "plugin_path", i);
 		if (cfg == NULL && plugin_path_arg == NULL)
 			dirs[k++] = VIGIL_PLUGIN_DIR;
 		loader_free(ld);
@@ -713,17 +723,17 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char   *conf = VIGIL_SYSCONF_DIR "/vigil.conf", *replay_file = NULL;
-	const char   *level_name = NULL;
-	bool          test = false, reference = false, conf_given = false;
-	int           c, level = -1, rc = 1;
-	char          err[16384], rundir[PATH_MAX];
-	host_loop_ops ops = loop_ops;
-	loader       *ld  = NULL;
-	vigil_config *cfg = NULL;
-	vigild        v;
-	struct event *sig_ev[4] = {NULL, NULL, NULL, NULL};
-	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	const char *conf = VIGIL_SYSCONF_DIR "/vigil.conf", *replay_file = NULL;
+	const char *level_name = NULL;
+	bool        test = false, reference = false, conf_given = false;
+	int         c, level = -1, rc = 1;
+	char        err[16384], rundir[PATH_MAX];
+	host_loop_ops    ops = loop_ops;
+	loader          *ld  = NULL;
+	vigil_config    *cfg = NULL;
+	vigild           v;
+	struct event    *sig_ev[4] = {NULL, NULL, NULL, NULL};
+	static const int sigs[4]   = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 
 	log_set_ident("vigild");
 	while ((c = getopt_long(argc, argv, "c:tP:l:Vh", opts, NULL)) != -1) {
@@ -738,8 +748,8 @@ main(int argc, char **argv)
 		case 'P': plugin_path_arg = optarg; break;
 		case 'l':
 			if (log_level_parse(optarg, &level) != 0) {
-				fprintf(stderr, "vigild: unknown log level '%s'\n",
-				    optarg);
+				fprintf(stderr,
+				    "vigild: unknown log level '%s'\n", optarg);
 				return 2;
 			}
 			log_set_level(level);
@@ -758,7 +768,8 @@ main(int argc, char **argv)
 	if ((reference || test) && text_init() != 0)
 		return 1;
 	if (reference) {
-		rc = print_reference(conf_given || !plugin_path_arg ? conf : NULL);
+		rc = print_reference(
+		    conf_given || !plugin_path_arg ? conf : NULL);
 		text_fini();
 		return rc;
 	}
@@ -777,7 +788,7 @@ main(int argc, char **argv)
 	if (text_init() != 0)
 		return 1;
 	if (config_load(conf, replay_file ? CONFIG_RULES : CONFIG_ALL, &ld,
-		&cfg, err, sizeof(err)) != 0) {
+	        &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s", err);
 		text_fini();
 		return 2;
@@ -807,7 +818,7 @@ main(int argc, char **argv)
 		generation *g;
 		if (make_replay_dir(rundir, sizeof(rundir)) != 0)
 			goto out;
-		g = gen_build(&v, cfg, ld, rundir, false, err, sizeof(err));
+		g   = gen_build(&v, cfg, ld, rundir, false, err, sizeof(err));
 		cfg = NULL;
 		ld  = NULL;
 		if (g == NULL) {
@@ -837,7 +848,8 @@ main(int argc, char **argv)
 			    cfg->runtime_dir);
 			cs = path;
 		}
-		if ((v.ctl = control_open(v.base, cs, err, sizeof(err))) == NULL) {
+		if ((v.ctl = control_open(v.base, cs, err, sizeof(err))) ==
+		    NULL) {
 			log_err("%s", err);
 			goto out;
 		}
@@ -848,10 +860,11 @@ main(int argc, char **argv)
 	}
 	{
 		http_options ho = {
-			.listen          = cfg_string(cfg->http, "listen"),
-			.max_body        = (size_t)cfg_int(cfg->http, "max_body"),
-			.max_connections = (int)cfg_int(cfg->http, "max_connections"),
-			.timeout_s       = (int)cfg_int(cfg->http, "timeout_s"),
+		    .listen   = cfg_string(cfg->http, "listen"),
+		    .max_body = (size_t)cfg_int(cfg->http, "max_body"),
+		    .max_connections =
+		        (int)cfg_int(cfg->http, "max_connections"),
+		    .timeout_s = (int)cfg_int(cfg->http, "timeout_s"),
 		};
 		if ((the_http = http_server_new(v.base, &ho)) == NULL)
 			goto out;
@@ -860,7 +873,7 @@ main(int argc, char **argv)
 	}
 	host_set_loop_ops(&ops);
 	if ((v.cur = gen_build(&v, cfg, ld, cfg->runtime_dir, true, err,
-		 sizeof(err))) == NULL) {
+	         sizeof(err))) == NULL) {
 		cfg = NULL;
 		ld  = NULL;
 		log_err("%s", err);
@@ -874,9 +887,9 @@ main(int argc, char **argv)
 	}
 	v.state = VS_RUNNING;
 	log_notice("vigild %s running: generation %u, %d local workers, "
-	    "%zu inputs, %zu rules, %zu sinks", PACKAGE_VERSION, v.cur->id,
-	    local_worker_count(v.cur->cfg), v.cur->cfg->n_inputs,
-	    v.cur->cfg->n_rules, v.cur->cfg->n_sinks);
+	           "%zu inputs, %zu rules, %zu sinks",
+	    PACKAGE_VERSION, v.cur->id, local_worker_count(v.cur->cfg),
+	    v.cur->cfg->n_inputs, v.cur->cfg->n_rules, v.cur->cfg->n_sinks);
 	event_base_dispatch(v.base);
 	rc = v.exit_code;
 	log_notice("stopped");

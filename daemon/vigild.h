@@ -43,7 +43,7 @@ typedef struct vigild {
 	const char        *worker_cmd;
 	const char        *log_level_arg; /* -l, passed to workers */
 	generation        *cur;
-	generation        *next;  /* built by a reload, waiting for cur */
+	generation        *next; /* built by a reload, waiting for cur */
 	enum vigild_state  state;
 	bool               replay;           /* --replay: no inputs, no sinks */
 	bool               workers_stopping; /* shutdown reached the workers */

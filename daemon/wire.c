@@ -119,8 +119,8 @@ take_u32(wire_reader *r, uint32_t *v)
 
 	if (take(r, &p, 4) != 0)
 		return -1;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+	    p[3];
 	return 0;
 }
 
@@ -136,8 +136,8 @@ take_u64(wire_reader *r, uint64_t *v)
 }
 
 int
-wire_read_header(wire_reader *r, const nng_msg *m, uint32_t magic,
-    wire_header *h)
+wire_read_header(
+    wire_reader *r, const nng_msg *m, uint32_t magic, wire_header *h)
 {
 	uint32_t mg;
 

@@ -13,8 +13,8 @@
  *
  * A result's bytes are the verdict JSON (status WIRE_SCORED) or a reason
  * (WIRE_INVALID); alerts are the verdict's alerts as alert_set_encode
- * writes them (empty when there are none). Both sides check every length against the message: a
- * peer is never trusted to be well-formed.
+ * writes them (empty when there are none). Both sides check every length
+ * against the message: a peer is never trusted to be well-formed.
  */
 #ifndef VIGIL_WIRE_H
 #define VIGIL_WIRE_H
@@ -36,8 +36,7 @@ typedef struct wire_header {
 } wire_header;
 
 /* Starts a message with its header; count is patched by wire_finish. */
-int wire_begin(nng_msg *m, uint32_t magic, uint32_t generation,
-    uint64_t batch);
+int wire_begin(nng_msg *m, uint32_t magic, uint32_t generation, uint64_t batch);
 int wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur,
     size_t n_jur, const char *buf, size_t len);
 int wire_add_result(nng_msg *m, uint64_t seq, int status, int severity,
@@ -51,8 +50,8 @@ typedef struct wire_reader {
 } wire_reader;
 
 /* Checks magic and reads the header; -1 on a malformed message. */
-int wire_read_header(wire_reader *r, const nng_msg *m, uint32_t magic,
-    wire_header *h);
+int wire_read_header(
+    wire_reader *r, const nng_msg *m, uint32_t magic, wire_header *h);
 
 #define WIRE_MAX_JUR 16
 

@@ -163,14 +163,14 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char   *conf = NULL, *connect = NULL, *listen = NULL;
-	uint32_t      generation = 0;
-	int           c, level, rc = 1, rv;
-	char          err[4096];
-	loader       *ld  = NULL;
-	vigil_config *cfg = NULL;
-	scorer       *sc  = NULL;
-	nng_socket    sock = NNG_SOCKET_INITIALIZER;
+	const char      *conf = NULL, *connect = NULL, *listen = NULL;
+	uint32_t         generation = 0;
+	int              c, level, rc = 1, rv;
+	char             err[4096];
+	loader          *ld   = NULL;
+	vigil_config    *cfg  = NULL;
+	scorer          *sc   = NULL;
+	nng_socket       sock = NNG_SOCKET_INITIALIZER;
 	struct sigaction sa;
 
 	log_set_ident("vigil-worker");
@@ -179,10 +179,13 @@ main(int argc, char **argv)
 		case 'c': conf = optarg; break;
 		case 'C': connect = optarg; break;
 		case 'L': listen = optarg; break;
-		case 'g': generation = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'g':
+			generation = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'l':
 			if (log_level_parse(optarg, &level) != 0) {
-				fprintf(stderr, "unknown log level '%s'\n", optarg);
+				fprintf(
+				    stderr, "unknown log level '%s'\n", optarg);
 				return 2;
 			}
 			log_set_level(level);

@@ -47,8 +47,8 @@ struct workers {
 	bool               stopping;
 	bool               listed; /* in all_sets */
 	void (*done)(void *);
-	void              *done_arg;
-	uint64_t           restarts;
+	void    *done_arg;
+	uint64_t restarts;
 	LIST_ENTRY(workers) entry;
 };
 
@@ -94,7 +94,7 @@ proc_spawn(worker_proc *p)
 		execv(w->command, argv);
 		/* Only async-signal-safe calls between fork and exec. */
 		static const char msg[] = "vigild: cannot run the worker "
-					  "program (workers.command)\n";
+		                          "program (workers.command)\n";
 		ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 		(void)r;
 		_exit(127);
@@ -117,8 +117,8 @@ on_restart(evutil_socket_t fd, short what, void *arg)
 		return;
 	p->set->restarts++;
 	if (proc_spawn(p) != 0) {
-		struct timeval tv = {p->backoff_ms / 1000,
-		    (p->backoff_ms % 1000) * 1000};
+		struct timeval tv = {
+		    p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
 		evtimer_add(p->restart, &tv);
 	}
 }
@@ -152,14 +152,16 @@ proc_exited(worker_proc *p, int status)
 		    p->index, WTERMSIG(status), (double)lived / 1e6);
 	else
 		log_warn("worker %d exited with status %d after %.1f s; "
-		    "restarting", p->index, WEXITSTATUS(status),
-		    (double)lived / 1e6);
+		         "restarting",
+		    p->index, WEXITSTATUS(status), (double)lived / 1e6);
 	if (lived >= STABLE_US || p->backoff_ms == 0)
 		p->backoff_ms = w->o.restart_min_ms;
 	else if (p->backoff_ms < w->o.restart_max_ms)
-		p->backoff_ms = p->backoff_ms * 2 > w->o.restart_max_ms ?
-		    w->o.restart_max_ms : p->backoff_ms * 2;
-	struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
+		p->backoff_ms = p->backoff_ms * 2 > w->o.restart_max_ms
+		    ? w->o.restart_max_ms
+		    : p->backoff_ms * 2;
+	struct timeval tv = {
+	    p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
 	evtimer_add(p->restart, &tv);
 }
 
@@ -168,8 +170,7 @@ find_proc(pid_t pid)
 {
 	workers *w;
 
-	LIST_FOREACH(w, &all_sets, entry)
-	{
+	LIST_FOREACH (w, &all_sets, entry) {
 		for (size_t i = 0; i < w->n; i++)
 			if (w->procs[i].pid == pid)
 				return &w->procs[i];
@@ -192,16 +193,16 @@ workers_reap(void)
 }
 
 workers *
-workers_start(struct event_base *base, const workers_opts *o,
-    char *const *urls, size_t n)
+workers_start(
+    struct event_base *base, const workers_opts *o, char *const *urls, size_t n)
 {
 	workers *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
 		return NULL;
-	w->base = base;
-	w->o    = *o;
-	w->n    = n;
+	w->base      = base;
+	w->o         = *o;
+	w->n         = n;
 	w->command   = strdup(o->command);
 	w->config    = strdup(o->config);
 	w->log_level = o->log_level ? strdup(o->log_level) : NULL;

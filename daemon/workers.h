@@ -13,12 +13,12 @@ struct event_base;
 typedef struct workers workers;
 
 typedef struct workers_opts {
-	const char  *command;     /* the vigil-worker program */
-	const char  *config;      /* config file the workers load */
-	uint32_t     generation;
-	int          restart_min_ms;
-	int          restart_max_ms;
-	const char  *log_level;   /* passed on, or NULL */
+	const char *command; /* the vigil-worker program */
+	const char *config;  /* config file the workers load */
+	uint32_t    generation;
+	int         restart_min_ms;
+	int         restart_max_ms;
+	const char *log_level; /* passed on, or NULL */
 } workers_opts;
 
 /* Starts n workers, worker i dialling urls[i]. Returns NULL on error. */

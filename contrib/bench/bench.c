@@ -59,13 +59,13 @@
 #define TARGET_WORKER_MIB     64.0
 #define TARGET_WORKER_POSTS_S 50000.0
 
-#define WARMUP_POSTS  2000
-#define STALL_S       60   /* no progress this long: the run failed */
-#define READY_S       30   /* for the workers to come up */
-#define STOP_S        35   /* for vigild to drain and exit */
-#define CHUNK_BYTES   65536
-#define PIPE_BYTES    (1 << 20)
-#define MAX_PROCS     256
+#define WARMUP_POSTS      2000
+#define STALL_S           60 /* no progress this long: the run failed */
+#define READY_S           30 /* for the workers to come up */
+#define STOP_S            35 /* for vigild to drain and exit */
+#define CHUNK_BYTES       65536
+#define PIPE_BYTES        (1 << 20)
+#define MAX_PROCS         256
 #define CONTROL_REPLY_MAX 65536
 
 /* ------------------------------------------------------------ options */
@@ -76,11 +76,11 @@ typedef struct opts {
 	const char *builddir;
 	const char *dir;
 	enum mode   mode;
-	size_t      n_posts;   /* end-to-end throughput run */
-	unsigned    rate;      /* latency run, posts/s */
-	unsigned    duration;  /* latency run, seconds */
-	size_t      pool;      /* distinct post bodies */
-	unsigned    passes;    /* worker alone, after one warm-up pass */
+	size_t      n_posts;  /* end-to-end throughput run */
+	unsigned    rate;     /* latency run, posts/s */
+	unsigned    duration; /* latency run, seconds */
+	size_t      pool;     /* distinct post bodies */
+	unsigned    passes;   /* worker alone, after one warm-up pass */
 	int         workers;
 	size_t      terms;
 	unsigned    lists;
@@ -156,7 +156,8 @@ thread_cpu_ns(void)
 static void
 sleep_ns(int64_t ns)
 {
-	struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+	struct timespec ts = {
+	    (time_t)(ns / 1000000000), (long)(ns % 1000000000)};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -207,8 +208,7 @@ buf_str(buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
-static void VIGIL_PRINTF(2, 3)
-buf_fmt(buf *b, const char *fmt, ...)
+static void VIGIL_PRINTF(2, 3) buf_fmt(buf *b, const char *fmt, ...)
 {
 	char    tmp[512];
 	va_list ap;
@@ -291,83 +291,83 @@ typedef struct wordlist {
 	const char *const *w;
 	size_t             n;
 } wordlist;
-#define WORDS(a) {(a), ARRAY_LEN(a)}
+#define WORDS(a)                                                               \
+	{                                                                      \
+		(a), ARRAY_LEN(a)                                              \
+	}
 
 /* Everyday words: post text is made of these, and no term is. */
-static const char *const ru_filler[] = {"сегодня", "погода", "город",
-    "люди", "новый", "новая", "дом", "работа", "время", "день", "вечер",
-    "утро", "друзья", "семья", "магазин", "цены", "хлеб", "молоко",
-    "дорога", "машина", "автобус", "школа", "учитель", "дети", "праздник",
-    "концерт", "музыка", "кино", "фильм", "книга", "читать", "смотреть",
-    "говорить", "думаю", "хорошо", "плохо", "очень", "тоже", "только",
-    "потом", "снег", "дождь", "солнце", "ветер", "холодно", "тепло",
-    "парк", "улица", "центр", "рынок", "кафе", "обед", "ужин", "чай",
-    "кофе", "спорт", "футбол", "матч", "команда", "игра", "горы", "озеро",
-    "река", "фото", "поездка", "поезд", "аэропорт", "рейс", "гостиница",
-    "красивый", "отличный", "прекрасный", "люблю", "рождения", "выходные",
-    "пробки", "очередь", "офис", "встреча", "проект", "ноутбук", "телефон",
-    "приложение", "интернет", "сообщение", "вопрос", "ответ", "помощь",
-    "спасибо", "пожалуйста", "привет", "всем", "кто", "знает", "где",
-    "можно", "купить", "недорого", "скидка", "доставка", "заказ", "торт",
-    "пирог", "суп", "плов", "баурсаки", "бешбармак", "кумыс", "кофейня",
-    "библиотека", "музей", "театр", "выставка", "экскурсия", "прогулка",
-    "велосипед", "тренировка", "бассейн", "здоровье", "врач", "аптека",
-    "весна", "лето", "осень", "зима", "январь", "март", "май", "июль",
-    "неделя", "месяц", "год", "вчера", "завтра", "скоро", "давно",
-    "сосед", "квартира", "ремонт", "окно", "кухня", "сад", "огород",
-    "цветы", "собака", "кошка", "птица", "небо", "звезды", "луна", "море",
-    "отпуск", "путешествие", "билет", "вокзал", "такси", "метро", "мост",
-    "площадь", "здание", "фестиваль", "ярмарка", "конкурс", "студент",
-    "университет", "экзамен", "урок", "друг", "подруга", "мама", "папа",
-    "бабушка", "дедушка", "брат", "сестра", "и", "в", "на", "с", "по",
-    "для", "что", "это", "как", "но", "а", "уже", "ещё", "все", "мы", "вы",
-    "они", "он", "она", "я", "мне", "нас", "очень", "было", "будет"};
+static const char *const ru_filler[] = {"сегодня", "погода", "город", "люди",
+    "новый", "новая", "дом", "работа", "время", "день", "вечер", "утро",
+    "друзья", "семья", "магазин", "цены", "хлеб", "молоко", "дорога", "машина",
+    "автобус", "школа", "учитель", "дети", "праздник", "концерт", "музыка",
+    "кино", "фильм", "книга", "читать", "смотреть", "говорить", "думаю",
+    "хорошо", "плохо", "очень", "тоже", "только", "потом", "снег", "дождь",
+    "солнце", "ветер", "холодно", "тепло", "парк", "улица", "центр", "рынок",
+    "кафе", "обед", "ужин", "чай", "кофе", "спорт", "футбол", "матч", "команда",
+    "игра", "горы", "озеро", "река", "фото", "поездка", "поезд", "аэропорт",
+    "рейс", "гостиница", "красивый", "отличный", "прекрасный", "люблю",
+    "рождения", "выходные", "пробки", "очередь", "офис", "встреча", "проект",
+    "ноутбук", "телефон", "приложение", "интернет", "сообщение", "вопрос",
+    "ответ", "помощь", "спасибо", "пожалуйста", "привет", "всем", "кто",
+    "знает", "где", "можно", "купить", "недорого", "скидка", "доставка",
+    "заказ", "торт", "пирог", "суп", "плов", "баурсаки", "бешбармак", "кумыс",
+    "кофейня", "библиотека", "музей", "театр", "выставка", "экскурсия",
+    "прогулка", "велосипед", "тренировка", "бассейн", "здоровье", "врач",
+    "аптека", "весна", "лето", "осень", "зима", "январь", "март", "май", "июль",
+    "неделя", "месяц", "год", "вчера", "завтра", "скоро", "давно", "сосед",
+    "квартира", "ремонт", "окно", "кухня", "сад", "огород", "цветы", "собака",
+    "кошка", "птица", "небо", "звезды", "луна", "море", "отпуск", "путешествие",
+    "билет", "вокзал", "такси", "метро", "мост", "площадь", "здание",
+    "фестиваль", "ярмарка", "конкурс", "студент", "университет", "экзамен",
+    "урок", "друг", "подруга", "мама", "папа", "бабушка", "дедушка", "брат",
+    "сестра", "и", "в", "на", "с", "по", "для", "что", "это", "как", "но", "а",
+    "уже", "ещё", "все", "мы", "вы", "они", "он", "она", "я", "мне", "нас",
+    "очень", "было", "будет"};
 static const char *const kk_filler[] = {"бүгін", "ауа", "райы", "қала",
-    "адамдар", "жаңа", "үй", "жұмыс", "уақыт", "күн", "кеш", "таң",
-    "достар", "отбасы", "дүкен", "баға", "нан", "сүт", "жол", "көлік",
-    "мектеп", "мұғалім", "балалар", "мереке", "әуен", "кітап", "оқу",
-    "көру", "жақсы", "жаман", "өте", "де", "тек", "кейін", "қар",
-    "жаңбыр", "жел", "суық", "жылы", "саябақ", "көше", "орталық", "базар",
-    "түскі", "ас", "шай", "ойын", "жеңіс", "әже", "ата", "ағай", "апай",
-    "қымыз", "бауырсақ", "дастархан", "той", "ән", "өлең", "қыз", "ұл",
-    "бала", "үлкен", "кіші", "әдемі", "көңілді", "рахмет", "сәлем",
-    "қайырлы", "таңертең", "түн", "ұйқы", "сағат", "апта", "ай", "жыл",
-    "өзен", "тау", "дала", "көл", "жылқы", "қой", "сиыр", "егін", "алма",
-    "өрік", "қауын", "қарбыз", "ет", "палау", "шаһар", "жиһаз",
-    "қаһарман", "гауһар", "айдын", "ғажап", "ғимарат", "ағаш", "бақша",
-    "гүл", "ит", "мысық", "құс", "аспан", "жұлдыз", "теңіз", "демалыс",
-    "саяхат", "вокзал", "көпір", "алаң", "студент", "емтихан", "сабақ",
-    "тапсырма", "дос", "анам", "әкем", "әжем", "атам", "інім", "сіңлім",
-    "немере", "және", "мен", "сен", "біз", "сіз", "олар", "бұл", "осы",
-    "сол", "қандай", "қашан", "қайда", "неге", "бәрі", "көп", "аз", "бар",
-    "жоқ", "болады", "керек", "ертең", "кеше", "жақында", "ғой", "ғана"};
-static const char *const en_filler[] = {"today", "weather", "city",
-    "people", "new", "home", "work", "time", "day", "evening", "morning",
-    "friends", "family", "shop", "prices", "bread", "milk", "road", "car",
-    "bus", "school", "teacher", "kids", "holiday", "concert", "music",
-    "movie", "book", "read", "watch", "think", "good", "bad", "very",
-    "also", "only", "later", "snow", "rain", "sun", "wind", "cold", "warm",
-    "park", "street", "center", "market", "cafe", "lunch", "dinner", "tea",
-    "coffee", "sport", "football", "match", "team", "game", "mountains",
-    "lake", "river", "photo", "trip", "train", "airport", "flight", "hotel",
-    "beautiful", "amazing", "great", "nice", "love", "happy", "birthday",
-    "weekend", "traffic", "queue", "office", "meeting", "project",
-    "laptop", "phone", "app", "update", "internet", "message", "question",
-    "answer", "help", "thanks", "please", "hello", "everyone", "who",
-    "knows", "where", "buy", "cheap", "discount", "delivery", "order",
-    "cake", "soup", "library", "museum", "theatre", "exhibition", "tour",
-    "walk", "bike", "running", "training", "gym", "pool", "health",
-    "doctor", "pharmacy", "spring", "summer", "autumn", "winter", "week",
-    "month", "year", "yesterday", "tomorrow", "soon", "recently",
-    "neighbour", "apartment", "repair", "window", "kitchen", "garden",
-    "flowers", "dog", "cat", "bird", "sky", "stars", "moon", "sea", "beach",
-    "travel", "ticket", "station", "taxi", "bridge", "square", "building",
-    "festival", "contest", "student", "university", "exam", "lesson",
-    "friend", "mom", "dad", "grandma", "brother", "sister", "and", "the",
-    "a", "of", "to", "in", "on", "with", "for", "that", "this", "is", "was",
-    "are", "we", "you", "they", "it", "my", "our", "just", "really", "so"};
-static const wordlist filler[N_LANG] = {
-    WORDS(ru_filler), WORDS(kk_filler), WORDS(en_filler)};
+    "адамдар", "жаңа", "үй", "жұмыс", "уақыт", "күн", "кеш", "таң", "достар",
+    "отбасы", "дүкен", "баға", "нан", "сүт", "жол", "көлік", "мектеп",
+    "мұғалім", "балалар", "мереке", "әуен", "кітап", "оқу", "көру", "жақсы",
+    "жаман", "өте", "де", "тек", "кейін", "қар", "жаңбыр", "жел", "суық",
+    "жылы", "саябақ", "көше", "орталық", "базар", "түскі", "ас", "шай", "ойын",
+    "жеңіс", "әже", "ата", "ағай", "апай", "қымыз", "бауырсақ", "дастархан",
+    "той", "ән", "өлең", "қыз", "ұл", "бала", "үлкен", "кіші", "әдемі",
+    "көңілді", "рахмет", "сәлем", "қайырлы", "таңертең", "түн", "ұйқы", "сағат",
+    "апта", "ай", "жыл", "өзен", "тау", "дала", "көл", "жылқы", "қой", "сиыр",
+    "егін", "алма", "өрік", "қауын", "қарбыз", "ет", "палау", "шаһар", "жиһаз",
+    "қаһарман", "гауһар", "айдын", "ғажап", "ғимарат", "ағаш", "бақша", "гүл",
+    "ит", "мысық", "құс", "аспан", "жұлдыз", "теңіз", "демалыс", "саяхат",
+    "вокзал", "көпір", "алаң", "студент", "емтихан", "сабақ", "тапсырма", "дос",
+    "анам", "әкем", "әжем", "атам", "інім", "сіңлім", "немере", "және", "мен",
+    "сен", "біз", "сіз", "олар", "бұл", "осы", "сол", "қандай", "қашан",
+    "қайда", "неге", "бәрі", "көп", "аз", "бар", "жоқ", "болады", "керек",
+    "ертең", "кеше", "жақында", "ғой", "ғана"};
+static const char *const en_filler[]    = {"today", "weather", "city", "people",
+       "new", "home", "work", "time", "day", "evening", "morning", "friends",
+       "family", "shop", "prices", "bread", "milk", "road", "car", "bus", "school",
+       "teacher", "kids", "holiday", "concert", "music", "movie", "book", "read",
+       "watch", "think", "good", "bad", "very", "also", "only", "later", "snow",
+       "rain", "sun", "wind", "cold", "warm", "park", "street", "center", "market",
+       "cafe", "lunch", "dinner", "tea", "coffee", "sport", "football", "match",
+       "team", "game", "mountains", "lake", "river", "photo", "trip", "train",
+       "airport", "flight", "hotel", "beautiful", "amazing", "great", "nice",
+       "love", "happy", "birthday", "weekend", "traffic", "queue", "office",
+       "meeting", "project", "laptop", "phone", "app", "update", "internet",
+       "message", "question", "answer", "help", "thanks", "please", "hello",
+       "everyone", "who", "knows", "where", "buy", "cheap", "discount", "delivery",
+       "order", "cake", "soup", "library", "museum", "theatre", "exhibition",
+       "tour", "walk", "bike", "running", "training", "gym", "pool", "health",
+       "doctor", "pharmacy", "spring", "summer", "autumn", "winter", "week",
+       "month", "year", "yesterday", "tomorrow", "soon", "recently", "neighbour",
+       "apartment", "repair", "window", "kitchen", "garden", "flowers", "dog",
+       "cat", "bird", "sky", "stars", "moon", "sea", "beach", "travel", "ticket",
+       "station", "taxi", "bridge", "square", "building", "festival", "contest",
+       "student", "university", "exam", "lesson", "friend", "mom", "dad",
+       "grandma", "brother", "sister", "and", "the", "a", "of", "to", "in", "on",
+       "with", "for", "that", "this", "is", "was", "are", "we", "you", "they",
+       "it", "my", "our", "just", "really", "so"};
+static const wordlist    filler[N_LANG] = {
+       WORDS(ru_filler), WORDS(kk_filler), WORDS(en_filler)};
 
 /* Watchlist vocabulary: nouns, adjectives paired with them, and phrases
  * people actually write. */
@@ -386,15 +386,14 @@ static const noun ru_nouns[] = {{"выборы", PL}, {"голосование",
     {"явка", F}, {"фальсификация", F}, {"вброс", M}, {"наблюдатели", PL},
     {"экзитпол", M}, {"рейтинг", M}, {"опрос", M}, {"оппозиция", F},
     {"санкции", PL}, {"мобилизация", F}, {"девальвация", F},
-    {"госпереворот", M}, {"беспорядки", PL}, {"задержания", PL},
-    {"обыски", PL}, {"экстремизм", M}, {"пропаганда", F}, {"шествие", N}};
+    {"госпереворот", M}, {"беспорядки", PL}, {"задержания", PL}, {"обыски", PL},
+    {"экстремизм", M}, {"пропаганда", F}, {"шествие", N}};
 /* Stems: + ый/ий, ая, ое, ые. */
-static const char *const ru_adjs[][2] = {{"досрочн", "ый"},
-    {"честн", "ый"}, {"незаконн", "ый"}, {"массов", "ый"},
-    {"фальшив", "ый"}, {"тайн", "ый"}, {"официальн", "ый"},
-    {"независим", "ый"}, {"несанкционированн", "ый"},
-    {"политическ", "ий"}, {"народн", "ый"}, {"повторн", "ый"},
-    {"закрыт", "ый"}, {"региональн", "ый"}, {"антиправительственн", "ый"}};
+static const char *const ru_adjs[][2] = {{"досрочн", "ый"}, {"честн", "ый"},
+    {"незаконн", "ый"}, {"массов", "ый"}, {"фальшив", "ый"}, {"тайн", "ый"},
+    {"официальн", "ый"}, {"независим", "ый"}, {"несанкционированн", "ый"},
+    {"политическ", "ий"}, {"народн", "ый"}, {"повторн", "ый"}, {"закрыт", "ый"},
+    {"региональн", "ый"}, {"антиправительственн", "ый"}};
 static const char *const ru_phrases[] = {"за кого проголосуете",
     "результаты опроса", "рейтинг партий", "голосуйте за",
     "пишите в комментариях номер партии", "подкуп избирателей",
@@ -404,28 +403,27 @@ static const noun kk_nouns[] = {{"сайлау", M}, {"дауыс", M}, {"сай
     {"парақорлық", M}, {"жемқорлық", M}, {"пара", M}, {"үгіт", M},
     {"бақылаушы", M}, {"сауалнама", M}, {"санкция", M}, {"әкімдік", M},
     {"билік", M}, {"үкімет", M}, {"парламент", M}, {"шеру", M}, {"жиын", M},
-    {"тінту", M}, {"арандату", M}, {"үндеу", M}, {"бойкот", M},
-    {"күдікті", M}, {"үгітнама", M}, {"депутаттар", M}, {"құрылтай", M},
-    {"мәслихат", M}, {"сайлауында", M}};
-static const char *const kk_adjs[] = {"әділ", "жалған", "жаппай",
-    "жасырын", "ресми", "тәуелсіз", "саяси", "заңсыз", "рұқсатсыз",
-    "халықтық", "аймақтық", "кезектен тыс"};
+    {"тінту", M}, {"арандату", M}, {"үндеу", M}, {"бойкот", M}, {"күдікті", M},
+    {"үгітнама", M}, {"депутаттар", M}, {"құрылтай", M}, {"мәслихат", M},
+    {"сайлауында", M}};
+static const char *const kk_adjs[] = {"әділ", "жалған", "жаппай", "жасырын",
+    "ресми", "тәуелсіз", "саяси", "заңсыз", "рұқсатсыз", "халықтық", "аймақтық",
+    "кезектен тыс"};
 static const char *const kk_phrases[] = {"кімге дауыс бересіз",
     "сауалнама нәтижелері", "сайлау учаскесі", "ереуілге шығу",
     "дауыс сатып алу"};
-static const noun en_nouns[] = {{"election", M}, {"elections", M},
-    {"ballot", M}, {"ballots", M}, {"poll", M}, {"polls", M},
-    {"referendum", M}, {"candidate", M}, {"protest", M}, {"rally", M},
-    {"strike", M}, {"bribe", M}, {"kickback", M}, {"corruption", M},
-    {"fraud", M}, {"turnout", M}, {"observers", M}, {"campaign", M},
-    {"propaganda", M}, {"sanctions", M}, {"coup", M}, {"riot", M},
-    {"mobilization", M}, {"devaluation", M}, {"embezzlement", M}, {"vote", M},
-    {"votes", M}, {"exitpoll", M}, {"parliament", M}, {"opposition", M},
-    {"crackdown", M}, {"detention", M}, {"boycott", M}, {"petition", M},
-    {"extremism", M}};
-static const char *const en_adjs[] = {"rigged", "snap", "illegal", "mass",
-    "fake", "secret", "official", "independent", "unauthorized",
-    "political", "early", "armed", "violent", "nationwide", "disputed"};
+static const noun        en_nouns[]   = {{"election", M}, {"elections", M},
+             {"ballot", M}, {"ballots", M}, {"poll", M}, {"polls", M}, {"referendum", M},
+             {"candidate", M}, {"protest", M}, {"rally", M}, {"strike", M}, {"bribe", M},
+             {"kickback", M}, {"corruption", M}, {"fraud", M}, {"turnout", M},
+             {"observers", M}, {"campaign", M}, {"propaganda", M}, {"sanctions", M},
+             {"coup", M}, {"riot", M}, {"mobilization", M}, {"devaluation", M},
+             {"embezzlement", M}, {"vote", M}, {"votes", M}, {"exitpoll", M},
+             {"parliament", M}, {"opposition", M}, {"crackdown", M}, {"detention", M},
+             {"boycott", M}, {"petition", M}, {"extremism", M}};
+static const char *const en_adjs[]    = {"rigged", "snap", "illegal", "mass",
+       "fake", "secret", "official", "independent", "unauthorized", "political",
+       "early", "armed", "violent", "nationwide", "disputed"};
 static const char *const en_phrases[] = {"exit poll", "who will you vote for",
     "vote buying", "ballot stuffing", "poll results", "election forecast",
     "call to protest", "general strike"};
@@ -435,33 +433,32 @@ typedef struct nounlist {
 } nounlist;
 static const nounlist term_nouns[N_LANG] = {
     WORDS(ru_nouns), WORDS(kk_nouns), WORDS(en_nouns)};
-static const wordlist term_adjs[N_LANG] = { /* Russian: ru_adjs */
+static const wordlist term_adjs[N_LANG]    = {/* Russian: ru_adjs */
     {NULL, 0}, WORDS(kk_adjs), WORDS(en_adjs)};
 static const wordlist term_phrases[N_LANG] = {
     WORDS(ru_phrases), WORDS(kk_phrases), WORDS(en_phrases)};
 
-static const char *const list_names[] = {"elections", "unrest",
-    "corruption", "economy", "security", "media", "campaign", "misc"};
+static const char *const list_names[] = {"elections", "unrest", "corruption",
+    "economy", "security", "media", "campaign", "misc"};
 
 static const char *const first_names[N_LANG][8] = {
     {"Алия", "Ерлан", "Марина", "Дмитрий", "Айгуль", "Сергей", "Наталья",
-	"Тимур"},
+        "Тимур"},
     {"Айгерім", "Нұрлан", "Әсел", "Бауыржан", "Гүлнұр", "Ерболат", "Дәулет",
-	"Мөлдір"},
+        "Мөлдір"},
     {"John", "Emma", "Alex", "Sarah", "Daniyar", "Aliya", "Mike", "Olivia"}};
 static const char *const last_names[N_LANG][6] = {
     {"Иванова", "Касымов", "Смагулова", "Петров", "Ахметов", "Ким"},
     {"Сәрсенбаев", "Жұмабекова", "Оспанов", "Әбенова", "Құрманғали",
-	"Төлегенов"},
+        "Төлегенов"},
     {"Smith", "Brown", "Kim", "Lee", "Nurpeisov", "Walker"}};
-static const char *const channels[] = {"almaty_news", "astana_today",
-    "qazaq_jastar", "kz_market", "shymkent_live", "steppe_tech", "eng_kz",
-    "karaganda_city", "aktobe_online", "bilim_kz", "semey_chat",
-    "atyrau_info"};
-static const char *const platforms[] = {"telegram", "telegram", "telegram",
-    "vk", "facebook", "instagram", "x"};
-static const char *const emoji[] = {"🙂", "😂", "🔥", "👍", "❤️", "🇰🇿",
-    "🎉", "😢", "🙏"};
+static const char *const channels[]  = {"almaty_news", "astana_today",
+     "qazaq_jastar", "kz_market", "shymkent_live", "steppe_tech", "eng_kz",
+     "karaganda_city", "aktobe_online", "bilim_kz", "semey_chat", "atyrau_info"};
+static const char *const platforms[] = {
+    "telegram", "telegram", "telegram", "vk", "facebook", "instagram", "x"};
+static const char *const emoji[] = {
+    "🙂", "😂", "🔥", "👍", "❤️", "🇰🇿", "🎉", "😢", "🙏"};
 static const char *const hashtags[] = {"#алматы", "#астана", "#kazakhstan",
     "#қазақстан", "#погода", "#news", "#той", "#weekend"};
 
@@ -528,7 +525,7 @@ enum casing { AS_IS, CAPITAL, ALL_CAPS };
 static void
 add_cased(buf *b, const char *word, enum casing c)
 {
-	const unsigned char *s = (const unsigned char *)word;
+	const unsigned char *s     = (const unsigned char *)word;
 	bool                 first = true;
 
 	while (*s) {
@@ -566,9 +563,9 @@ typedef struct wl_term {
 
 typedef struct termset {
 	wl_term *v;
-	size_t  n;
-	size_t *by_lang[N_LANG]; /* indices into v */
-	size_t  n_lang[N_LANG];
+	size_t   n;
+	size_t  *by_lang[N_LANG]; /* indices into v */
+	size_t   n_lang[N_LANG];
 } termset;
 
 static bool
@@ -585,8 +582,8 @@ term_add(termset *ts, const char *s, enum lang l)
 {
 	if (!term_is_distinct(s))
 		die("term \"%s\" is made of everyday words only", s);
-	ts->v[ts->n].text = xstrdup(s);
-	ts->v[ts->n].lang = l;
+	ts->v[ts->n].text               = xstrdup(s);
+	ts->v[ts->n].lang               = l;
 	ts->by_lang[l][ts->n_lang[l]++] = ts->n;
 	ts->n++;
 }
@@ -595,8 +592,8 @@ term_add(termset *ts, const char *s, enum lang l)
 static void
 adj_noun(char *out, size_t len, enum lang l, const noun *n)
 {
-	static const char *const ru_end[2][4] = {{"ый", "ая", "ое", "ые"},
-	    {"ий", "ая", "ое", "ие"}};
+	static const char *const ru_end[2][4] = {
+	    {"ый", "ая", "ое", "ые"}, {"ий", "ая", "ое", "ие"}};
 
 	if (l == RU) {
 		const char *const *a = ru_adjs[rnd_below(ARRAY_LEN(ru_adjs))];
@@ -613,8 +610,8 @@ adj_noun(char *out, size_t len, enum lang l, const noun *n)
 static void
 terms_of_lang(termset *ts, enum lang l, size_t quota)
 {
-	const wordlist *ph = &term_phrases[l];
-	const nounlist *no = &term_nouns[l];
+	const wordlist *ph  = &term_phrases[l];
+	const nounlist *no  = &term_nouns[l];
 	size_t          end = ts->n + quota, tries = 0;
 	char            pair[256];
 
@@ -626,7 +623,8 @@ terms_of_lang(termset *ts, enum lang l, size_t quota)
 			term_add(ts, no->v[i].w, l);
 	while (ts->n < end) {
 		if (++tries > 100000)
-			die("cannot make %zu distinct terms; use fewer (--terms)",
+			die("cannot make %zu distinct terms; use fewer "
+			    "(--terms)",
 			    quota);
 		adj_noun(pair, sizeof(pair), l, &no->v[rnd_below(no->n)]);
 		if (!term_known(ts, pair))
@@ -653,7 +651,7 @@ terms_make(termset *ts, const opts *o)
 	ts->v = xcalloc(o->terms, sizeof(wl_term));
 	for (int l = 0; l < N_LANG; l++) {
 		ts->by_lang[l] = xcalloc(o->terms, sizeof(size_t));
-		enum lang lg = (enum lang)l;
+		enum lang lg   = (enum lang)l;
 
 		terms_of_lang(ts, lg, lang_quota(o->terms, lg));
 	}
@@ -664,7 +662,7 @@ terms_make(termset *ts, const opts *o)
 		size_t j = rnd_below(i), t = order[i - 1];
 
 		order[i - 1] = order[j];
-		order[j] = t;
+		order[j]     = t;
 	}
 	for (size_t i = 0; i < ts->n; i++)
 		ts->v[order[i]].list = (unsigned)(i % o->lists);
@@ -698,7 +696,7 @@ typedef struct pool {
 	size_t   n;
 	size_t  *matching, *plain; /* indices */
 	size_t   n_matching, n_plain;
-	uint64_t bytes;            /* of the bodies */
+	uint64_t bytes; /* of the bodies */
 	size_t   n_poll, n_lang[N_LANG];
 } pool;
 
@@ -725,7 +723,10 @@ add_term(buf *b, const char *t, bool capital)
 {
 	size_t r = rnd_below(100);
 
-	add_cased(b, t, r < 5 ? ALL_CAPS : (capital || r < 20) ? CAPITAL : AS_IS);
+	add_cased(b, t,
+	    r < 5                     ? ALL_CAPS
+	        : (capital || r < 20) ? CAPITAL
+	                              : AS_IS);
 }
 
 /* One word or token of everyday text. */
@@ -735,8 +736,9 @@ add_token(buf *b, enum lang l, bool capital)
 	size_t r = rnd_below(1000);
 
 	if (r < 40) {
-		buf_fmt(b, "%zu", rnd_below(10) < 3 ? rnd_range(2000, 2025) :
-		    rnd_range(1, 500));
+		buf_fmt(b, "%zu",
+		    rnd_below(10) < 3 ? rnd_range(2000, 2025)
+		                      : rnd_range(1, 500));
 	} else if (r < 60) {
 		buf_str(b, PICK(hashtags));
 	} else if (r < 75) {
@@ -747,7 +749,7 @@ add_token(buf *b, enum lang l, bool capital)
 	} else if (r < 95) {
 		/* A word with a zero-width space in it: normalization drops
 		 * it, as it drops the soft hyphens spammers use. */
-		const char *w = PICK_W(&filler[l]);
+		const char *w   = PICK_W(&filler[l]);
 		size_t      cut = (w[0] & 0x80) ? 2 : 1; /* one letter */
 
 		buf_add(b, w, cut);
@@ -767,15 +769,18 @@ add_token(buf *b, enum lang l, bool capital)
 static void
 gen_text(buf *b, enum lang l, size_t target, const char *term)
 {
-	static const char *const ends[] = {".", ".", ".", "!", "?", "...",
-	    "!!", ","};
+	static const char *const ends[] = {
+	    ".", ".", ".", "!", "?", "...", "!!", ","};
 	size_t start = b->len, at = term ? rnd_below(target + 1) : 0;
-	size_t left = rnd_range(4, 12);
+	size_t left    = rnd_range(4, 12);
 	bool   capital = true;
 
 	while (b->len - start < target || term != NULL) {
 		if (b->len > start)
-			buf_str(b, chance(2) ? "\u00a0" : chance(2) ? "  " : " ");
+			buf_str(b,
+			    chance(2)       ? "\u00a0"
+			        : chance(2) ? "  "
+			                    : " ");
 		if (term != NULL && b->len - start >= at) {
 			add_term(b, term, capital);
 			term = NULL;
@@ -800,19 +805,24 @@ gen_text(buf *b, enum lang l, size_t target, const char *term)
 static void
 gen_author(buf *b, enum lang l, const char *channel)
 {
-	size_t      r = rnd_below(100);
-	const char *kind = r < 70 ? "person" : r < 85 ? "media" :
-	    r < 95 ? "organization" : "unknown";
+	size_t      r    = rnd_below(100);
+	const char *kind = r < 70 ? "person"
+	    : r < 85              ? "media"
+	    : r < 95              ? "organization"
+	                          : "unknown";
 
 	if (r < 70)
-		buf_fmt(b, "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@user%zu\","
-		    "\"name\":\"%s %s\",\"kind\":\"%s\"},", rnd_range(1000, 9999999),
-		    rnd_range(1, 99999), first_names[l][rnd_below(8)],
-		    last_names[l][rnd_below(6)], kind);
+		buf_fmt(b,
+		    "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@user%zu\","
+		    "\"name\":\"%s %s\",\"kind\":\"%s\"},",
+		    rnd_range(1000, 9999999), rnd_range(1, 99999),
+		    first_names[l][rnd_below(8)], last_names[l][rnd_below(6)],
+		    kind);
 	else
-		buf_fmt(b, "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@%s\","
-		    "\"name\":\"%s\",\"kind\":\"%s\"},", rnd_range(1000, 999999),
-		    channel, channel, kind);
+		buf_fmt(b,
+		    "\"author\":{\"id\":\"tg:%zu\",\"handle\":\"@%s\","
+		    "\"name\":\"%s\",\"kind\":\"%s\"},",
+		    rnd_range(1000, 999999), channel, channel, kind);
 }
 
 /* The poll: a question, 2 to 5 options; the term (if any) in one of them
@@ -836,22 +846,24 @@ gen_poll(buf *b, enum lang l, const char *term)
 static void
 gen_body(body *out, const termset *ts, unsigned match_pct)
 {
-	buf         b = {0};
+	buf         b       = {0};
 	const char *channel = PICK(channels), *term = NULL;
 	enum lang   l = pick_lang();
 	bool        in_poll;
 
-	out->lang = l;
+	out->lang  = l;
 	out->match = chance(match_pct);
-	out->poll = chance(5);
-	in_poll = out->poll && chance(50);
+	out->poll  = chance(5);
+	in_poll    = out->poll && chance(50);
 	if (out->match)
 		term = pick_term(ts, l);
 	buf_fmt(&b, "\"platform\":\"%s\",\"channel\":\"@%s\",", PICK(platforms),
 	    channel);
 	gen_author(&b, l, channel);
-	buf_fmt(&b, "\"created_at\":\"2024-%02zu-%02zuT%02zu:%02zu:%02zu+0%zu:00\","
-	    "\"text\":\"", rnd_range(1, 12), rnd_range(1, 28), rnd_range(0, 23),
+	buf_fmt(&b,
+	    "\"created_at\":\"2024-%02zu-%02zuT%02zu:%02zu:%02zu+0%zu:00\","
+	    "\"text\":\"",
+	    rnd_range(1, 12), rnd_range(1, 28), rnd_range(0, 23),
 	    rnd_range(0, 59), rnd_range(0, 59), rnd_range(5, 6));
 	gen_text(&b, l, out->poll ? rnd_range(10, 90) : rnd_range(50, 370),
 	    in_poll ? NULL : term);
@@ -863,16 +875,16 @@ gen_body(body *out, const termset *ts, unsigned match_pct)
 		    rnd_range(1, 99999));
 	buf_fmt(&b, ",\"lang\":\"%s\"}", lang_code[l]);
 	out->json = b.p;
-	out->len = b.len;
+	out->len  = b.len;
 }
 
 static void
 pool_make(pool *p, const termset *ts, const opts *o)
 {
 	memset(p, 0, sizeof(*p));
-	p->v = xcalloc(o->pool, sizeof(body));
+	p->v        = xcalloc(o->pool, sizeof(body));
 	p->matching = xcalloc(o->pool, sizeof(size_t));
-	p->plain = xcalloc(o->pool, sizeof(size_t));
+	p->plain    = xcalloc(o->pool, sizeof(size_t));
 	for (size_t i = 0; i < o->pool; i++) {
 		body *bd = &p->v[p->n++];
 
@@ -938,14 +950,15 @@ check_quotable(const char *what, const char *s)
 }
 
 static void
-write_config(const char *path, const opts *o, const termset *ts,
-    const char *fifo)
+write_config(
+    const char *path, const opts *o, const termset *ts, const char *fifo)
 {
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL)
 		die("cannot write %s: %s", path, strerror(errno));
-	fprintf(f, "# Written by vigil-bench.\n"
+	fprintf(f,
+	    "# Written by vigil-bench.\n"
 	    "daemon = {\n  state_dir = \"%s/state\";\n"
 	    "  runtime_dir = \"%s/run\";\n  plugin_path = [ \"%s/plugins\" ];\n"
 	    "  log_level = \"warning\";\n",
@@ -957,15 +970,19 @@ write_config(const char *path, const opts *o, const termset *ts,
 		fprintf(f, "  batch = %ld;\n", o->batch);
 	if (o->inflight > 0)
 		fprintf(f, "  inflight = %ld;\n", o->inflight);
-	fprintf(f, "};\ninputs = (\n  { plugin = \"jsonl\"; name = \"bench\"; "
+	fprintf(f,
+	    "};\ninputs = (\n  { plugin = \"jsonl\"; name = \"bench\"; "
 	    "path = \"-\"; jurisdictions = [ \"kz\" ]; }\n);\n"
-	    "rules = (\n  {\n    plugin = \"watchlist\";\n    name = \"bench\";\n"
+	    "rules = (\n  {\n    plugin = \"watchlist\";\n    name = "
+	    "\"bench\";\n"
 	    "    lists = (\n");
 	for (unsigned l = 0; l < o->lists; l++) {
 		size_t k = 0;
 
-		fprintf(f, "      { name = \"%s\"; severity = \"notice\"; "
-		    "weight = %u.0;\n        terms = [", list_names[l], 1 + l % 4);
+		fprintf(f,
+		    "      { name = \"%s\"; severity = \"notice\"; "
+		    "weight = %u.0;\n        terms = [",
+		    list_names[l], 1 + l % 4);
 		for (size_t i = 0; i < ts->n; i++) {
 			if (ts->v[i].list != l)
 				continue;
@@ -975,8 +992,10 @@ write_config(const char *path, const opts *o, const termset *ts,
 		}
 		fprintf(f, " ]; }%s\n", l + 1 < o->lists ? "," : "");
 	}
-	fprintf(f, "    );\n  }\n);\nsinks = (\n  { plugin = \"file\"; name = "
-	    "\"fifo\"; path = \"%s\"; min_severity = \"notice\"; }\n);\n", fifo);
+	fprintf(f,
+	    "    );\n  }\n);\nsinks = (\n  { plugin = \"file\"; name = "
+	    "\"fifo\"; path = \"%s\"; min_severity = \"notice\"; }\n);\n",
+	    fifo);
 	if (fclose(f) != 0)
 		die("cannot write %s: %s", path, strerror(errno));
 }
@@ -1006,7 +1025,7 @@ distribution(int64_t *v, size_t n)
 		return d;
 	qsort(v, n, sizeof(*v), cmp_i64);
 	{
-		const double ps[3] = {50.0, 99.0, 99.9};
+		const double ps[3]  = {50.0, 99.0, 99.9};
 		int64_t     *out[3] = {&d.p50, &d.p99, &d.p999};
 
 		for (int i = 0; i < 3; i++) {
@@ -1071,10 +1090,10 @@ score_pass(scorer *sc, const buf *lines, const size_t *off, const pool *pl,
 	static const char *const jur[] = {"kz"};
 
 	for (size_t i = 0; i < pl->n; i++) {
-		score_result   res;
-		int64_t        t0 = now_ns();
-		int            rv = scorer_run(sc, lines->p + off[i],
-		    off[i + 1] - off[i], jur, 1, &res);
+		score_result res;
+		int64_t      t0 = now_ns();
+		int          rv = scorer_run(
+		             sc, lines->p + off[i], off[i + 1] - off[i], jur, 1, &res);
 		int            st  = res.status;
 		vigil_severity sev = res.severity;
 
@@ -1097,16 +1116,15 @@ score_pass(scorer *sc, const buf *lines, const size_t *off, const pool *pl,
 /* Loads the rules as a worker does and scores every post of the pool,
  * one warm-up pass and then o->passes timed ones, on this thread. */
 static int
-run_worker_alone(const opts *o, const char *conf, const pool *pl,
-    worker_fig *f)
+run_worker_alone(const opts *o, const char *conf, const pool *pl, worker_fig *f)
 {
 	char          err[8192];
 	buf           lines = {0};
-	size_t       *off = xcalloc(pl->n + 1, sizeof(size_t));
-	int64_t      *lat = xcalloc(pl->n * o->passes, sizeof(int64_t));
-	loader       *ld = NULL;
-	vigil_config *cfg = NULL;
-	scorer       *sc = NULL;
+	size_t       *off   = xcalloc(pl->n + 1, sizeof(size_t));
+	int64_t      *lat   = xcalloc(pl->n * o->passes, sizeof(int64_t));
+	loader       *ld    = NULL;
+	vigil_config *cfg   = NULL;
+	scorer       *sc    = NULL;
 	int64_t       t, cpu;
 	int           rc = -1;
 
@@ -1114,11 +1132,11 @@ run_worker_alone(const opts *o, const char *conf, const pool *pl,
 		off[i] = lines.len;
 		add_line(&lines, i, &pl->v[i], false);
 	}
-	off[pl->n] = lines.len;
-	f->posts = pl->n;
-	f->data_kib = (pl->bytes + lines.len) / 1024;
+	off[pl->n]    = lines.len;
+	f->posts      = pl->n;
+	f->data_kib   = (pl->bytes + lines.len) / 1024;
 	f->before_kib = status_kib(0, "VmRSS:");
-	t = now_ns();
+	t             = now_ns();
 	if (text_init() != 0) {
 		fprintf(stderr, "vigil-bench: text_init failed\n");
 		goto out;
@@ -1131,18 +1149,18 @@ run_worker_alone(const opts *o, const char *conf, const pool *pl,
 	f->load_s = (double)(now_ns() - t) / 1e9;
 	if (score_pass(sc, &lines, off, pl, NULL, f) != 0)
 		goto nomem;
-	t = now_ns();
+	t   = now_ns();
 	cpu = thread_cpu_ns();
 	for (unsigned p = 0; p < o->passes; p++)
 		if (score_pass(sc, &lines, off, pl, lat + p * pl->n, f) != 0)
 			goto nomem;
-	f->cpu_s = (double)(thread_cpu_ns() - cpu) / 1e9;
-	f->wall_s = (double)(now_ns() - t) / 1e9;
-	f->runs = pl->n * o->passes;
-	f->lat = distribution(lat, f->runs);
+	f->cpu_s   = (double)(thread_cpu_ns() - cpu) / 1e9;
+	f->wall_s  = (double)(now_ns() - t) / 1e9;
+	f->runs    = pl->n * o->passes;
+	f->lat     = distribution(lat, f->runs);
 	f->hwm_kib = status_kib(0, "VmHWM:");
-	f->ran = true;
-	rc = 0;
+	f->ran     = true;
+	rc         = 0;
 	goto out;
 nomem:
 	fprintf(stderr, "vigil-bench: out of memory scoring\n");
@@ -1160,8 +1178,8 @@ out:
 /* ------------------------------------------------------------ the feed */
 
 enum phase { PH_WARM, PH_THR, PH_LAT, N_PHASE };
-static const char *const phase_name[N_PHASE] = {"warm-up", "throughput",
-    "latency"};
+static const char *const phase_name[N_PHASE] = {
+    "warm-up", "throughput", "latency"};
 
 /* Every post id of the end-to-end run, phase after phase: which body it
  * carries, whether it must alert, when it was sent and when its first
@@ -1173,8 +1191,8 @@ typedef struct feed {
 	size_t           expected[N_PHASE];
 	uint32_t        *body;
 	uint8_t         *match;
-	int64_t         *send_ns;  /* the writer's */
-	_Atomic int64_t *recv_ns;  /* the reader's; 0: no alert yet */
+	int64_t         *send_ns; /* the writer's */
+	_Atomic int64_t *recv_ns; /* the reader's; 0: no alert yet */
 } feed;
 
 static void
@@ -1186,18 +1204,18 @@ feed_make(feed *fd, const pool *pl, const size_t len[N_PHASE])
 		fd->n += len[ph];
 	}
 	fd->bound[N_PHASE] = fd->n;
-	fd->body = xcalloc(fd->n, sizeof(uint32_t));
-	fd->match = xcalloc(fd->n, 1);
-	fd->send_ns = xcalloc(fd->n, sizeof(int64_t));
-	fd->recv_ns = xcalloc(fd->n, sizeof(_Atomic int64_t));
+	fd->body           = xcalloc(fd->n, sizeof(uint32_t));
+	fd->match          = xcalloc(fd->n, 1);
+	fd->send_ns        = xcalloc(fd->n, sizeof(int64_t));
+	fd->recv_ns        = xcalloc(fd->n, sizeof(_Atomic int64_t));
 	for (int ph = 0; ph < N_PHASE; ph++)
 		for (size_t i = fd->bound[ph]; i < fd->bound[ph + 1]; i++) {
 			/* Each phase ends with a post that alerts. */
-			size_t b = i + 1 == fd->bound[ph + 1] ?
-			    pl->matching[rnd_below(pl->n_matching)] :
-			    rnd_below(pl->n);
+			size_t b = i + 1 == fd->bound[ph + 1]
+			    ? pl->matching[rnd_below(pl->n_matching)]
+			    : rnd_below(pl->n);
 
-			fd->body[i] = (uint32_t)b;
+			fd->body[i]  = (uint32_t)b;
 			fd->match[i] = pl->v[b].match;
 			fd->expected[ph] += pl->v[b].match;
 		}
@@ -1242,18 +1260,19 @@ static void
 on_alert(collector *c, const char *s, size_t n, int64_t t)
 {
 	static const char key[] = "\"post\":{\"id\":\"vb";
-	const char       *p = memmem(s, n, key, sizeof(key) - 1);
-	const char       *end = s + n;
+	const char       *p     = memmem(s, n, key, sizeof(key) - 1);
+	const char       *end   = s + n;
 	size_t            id = 0, digits = 0;
 
 	atomic_fetch_add_explicit(&c->lines, 1, memory_order_relaxed);
 	if (p != NULL)
 		for (p += sizeof(key) - 1; p < end && *p >= '0' && *p <= '9';
-		    p++, digits++)
+		     p++, digits++)
 			id = id * 10 + (size_t)(*p - '0');
 	if (p == NULL || digits == 0 || digits > 12 || p == end || *p != '"' ||
 	    id >= c->feed->n) {
-		atomic_fetch_add_explicit(&c->unparsed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &c->unparsed, 1, memory_order_relaxed);
 		return;
 	}
 	/* A post that matches several lists has an alert for each. */
@@ -1288,10 +1307,10 @@ on_bytes(collector *c, const char *b, size_t len, int64_t t)
 static void *
 collect(void *arg)
 {
-	collector    *c = arg;
+	collector    *c   = arg;
 	size_t        cap = 1 << 20, len = 0;
-	char         *b = xmalloc(cap);
-	struct pollfd pfd = {c->fd, POLLIN, 0};
+	char         *b    = xmalloc(cap);
+	struct pollfd pfd  = {c->fd, POLLIN, 0};
 	bool          last = false;
 
 	for (;;) {
@@ -1306,12 +1325,13 @@ collect(void *arg)
 			die("out of memory");
 		r = read(c->fd, b + len, cap - len);
 		if (r <= 0) {
-			if (last || (r < 0 && errno != EINTR && errno != EAGAIN))
+			if (last ||
+			    (r < 0 && errno != EINTR && errno != EAGAIN))
 				break;
 			continue;
 		}
-		atomic_fetch_add_explicit(&c->bytes, (size_t)r,
-		    memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &c->bytes, (size_t)r, memory_order_relaxed);
 		len += (size_t)r;
 		used = on_bytes(c, b, len, now_ns());
 		memmove(b, b + used, len - used);
@@ -1326,7 +1346,7 @@ collect(void *arg)
 typedef struct proc {
 	pid_t    pid;
 	char     comm[32];
-	uint64_t utime, stime;   /* clock ticks */
+	uint64_t utime, stime; /* clock ticks */
 	uint64_t hwm_kib, rss_kib;
 } proc;
 
@@ -1350,15 +1370,17 @@ read_stat(pid_t pid, char *comm, size_t commlen, pid_t *ppid, proc *ticks)
 	if ((open_p = strchr(line, '(')) == NULL ||
 	    (close_p = strrchr(line, ')')) == NULL || close_p < open_p)
 		return -1;
-	if (sscanf(close_p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%lu %lu", &pp, &ut, &st) != 3)
+	if (sscanf(close_p + 2,
+	        "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	        "%lu %lu",
+	        &pp, &ut, &st) != 3)
 		return -1;
 	n = (size_t)(close_p - open_p - 1);
 	if (n >= commlen)
 		n = commlen - 1;
 	memcpy(comm, open_p + 1, n);
-	comm[n] = '\0';
-	*ppid = pp;
+	comm[n]      = '\0';
+	*ppid        = pp;
 	ticks->utime = ut;
 	ticks->stime = st;
 	return 0;
@@ -1375,7 +1397,7 @@ list_procs(pid_t daemon, proc *out, size_t max)
 
 	if (max == 0 || d == NULL ||
 	    read_stat(daemon, out[0].comm, sizeof(out[0].comm), &ppid,
-		&out[0]) != 0) {
+	        &out[0]) != 0) {
 		if (d)
 			closedir(d);
 		return 0;
@@ -1388,7 +1410,8 @@ list_procs(pid_t daemon, proc *out, size_t max)
 		if (*endp != '\0' || pid <= 0 || pid == daemon)
 			continue;
 		if (read_stat((pid_t)pid, out[n].comm, sizeof(out[n].comm),
-			&ppid, &out[n]) == 0 && ppid == daemon)
+		        &ppid, &out[n]) == 0 &&
+		    ppid == daemon)
 			out[n++].pid = (pid_t)pid;
 	}
 	closedir(d);
@@ -1420,7 +1443,7 @@ cpu_between(const proc *before, size_t nb, const proc *after, double out[2])
 
 typedef struct daemon_run {
 	pid_t pid;
-	int   in;        /* its stdin, non-blocking */
+	int   in; /* its stdin, non-blocking */
 	bool  exited;
 	int   status;
 	char  log[PATH_MAX];
@@ -1446,9 +1469,10 @@ start_daemon(daemon_run *d, const char *vigild, const char *conf)
 	}
 	/* A larger pipe means fewer wake-ups of both sides. */
 	(void)fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
-	if ((log = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-		 0644)) < 0) {
-		fprintf(stderr, "vigil-bench: %s: %s\n", d->log, strerror(errno));
+	if ((log = open(
+	         d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		fprintf(
+		    stderr, "vigil-bench: %s: %s\n", d->log, strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -1483,13 +1507,13 @@ start_daemon(daemon_run *d, const char *vigild, const char *conf)
 static long
 linked_workers(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa    = {.sun_family = AF_UNIX};
 	static const char  req[] = "{\"cmd\":\"status\"}\n";
 	char               resp[CONTROL_REPLY_MAX];
 	size_t             len = 0;
-	int                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int                fd  = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	json_t            *root;
-	json_int_t         up = -1;
+	json_int_t         up       = -1;
 	int64_t            deadline = now_ns() + 2000000000;
 
 	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
@@ -1512,7 +1536,8 @@ linked_workers(const char *path)
 	}
 	if ((root = json_loadb(resp, len, JSON_DISABLE_EOF_CHECK, NULL)) !=
 	    NULL) {
-		if (json_unpack(root, "{s:{s:I}}", "workers", "links_up", &up) != 0)
+		if (json_unpack(
+		        root, "{s:{s:I}}", "workers", "links_up", &up) != 0)
 			up = -1;
 		json_decref(root);
 	}
@@ -1529,15 +1554,18 @@ wait_ready(daemon_run *d, int workers)
 
 	while (now_ns() < deadline) {
 		if (!daemon_alive(d)) {
-			fprintf(stderr, "vigil-bench: vigild exited at start-up\n");
+			fprintf(
+			    stderr, "vigil-bench: vigild exited at start-up\n");
 			return -1;
 		}
 		if (linked_workers(d->control) >= workers)
 			return 0;
 		sleep_ns(20000000);
 	}
-	fprintf(stderr, "vigil-bench: the workers were not linked up after "
-	    "%d s\n", READY_S);
+	fprintf(stderr,
+	    "vigil-bench: the workers were not linked up after "
+	    "%d s\n",
+	    READY_S);
 	return -1;
 }
 
@@ -1558,8 +1586,10 @@ stop_daemon(daemon_run *d)
 	while (daemon_alive(d) && now_ns() < deadline)
 		sleep_ns(10000000);
 	if (daemon_alive(d)) {
-		fprintf(stderr, "vigil-bench: vigild did not stop in %d s; "
-		    "killing it\n", STOP_S);
+		fprintf(stderr,
+		    "vigil-bench: vigild did not stop in %d s; "
+		    "killing it\n",
+		    STOP_S);
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, &d->status, 0);
 		d->exited = true;
@@ -1569,9 +1599,9 @@ stop_daemon(daemon_run *d)
 static void
 show_log_tail(const char *path)
 {
-	FILE  *f = fopen(path, "r");
-	char   line[1024];
-	char (*ring)[1024];
+	FILE *f = fopen(path, "r");
+	char  line[1024];
+	char(*ring)[1024];
 	size_t n = 0;
 
 	if (f == NULL)
@@ -1597,7 +1627,7 @@ write_all(daemon_run *d, const char *p, size_t n)
 
 	while (n > 0) {
 		struct pollfd pfd = {d->in, POLLOUT, 0};
-		ssize_t       w = write(d->in, p, n);
+		ssize_t       w   = write(d->in, p, n);
 
 		if (w > 0) {
 			p += w;
@@ -1612,7 +1642,7 @@ write_all(daemon_run *d, const char *p, size_t n)
 		}
 		if (poll(&pfd, 1, 1000) == 0 &&
 		    (!daemon_alive(d) ||
-			now_ns() - last > (int64_t)STALL_S * 1000000000)) {
+		        now_ns() - last > (int64_t)STALL_S * 1000000000)) {
 			fprintf(stderr, "vigil-bench: vigild %s\n",
 			    d->exited ? "exited" : "stopped reading posts");
 			return -1;
@@ -1628,7 +1658,7 @@ send_burst(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to)
 {
 	buf    chunk = {0};
 	size_t first = from;
-	int    rc = 0;
+	int    rc    = 0;
 
 	buf_reserve(&chunk, CHUNK_BYTES + 4096);
 	for (size_t i = from; i < to && rc == 0; i++) {
@@ -1638,9 +1668,9 @@ send_burst(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to)
 
 			for (size_t k = first; k <= i; k++)
 				fd->send_ns[k] = t;
-			rc = write_all(d, chunk.p, chunk.len);
+			rc        = write_all(d, chunk.p, chunk.len);
 			chunk.len = 0;
-			first = i + 1;
+			first     = i + 1;
 		}
 	}
 	free(chunk.p);
@@ -1658,14 +1688,14 @@ send_paced(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to,
 	buf     chunk = {0};
 	int64_t t0 = now_ns() + 1000000, period = 1000000000 / rate;
 	size_t  sent = from;
-	int     rc = 0;
+	int     rc   = 0;
 
 	*lag_ns = 0;
 	while (sent < to && rc == 0) {
-		int64_t now = now_ns();
-		size_t  due = from + (size_t)((now - t0) / period) + 1;
+		int64_t         now = now_ns();
+		size_t          due = from + (size_t)((now - t0) / period) + 1;
 		struct timespec ts;
-		int64_t next;
+		int64_t         next;
 
 		if (now < t0)
 			due = from;
@@ -1675,16 +1705,17 @@ send_paced(daemon_run *d, const pool *pl, feed *fd, size_t from, size_t to,
 			chunk.len = 0;
 			for (size_t i = sent; i < due; i++) {
 				add_line(&chunk, i, &pl->v[fd->body[i]], true);
-				fd->send_ns[i] = t0 + (int64_t)(i - from) * period;
+				fd->send_ns[i] =
+				    t0 + (int64_t)(i - from) * period;
 			}
 			if (now - fd->send_ns[sent] > *lag_ns)
 				*lag_ns = now - fd->send_ns[sent];
-			rc = write_all(d, chunk.p, chunk.len);
+			rc   = write_all(d, chunk.p, chunk.len);
 			sent = due;
 			continue;
 		}
-		next = t0 + (int64_t)(sent - from) * period;
-		ts.tv_sec = (time_t)(next / 1000000000);
+		next       = t0 + (int64_t)(sent - from) * period;
+		ts.tv_sec  = (time_t)(next / 1000000000);
 		ts.tv_nsec = (long)(next % 1000000000);
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 	}
@@ -1710,10 +1741,12 @@ wait_phase(daemon_run *d, collector *c, const feed *fd, int ph)
 		}
 		if (!daemon_alive(d) ||
 		    now_ns() - last > (int64_t)STALL_S * 1000000000) {
-			fprintf(stderr, "vigil-bench: %s run: %zu of %zu alerts "
-			    "came; %s\n", phase_name[ph], got, fd->expected[ph],
-			    d->exited ? "vigild exited" :
-			    "no progress for a while");
+			fprintf(stderr,
+			    "vigil-bench: %s run: %zu of %zu alerts "
+			    "came; %s\n",
+			    phase_name[ph], got, fd->expected[ph],
+			    d->exited ? "vigild exited"
+			              : "no progress for a while");
 			return -1;
 		}
 		sleep_ns(1000000);
@@ -1726,19 +1759,19 @@ typedef struct e2e_fig {
 	bool     thr_ok, lat_ok;
 	size_t   thr_posts, lat_posts;
 	double   thr_s, thr_posts_s;
-	dist     thr_lat;         /* under saturation */
-	dist     lat;             /* at the fixed rate */
-	double   lat_rate;        /* achieved */
+	dist     thr_lat;  /* under saturation */
+	dist     lat;      /* at the fixed rate */
+	double   lat_rate; /* achieved */
 	int64_t  max_lag_ns;
 	size_t   alerts, repeats, stray, unparsed, missing;
 	uint64_t alert_bytes;
-	double   bench_cpu_s;     /* this program, throughput run */
+	double   bench_cpu_s;          /* this program, throughput run */
 	proc     thr_procs[MAX_PROCS]; /* at the end of the throughput run */
 	double   cpu_s[MAX_PROCS][2];  /* each one's user, system CPU */
 	size_t   n_thr_procs;
-	proc     procs[MAX_PROCS];     /* just before SIGTERM */
+	proc     procs[MAX_PROCS]; /* just before SIGTERM */
 	size_t   n_procs;
-	bool     started;         /* vigild ran */
+	bool     started; /* vigild ran */
 	int      exit_status;
 } e2e_fig;
 
@@ -1747,8 +1780,9 @@ static dist
 phase_latency(const feed *fd, int ph, size_t *missing, int64_t *last_ns)
 {
 	size_t   n = 0;
-	int64_t *v = xcalloc(fd->bound[ph + 1] - fd->bound[ph], sizeof(int64_t));
-	dist     d;
+	int64_t *v =
+	    xcalloc(fd->bound[ph + 1] - fd->bound[ph], sizeof(int64_t));
+	dist d;
 
 	*last_ns = 0;
 	for (size_t i = fd->bound[ph]; i < fd->bound[ph + 1]; i++) {
@@ -1788,8 +1822,8 @@ open_fifo(const char *path, int *rd, int *wr)
 }
 
 static int
-run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl,
-    feed *fd, e2e_fig *f)
+run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl, feed *fd,
+    e2e_fig *f)
 {
 	proc    before[MAX_PROCS];
 	size_t  nb, missing = 0;
@@ -1801,7 +1835,7 @@ run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl,
 	    wait_phase(d, c, fd, PH_WARM) != 0)
 		return -1;
 
-	nb = list_procs(d->pid, before, MAX_PROCS);
+	nb   = list_procs(d->pid, before, MAX_PROCS);
 	cpu0 = self_cpu_s();
 	if (send_burst(d, pl, fd, fd->bound[PH_THR], fd->bound[PH_THR + 1]) ||
 	    wait_phase(d, c, fd, PH_THR) != 0)
@@ -1810,22 +1844,22 @@ run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl,
 	f->n_thr_procs = list_procs(d->pid, f->thr_procs, MAX_PROCS);
 	for (size_t i = 0; i < f->n_thr_procs; i++)
 		cpu_between(before, nb, &f->thr_procs[i], f->cpu_s[i]);
-	f->thr_posts = fd->bound[PH_THR + 1] - fd->bound[PH_THR];
-	f->thr_lat = phase_latency(fd, PH_THR, &missing, &last);
-	f->thr_s = (double)(last - fd->send_ns[fd->bound[PH_THR]]) / 1e9;
+	f->thr_posts   = fd->bound[PH_THR + 1] - fd->bound[PH_THR];
+	f->thr_lat     = phase_latency(fd, PH_THR, &missing, &last);
+	f->thr_s       = (double)(last - fd->send_ns[fd->bound[PH_THR]]) / 1e9;
 	f->thr_posts_s = f->thr_s > 0 ? (double)f->thr_posts / f->thr_s : 0;
-	f->thr_ok = true;
+	f->thr_ok      = true;
 
 	sleep_ns(500000000); /* let the queues empty */
 	f->lat_posts = fd->bound[PH_LAT + 1] - fd->bound[PH_LAT];
 	if (send_paced(d, pl, fd, fd->bound[PH_LAT], fd->bound[PH_LAT + 1],
-		o->rate, &f->max_lag_ns) != 0)
+	        o->rate, &f->max_lag_ns) != 0)
 		return -1;
-	f->lat_rate = (double)f->lat_posts / ((double)(now_ns() -
-	    fd->send_ns[fd->bound[PH_LAT]]) / 1e9);
+	f->lat_rate = (double)f->lat_posts /
+	    ((double)(now_ns() - fd->send_ns[fd->bound[PH_LAT]]) / 1e9);
 	if (wait_phase(d, c, fd, PH_LAT) != 0)
 		return -1;
-	f->lat = phase_latency(fd, PH_LAT, &missing, &last);
+	f->lat    = phase_latency(fd, PH_LAT, &missing, &last);
 	f->lat_ok = true;
 	return 0;
 }
@@ -1834,12 +1868,12 @@ static int
 run_e2e(const opts *o, const char *conf, const char *fifo, const pool *pl,
     e2e_fig *f)
 {
-	char       vigild[PATH_MAX];
-	size_t     len[N_PHASE] = {WARMUP_POSTS, o->n_posts,
-	    (size_t)o->rate * o->duration};
+	char   vigild[PATH_MAX];
+	size_t len[N_PHASE] = {
+	    WARMUP_POSTS, o->n_posts, (size_t)o->rate * o->duration};
 	feed       fd;
 	collector  c;
-	daemon_run d = {.pid = -1, .in = -1};
+	daemon_run d  = {.pid = -1, .in = -1};
 	int        rd = -1, wr = -1, rc = -1;
 	bool       reading = false;
 
@@ -1858,7 +1892,8 @@ run_e2e(const opts *o, const char *conf, const char *fifo, const pool *pl,
 		goto out;
 	c.fd = rd;
 	if (pthread_create(&c.thread, NULL, collect, &c) != 0) {
-		fprintf(stderr, "vigil-bench: cannot start the reader thread\n");
+		fprintf(
+		    stderr, "vigil-bench: cannot start the reader thread\n");
 		goto out;
 	}
 	reading = true;
@@ -1874,12 +1909,12 @@ out:
 		atomic_store(&c.stop, true);
 		pthread_join(c.thread, NULL);
 	}
-	f->started = d.pid > 0;
+	f->started     = d.pid > 0;
 	f->exit_status = d.exited ? d.status : 0;
-	f->alerts = atomic_load(&c.lines);
-	f->repeats = atomic_load(&c.repeats);
-	f->stray = atomic_load(&c.stray);
-	f->unparsed = atomic_load(&c.unparsed);
+	f->alerts      = atomic_load(&c.lines);
+	f->repeats     = atomic_load(&c.repeats);
+	f->stray       = atomic_load(&c.stray);
+	f->unparsed    = atomic_load(&c.unparsed);
 	f->alert_bytes = atomic_load(&c.bytes);
 	for (int ph = PH_THR; ph < N_PHASE; ph++)
 		f->missing += fd.expected[ph] - atomic_load(&c.got[ph]);
@@ -1952,24 +1987,27 @@ report_header(const opts *o, const pool *pl, const termset *ts,
 
 	load_average(load, sizeof(load));
 	printf("vigil-bench (vigil %s): %ld online CPUs, load average %s "
-	    "before the run\ncommand:", PACKAGE_VERSION,
-	    sysconf(_SC_NPROCESSORS_ONLN), load);
+	       "before the run\ncommand:",
+	    PACKAGE_VERSION, sysconf(_SC_NPROCESSORS_ONLN), load);
 	for (int i = 0; i < argc; i++) {
 		bool quote = strpbrk(argv[i], " \t'\"$") != NULL;
 
 		printf(" %s%s%s", quote ? "'" : "", argv[i], quote ? "'" : "");
 	}
-	printf("\nposts:    %zu distinct bodies, %.0f bytes a post on average "
+	printf(
+	    "\nposts:    %zu distinct bodies, %.0f bytes a post on average "
 	    "(ru %.0f%%, kk %.0f%%, en %.0f%%), %.1f%% polls, %.1f%% carry a "
 	    "watchlist term\nrules:    one watchlist of %zu terms in %u lists "
-	    "(%s)\n", pl->n, mean_post_bytes(pl), 100.0 * (double)pl->n_lang[RU] / n,
-	    100.0 * (double)pl->n_lang[KK] / n, 100.0 * (double)pl->n_lang[EN] / n,
-	    100.0 * (double)pl->n_poll / n, 100.0 * (double)pl->n_matching / n,
-	    ts->n, o->lists, conf);
+	    "(%s)\n",
+	    pl->n, mean_post_bytes(pl), 100.0 * (double)pl->n_lang[RU] / n,
+	    100.0 * (double)pl->n_lang[KK] / n,
+	    100.0 * (double)pl->n_lang[EN] / n, 100.0 * (double)pl->n_poll / n,
+	    100.0 * (double)pl->n_matching / n, ts->n, o->lists, conf);
 	if (o->mode != MODE_WORKER)
-		printf("daemon:   %d workers, %zu posts as fast as vigild takes "
-		    "them, then %u posts/s for %u s\n", o->workers, o->n_posts,
-		    o->rate, o->duration);
+		printf(
+		    "daemon:   %d workers, %zu posts as fast as vigild takes "
+		    "them, then %u posts/s for %u s\n",
+		    o->workers, o->n_posts, o->rate, o->duration);
 	printf("\n");
 	fflush(stdout);
 }
@@ -1985,10 +2023,10 @@ report_worker(const opts *o, const worker_fig *w)
 		return;
 	}
 	snprintf(m, sizeof(m), "%s posts/s", grouped(g, sizeof(g), per_core));
-	snprintf(t, sizeof(t), ">= %s", grouped(g, sizeof(g),
-	    TARGET_WORKER_POSTS_S));
-	snprintf(what, sizeof(what), "worker alone: posts/s per core, %zu terms",
-	    o->terms);
+	snprintf(t, sizeof(t), ">= %s",
+	    grouped(g, sizeof(g), TARGET_WORKER_POSTS_S));
+	snprintf(what, sizeof(what),
+	    "worker alone: posts/s per core, %zu terms", o->terms);
 	row(what, m, t, verdict(per_core >= TARGET_WORKER_POSTS_S));
 	row("worker alone: latency p50 / p99 / p99.9",
 	    dist_text(m, sizeof(m), &w->lat, 1e3, "us"), "", "");
@@ -2010,10 +2048,10 @@ report_e2e(const opts *o, const e2e_fig *f)
 	} else {
 		snprintf(m, sizeof(m), "FAILED");
 	}
-	snprintf(t, sizeof(t), ">= %s", grouped(g, sizeof(g),
-	    TARGET_E2E_POSTS_S));
-	row(what, m, t, f->thr_ok ?
-	    verdict(f->thr_posts_s >= TARGET_E2E_POSTS_S) : "");
+	snprintf(
+	    t, sizeof(t), ">= %s", grouped(g, sizeof(g), TARGET_E2E_POSTS_S));
+	row(what, m, t,
+	    f->thr_ok ? verdict(f->thr_posts_s >= TARGET_E2E_POSTS_S) : "");
 	snprintf(what, sizeof(what), "end to end: latency p50/p99/p99.9 @ %s/s",
 	    grouped(g, sizeof(g), (double)o->rate));
 	snprintf(t, sizeof(t), "p99 <= %.0f ms", TARGET_P99_MS);
@@ -2024,7 +2062,7 @@ report_e2e(const opts *o, const e2e_fig *f)
 		row(what, "FAILED", t, "");
 	}
 	for (size_t i = 0; i < f->n_procs; i++) {
-		bool   d = i == 0;
+		bool   d   = i == 0;
 		double lim = d ? TARGET_VIGILD_MIB : TARGET_WORKER_MIB;
 
 		snprintf(what, sizeof(what), "end to end: peak RSS of %s %d",
@@ -2043,11 +2081,12 @@ report_details(const opts *o, const worker_fig *w, const e2e_fig *f)
 
 	printf("\ndetails\n");
 	if (w->ran)
-		printf("  worker alone: %zu scorer_run calls in %.2f s wall, "
+		printf(
+		    "  worker alone: %zu scorer_run calls in %.2f s wall, "
 		    "%.2f s CPU, max %s us; rules loaded in %.2f s; RSS %.1f "
 		    "MiB before loading them; %zu of %zu posts flagged (%zu "
-		    "unexpected, %zu missed, %zu invalid)\n", w->runs,
-		    w->wall_s, w->cpu_s,
+		    "unexpected, %zu missed, %zu invalid)\n",
+		    w->runs, w->wall_s, w->cpu_s,
 		    fig(a, sizeof(a), (double)w->lat.max / 1e3), w->load_s,
 		    mib(w->before_kib), w->flagged, w->posts, w->false_pos,
 		    w->false_neg, w->invalid);
@@ -2055,16 +2094,18 @@ report_details(const opts *o, const worker_fig *w, const e2e_fig *f)
 		return;
 	if (f->thr_ok) {
 		printf("  throughput run: %s posts in %.2f s; latency under "
-		    "saturation p50/p99/p99.9 %s over %zu alerting posts\n",
+		       "saturation p50/p99/p99.9 %s over %zu alerting posts\n",
 		    grouped(g, sizeof(g), (double)f->thr_posts), f->thr_s,
-		    dist_text(a, sizeof(a), &f->thr_lat, 1e6, "ms"), f->thr_lat.n);
+		    dist_text(a, sizeof(a), &f->thr_lat, 1e6, "ms"),
+		    f->thr_lat.n);
 		printf("  CPU during it, user + system seconds (share of one "
-		    "core):\n   ");
+		       "core):\n   ");
 		for (size_t i = 0; i < f->n_thr_procs; i++) {
 			double c = f->cpu_s[i][0] + f->cpu_s[i][1];
 
-			printf(" %s %.1f + %.1f (%.0f%%),", f->thr_procs[i].comm,
-			    f->cpu_s[i][0], f->cpu_s[i][1], 100.0 * c / f->thr_s);
+			printf(" %s %.1f + %.1f (%.0f%%),",
+			    f->thr_procs[i].comm, f->cpu_s[i][0],
+			    f->cpu_s[i][1], 100.0 * c / f->thr_s);
 			if (i > 0)
 				wcpu += c;
 		}
@@ -2072,20 +2113,21 @@ report_details(const opts *o, const worker_fig *w, const e2e_fig *f)
 		    100.0 * f->bench_cpu_s / f->thr_s);
 		if (wcpu > 0)
 			printf("  worker CPU per post in the pipeline: %.1f us "
-			    "(%s posts/s per core)\n",
+			       "(%s posts/s per core)\n",
 			    wcpu * 1e6 / (double)f->thr_posts,
 			    grouped(g, sizeof(g), (double)f->thr_posts / wcpu));
 	}
 	if (f->lat_ok)
 		printf("  latency run: %s posts sent at %.0f/s, writer at most "
-		    "%.2f ms behind schedule; %zu alerting posts timed, max "
-		    "%s ms\n", grouped(g, sizeof(g), (double)f->lat_posts),
-		    f->lat_rate, (double)f->max_lag_ns / 1e6, f->lat.n,
+		       "%.2f ms behind schedule; %zu alerting posts timed, max "
+		       "%s ms\n",
+		    grouped(g, sizeof(g), (double)f->lat_posts), f->lat_rate,
+		    (double)f->max_lag_ns / 1e6, f->lat.n,
 		    fig(a, sizeof(a), (double)f->lat.max / 1e6));
 	printf("  alerts read: %zu lines, %.1f MiB (%zu more for posts "
-	    "matching several lists, %zu for posts that should not alert, "
-	    "%zu unreadable, %zu expected but missing)\n", f->alerts,
-	    (double)f->alert_bytes / 1048576.0, f->repeats, f->stray,
+	       "matching several lists, %zu for posts that should not alert, "
+	       "%zu unreadable, %zu expected but missing)\n",
+	    f->alerts, (double)f->alert_bytes / 1048576.0, f->repeats, f->stray,
 	    f->unparsed, f->missing);
 	if (WIFEXITED(f->exit_status))
 		printf("  vigild exited with status %d after SIGTERM\n",
@@ -2110,7 +2152,8 @@ usage(FILE *f)
 	    "  -m, --mode MODE     all (default), worker (worker alone only) "
 	    "or e2e\n"
 	    "      --terms T       watchlist terms (500)\n"
-	    "      --lists L       watchlists they are dealt into (5, at most 8)\n"
+	    "      --lists L       watchlists they are dealt into (5, at most "
+	    "8)\n"
 	    "      --match-pct P   percent of posts that carry a term (7)\n"
 	    "      --pool P        distinct post bodies (50000)\n"
 	    "      --passes P      timed passes of the worker-alone run (3)\n"
@@ -2129,7 +2172,7 @@ num_arg(const char *name, const char *s, uint64_t lo, uint64_t hi)
 	unsigned long long v;
 
 	errno = 0;
-	v = strtoull(s, &end, 10);
+	v     = strtoull(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo ||
 	    v > hi)
 		die("%s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
@@ -2168,8 +2211,20 @@ default_builddir(void)
 static void
 parse_args(int argc, char **argv, opts *o)
 {
-	enum { O_TERMS = 256, O_LISTS, O_MATCH, O_POOL, O_PASSES, O_SEED,
-		O_BATCH, O_INFLIGHT, O_BACKLOG, O_BUILDDIR, O_DIR, O_KEEP };
+	enum {
+		O_TERMS = 256,
+		O_LISTS,
+		O_MATCH,
+		O_POOL,
+		O_PASSES,
+		O_SEED,
+		O_BATCH,
+		O_INFLIGHT,
+		O_BACKLOG,
+		O_BUILDDIR,
+		O_DIR,
+		O_KEEP
+	};
 	static const struct option lo[] = {
 	    {"posts", required_argument, NULL, 'n'},
 	    {"rate", required_argument, NULL, 'r'},
@@ -2199,11 +2254,12 @@ parse_args(int argc, char **argv, opts *o)
 			o->n_posts = num_arg("--posts", optarg, 1, 100000000);
 			break;
 		case 'r':
-			o->rate = (unsigned)num_arg("--rate", optarg, 1, 1000000);
+			o->rate =
+			    (unsigned)num_arg("--rate", optarg, 1, 1000000);
 			break;
 		case 'd':
-			o->duration = (unsigned)num_arg("--duration", optarg, 1,
-			    3600);
+			o->duration =
+			    (unsigned)num_arg("--duration", optarg, 1, 3600);
 			break;
 		case 'w':
 			o->workers = (int)num_arg("--workers", optarg, 1, 128);
@@ -2223,18 +2279,19 @@ parse_args(int argc, char **argv, opts *o)
 			o->terms = num_arg("--terms", optarg, 1, 1200);
 			break;
 		case O_LISTS:
-			o->lists = (unsigned)num_arg("--lists", optarg, 1,
-			    ARRAY_LEN(list_names));
+			o->lists = (unsigned)num_arg(
+			    "--lists", optarg, 1, ARRAY_LEN(list_names));
 			break;
 		case O_MATCH:
-			o->match_pct = (unsigned)num_arg("--match-pct", optarg,
-			    1, 100);
+			o->match_pct =
+			    (unsigned)num_arg("--match-pct", optarg, 1, 100);
 			break;
 		case O_POOL:
 			o->pool = num_arg("--pool", optarg, 1, 10000000);
 			break;
 		case O_PASSES:
-			o->passes = (unsigned)num_arg("--passes", optarg, 1, 1000);
+			o->passes =
+			    (unsigned)num_arg("--passes", optarg, 1, 1000);
 			break;
 		case O_SEED:
 			o->seed = num_arg("--seed", optarg, 1, UINT64_MAX);
@@ -2243,11 +2300,12 @@ parse_args(int argc, char **argv, opts *o)
 			o->batch = (long)num_arg("--batch", optarg, 1, 100000);
 			break;
 		case O_INFLIGHT:
-			o->inflight = (long)num_arg("--inflight", optarg, 1, 1000);
+			o->inflight =
+			    (long)num_arg("--inflight", optarg, 1, 1000);
 			break;
 		case O_BACKLOG:
-			o->backlog = (long)num_arg("--backlog", optarg, 1,
-			    100000000);
+			o->backlog =
+			    (long)num_arg("--backlog", optarg, 1, 100000000);
 			break;
 		case O_BUILDDIR: o->builddir = optarg; break;
 		case O_DIR: o->dir = optarg; break;
@@ -2263,8 +2321,7 @@ parse_args(int argc, char **argv, opts *o)
 }
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -2283,7 +2340,7 @@ prepare_dirs(opts *o, char *tmpl)
 	if (o->dir == NULL) {
 		if (mkdtemp(tmpl) == NULL)
 			die("mkdtemp: %s", strerror(errno));
-		made = true;
+		made   = true;
 		o->dir = tmpl;
 	} else if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
 		die("--dir %s: %s", o->dir, strerror(errno));
@@ -2300,9 +2357,15 @@ prepare_dirs(opts *o, char *tmpl)
 int
 main(int argc, char **argv)
 {
-	opts       o = {.n_posts = 1000000, .rate = 10000, .duration = 10,
-	    .pool = 50000, .passes = 3, .terms = 500, .lists = 5,
-	    .match_pct = 7, .seed = 1};
+	opts       o = {.n_posts = 1000000,
+	          .rate          = 10000,
+	          .duration      = 10,
+	          .pool          = 50000,
+	          .passes        = 3,
+	          .terms         = 500,
+	          .lists         = 5,
+	          .match_pct     = 7,
+	          .seed          = 1};
 	char       conf[PATH_MAX], fifo[PATH_MAX], tmpl[] = "/tmp/vb.XXXXXX";
 	char      *builddir, *dir;
 	bool       made_dir = false;
@@ -2326,7 +2389,7 @@ main(int argc, char **argv)
 	pool_make(&pl, &ts, &o);
 	made_dir = prepare_dirs(&o, tmpl);
 	builddir = (char *)o.builddir;
-	dir = (char *)o.dir;
+	dir      = (char *)o.dir;
 	snprintf(conf, sizeof(conf), "%s/bench.conf", dir);
 	snprintf(fifo, sizeof(fifo), "%s/alerts.fifo", dir);
 	unlink(fifo);

@@ -50,7 +50,7 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define VIGIL_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define VIGIL_EXPORT __attribute__((visibility("default")))
+#define VIGIL_EXPORT       __attribute__((visibility("default")))
 #else
 #define VIGIL_PRINTF(f, a)
 #define VIGIL_EXPORT
@@ -97,8 +97,8 @@ enum {
  */
 typedef enum vigil_setting_type {
 	VIGIL_SET_BOOL = 1,
-	VIGIL_SET_INT,     /* 64-bit integer */
-	VIGIL_SET_FLOAT,   /* accepts integers too */
+	VIGIL_SET_INT,   /* 64-bit integer */
+	VIGIL_SET_FLOAT, /* accepts integers too */
 	VIGIL_SET_STRING,
 	VIGIL_SET_STRINGS, /* array of strings */
 	VIGIL_SET_GROUP,   /* nested group; children describe it */
@@ -110,13 +110,13 @@ typedef enum vigil_setting_type {
 #define VIGIL_SET_SECRET   0x4u /* string: never logged */
 
 typedef struct vigil_setting {
-	const char                  *name;
-	vigil_setting_type           type;
-	const char                  *default_value; /* text form, or NULL */
-	const char                  *description;
+	const char                 *name;
+	vigil_setting_type          type;
+	const char                 *default_value; /* text form, or NULL */
+	const char                 *description;
 	const struct vigil_setting *children; /* GROUP and LIST only */
-	unsigned                     flags;
-	double                       min, max; /* INT, FLOAT: checked if min<max */
+	unsigned                    flags;
+	double min, max; /* INT, FLOAT: checked if min<max */
 } vigil_setting;
 
 /* A validated configuration group. Owned by the host; valid from init
@@ -145,8 +145,8 @@ typedef enum vigil_author_kind {
 } vigil_author_kind;
 
 /* Fields that rules scan and that evidence points into. */
-#define VIGIL_FIELD_TEXT          0u
-#define VIGIL_FIELD_POLL_QUESTION 1u
+#define VIGIL_FIELD_TEXT           0u
+#define VIGIL_FIELD_POLL_QUESTION  1u
 #define VIGIL_FIELD_POLL_OPTION(i) (2u + (unsigned)(i))
 
 typedef struct vigil_post {
@@ -160,16 +160,16 @@ typedef struct vigil_post {
 	vigil_str         author_handle;
 	vigil_str         author_name;
 	vigil_author_kind author_kind;
-	int64_t           created_at;        /* microseconds since the epoch */
-	int32_t           created_offset;    /* seconds east of UTC, as written */
+	int64_t           created_at;     /* microseconds since the epoch */
+	int32_t           created_offset; /* seconds east of UTC, as written */
 	vigil_str         text;
 	int               has_poll;
 	vigil_str         poll_question;
 	const vigil_str  *poll_options;
 	size_t            n_poll_options;
-	const vigil_str  *jurisdictions;     /* as the post or its input named */
+	const vigil_str  *jurisdictions; /* as the post or its input named */
 	size_t            n_jurisdictions;
-	size_t            n_fields;          /* 2 + n_poll_options */
+	size_t            n_fields; /* 2 + n_poll_options */
 } vigil_post;
 
 /* Normalized text of one field: NFKC case folded, format characters
@@ -181,9 +181,9 @@ typedef struct vigil_norm vigil_norm;
  * safe to scan from several threads at once. */
 typedef struct vigil_matcher vigil_matcher;
 
-#define VIGIL_PAT_LITERAL 0x0u  /* expr is plain text, normalized by host */
-#define VIGIL_PAT_REGEX   0x1u  /* expr is a PCRE regex over folded text */
-#define VIGIL_PAT_WORD    0x2u  /* match must start and end at a word edge */
+#define VIGIL_PAT_LITERAL 0x0u /* expr is plain text, normalized by host */
+#define VIGIL_PAT_REGEX   0x1u /* expr is a PCRE regex over folded text */
+#define VIGIL_PAT_WORD    0x2u /* match must start and end at a word edge */
 
 typedef struct vigil_pattern {
 	const char *expr;
@@ -194,8 +194,7 @@ typedef struct vigil_pattern {
 
 /* Called for each match with offsets into the scanned (normalized) text.
  * Return non-zero to stop the scan. */
-typedef int (*vigil_match_fn)(
-    void *arg, unsigned id, size_t start, size_t end);
+typedef int (*vigil_match_fn)(void *arg, unsigned id, size_t start, size_t end);
 
 /* ------------------------------------------------------------------------
  * Findings, built by rules through the host. */
@@ -204,16 +203,16 @@ typedef struct vigil_finding  vigil_finding;
 
 typedef struct vigil_finding_spec {
 	uint32_t       struct_size;
-	const char    *rule;     /* rule id, e.g. "kz.poll.blackout" */
+	const char    *rule;         /* rule id, e.g. "kz.poll.blackout" */
 	const char    *jurisdiction; /* ISO 3166 code, or NULL */
 	double         score;
-	vigil_severity floor;    /* at least this severity */
-	vigil_severity cap;      /* at most this (VIGIL_SEV_NONE: no cap) */
-	const char    *title;    /* one line for people */
-	const char    *law;      /* legal basis, or NULL */
+	vigil_severity floor; /* at least this severity */
+	vigil_severity cap;   /* at most this (VIGIL_SEV_NONE: no cap) */
+	const char    *title; /* one line for people */
+	const char    *law;   /* legal basis, or NULL */
 	const char    *article;
 	const char    *penalty;
-	const char    *window;   /* name of the time window, or NULL */
+	const char    *window;       /* name of the time window, or NULL */
 	int64_t        window_start; /* microseconds since the epoch, UTC */
 	int64_t        window_end;
 } vigil_finding_spec;
@@ -231,13 +230,14 @@ enum {
 typedef void (*vigil_ack_fn)(void *arg, int status, const char *reason);
 
 typedef struct vigil_submit {
-	uint32_t           struct_size;
-	const char        *source; /* e.g. a file name, for error messages */
-	uint64_t           line;   /* line number in source, or 0 */
-	const char *const *jurisdictions; /* defaults when the post names none */
-	size_t             n_jurisdictions;
-	vigil_ack_fn       ack;
-	void              *ack_arg;
+	uint32_t    struct_size;
+	const char *source; /* e.g. a file name, for error messages */
+	uint64_t    line;   /* line number in source, or 0 */
+	const char *const
+	            *jurisdictions; /* defaults when the post names none */
+	size_t       n_jurisdictions;
+	vigil_ack_fn ack;
+	void        *ack_arg;
 } vigil_submit;
 
 /* ------------------------------------------------------------------------
@@ -246,8 +246,8 @@ typedef struct vigil_submit {
  * or until alert_done for VIGIL_PENDING. */
 typedef struct vigil_alert {
 	uint32_t       struct_size;
-	uint64_t       token;       /* for alert_done */
-	const char    *id;          /* stable: platform, post, rule, content */
+	uint64_t       token; /* for alert_done */
+	const char    *id;    /* stable: platform, post, rule, content */
 	const char    *rule;
 	const char    *jurisdiction;
 	vigil_severity severity;
@@ -257,18 +257,18 @@ typedef struct vigil_alert {
 	const char    *platform;
 	const char    *channel;
 	const char    *url;
-	const char    *author_id;   /* NULL when absent */
+	const char    *author_id; /* NULL when absent */
 	const char    *author_handle;
 	const char    *author_name;
-	int64_t        created_at;  /* microseconds since the epoch, UTC */
+	int64_t        created_at; /* microseconds since the epoch, UTC */
 	const char    *law;
 	const char    *article;
 	const char    *penalty;
 	const char    *window;
 	int64_t        window_start;
 	int64_t        window_end;
-	const char    *excerpt;     /* first piece of evidence, or NULL */
-	const char    *json;        /* the whole alert, doc/alerts.md */
+	const char    *excerpt; /* first piece of evidence, or NULL */
+	const char    *json;    /* the whole alert, doc/alerts.md */
 	size_t         json_len;
 } vigil_alert;
 
@@ -330,7 +330,8 @@ typedef struct vigil_host {
 	    const vigil_submit *opts);
 	/* Parses and checks a post without submitting it [any]. Returns
 	 * VIGIL_OK, or VIGIL_ERR with a reason in err. */
-	int (*post_check)(const char *buf, size_t len, char *err, size_t errlen);
+	int (*post_check)(
+	    const char *buf, size_t len, char *err, size_t errlen);
 
 	/* Sinks [loop]: completes an emit that returned VIGIL_PENDING with
 	 * VIGIL_OK, VIGIL_ERETRY or VIGIL_EFAIL. */
@@ -338,14 +339,14 @@ typedef struct vigil_host {
 
 	/* Small persistent key-value store per instance, in the state
 	 * directory [loop]. get returns a malloc'd copy (free it) or NULL. */
-	int (*kv_put)(vigil_ctx *ctx, const char *key, const void *val,
-	    size_t len);
+	int (*kv_put)(
+	    vigil_ctx *ctx, const char *key, const void *val, size_t len);
 	void *(*kv_get)(vigil_ctx *ctx, const char *key, size_t *len);
 	int (*kv_del)(vigil_ctx *ctx, const char *key);
 
 	/* HTTP routes on the shared listener [loop]. */
-	int (*http_route)(vigil_ctx *ctx, const char *path, vigil_http_fn fn,
-	    void *arg);
+	int (*http_route)(
+	    vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg);
 	const char *(*http_method)(vigil_http_req *req);
 	const char *(*http_header)(vigil_http_req *req, const char *name);
 	const char *(*http_query)(vigil_http_req *req, const char *name);
@@ -354,8 +355,8 @@ typedef struct vigil_host {
 	    const char *content_type, const void *body, size_t len);
 
 	/* Metrics [any]. Handles are owned by the host. */
-	vigil_counter *(*counter)(vigil_ctx *ctx, const char *name,
-	    const char *help);
+	vigil_counter *(*counter)(
+	    vigil_ctx *ctx, const char *name, const char *help);
 	void (*counter_add)(vigil_counter *c, uint64_t n);
 	vigil_histogram *(*histogram)(vigil_ctx *ctx, const char *name,
 	    const char *help, const double *bounds, size_t n_bounds);
@@ -377,8 +378,8 @@ typedef struct vigil_host {
 	void (*norm_free)(vigil_norm *n);
 	/* Compiles patterns; on error returns NULL with a message that names
 	 * the pattern's where. */
-	vigil_matcher *(*matcher_new)(const vigil_pattern *pats, size_t n,
-	    char *err, size_t errlen);
+	vigil_matcher *(*matcher_new)(
+	    const vigil_pattern *pats, size_t n, char *err, size_t errlen);
 	int (*matcher_scan)(const vigil_matcher *m, const char *text,
 	    size_t len, vigil_match_fn fn, void *arg);
 	void (*matcher_free)(vigil_matcher *m);
@@ -390,8 +391,8 @@ typedef struct vigil_host {
 	int (*finding_evidence)(vigil_finding *f, const vigil_post *post,
 	    unsigned field, size_t orig_start, size_t orig_end);
 	/* A named signal that contributed to the score, for reviewers. */
-	int (*finding_signal)(vigil_finding *f, const char *name,
-	    double weight);
+	int (*finding_signal)(
+	    vigil_finding *f, const char *name, double weight);
 } vigil_host;
 
 /* ------------------------------------------------------------------------
@@ -408,8 +409,8 @@ typedef struct vigil_plugin {
 
 	/* All kinds. validate checks what the table cannot (may be NULL);
 	 * err names the problem, with cfg_where's file:line. */
-	int (*validate)(const vigil_host *host, const vigil_cfg *cfg,
-	    char *err, size_t errlen);
+	int (*validate)(const vigil_host *host, const vigil_cfg *cfg, char *err,
+	    size_t errlen);
 	int (*init)(const vigil_host *host, vigil_ctx *ctx,
 	    const vigil_cfg *cfg, void **instance);
 	int (*start)(void *instance);
@@ -424,8 +425,8 @@ typedef struct vigil_plugin {
 
 	/* Rules: add findings for one post [rule]. Return VIGIL_OK or
 	 * VIGIL_ERR (logged; the post gets no findings from this rule). */
-	int (*score)(void *instance, const vigil_post *post,
-	    vigil_findings *out);
+	int (*score)(
+	    void *instance, const vigil_post *post, vigil_findings *out);
 
 	/* Sinks [loop]: VIGIL_OK delivered, VIGIL_PENDING (alert_done
 	 * follows), VIGIL_ERETRY, VIGIL_EFAIL. */

@@ -5,10 +5,6 @@
  * input, the result is a config or a list of errors: never a crash, a
  * leak or an overflow.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

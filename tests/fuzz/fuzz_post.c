@@ -6,10 +6,6 @@
  * verdict it gives must be read back by alert_set_from_verdict: a verdict
  * vigild refuses would be an alert lost.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

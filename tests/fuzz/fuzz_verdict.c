@@ -5,10 +5,6 @@
  * every string is readable and whose document is JSON of the documented
  * version.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,10 +4,6 @@
  * to the byte, stable alert ids, and verdicts that must be refused with a
  * reason naming the member (they come from another process).
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,8 +105,8 @@ same_string(const char *a, const char *b)
 static void
 test_encode_decode(void **state)
 {
-	size_t     len, elen;
-	char      *v = make_verdict(
+	size_t len, elen;
+	char  *v = make_verdict(
 	     DEV003("2020-12-20T21:15:00+06:00", DEV003_TEXT), &len);
 	alert_set *s = alerts_of(v, len), *d;
 	char      *enc, err[256];
@@ -121,7 +117,8 @@ test_encode_decode(void **state)
 	assert_non_null(d);
 	assert_int_equal(alert_set_count(d), alert_set_count(s));
 	for (size_t i = 0; i < alert_set_count(s); i++) {
-		const vigil_alert *a = alert_set_get(s, i), *b = alert_set_get(d, i);
+		const vigil_alert *a = alert_set_get(s, i),
+		                  *b = alert_set_get(d, i);
 		assert_true(same_string(a->id, b->id));
 		assert_true(same_string(a->rule, b->rule));
 		assert_true(same_string(a->title, b->title));

@@ -8,10 +8,6 @@
  * against the socket: its output for people, --json, a reload that is
  * refused, the timeout and its exit statuses.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -44,7 +40,7 @@ struct fixture {
 	char               path[320];
 	struct event_base *base;
 	control           *ctl;
-	control_req       *held;   /* a deferred request */
+	control_req       *held; /* a deferred request */
 	int                calls;
 	json_t            *later_reply; /* for held, while vigilctl runs */
 	bool               fail_status;
@@ -122,8 +118,7 @@ cmd_inline(void *arg, control_req *req, json_t *args, json_t *reply)
 /* ------------------------------------------------------------ helpers */
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }
@@ -131,7 +126,7 @@ remove_entry(const char *path, const struct stat *st, int flag,
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f   = calloc(1, sizeof(*f));
 	const char     *tmp = getenv("TMPDIR");
 	char            err[256];
 
@@ -178,15 +173,15 @@ sun_set(struct sockaddr_un *sun, const char *path)
 static struct client *
 client_new(struct fixture *f)
 {
-	struct client     *c = calloc(1, sizeof(*c));
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct client     *c   = calloc(1, sizeof(*c));
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
 	assert_non_null(c);
 	c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(c->fd >= 0);
 	sun_set(&sun, f->path);
-	assert_int_equal(connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)),
-	    0);
+	assert_int_equal(
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
 	return c;
 }
@@ -203,7 +198,7 @@ static void
 client_send(struct fixture *f, struct client *c, const char *s, size_t len)
 {
 	size_t sent = 0;
-	long   end = now_ms() + WAIT_MS;
+	long   end  = now_ms() + WAIT_MS;
 
 	while (sent < len && now_ms() < end) {
 		ssize_t n = send(c->fd, s + sent, len - sent, MSG_NOSIGNAL);
@@ -327,7 +322,8 @@ test_commands(void **state)
 	client_say(f, c, "{\"cmd\":\"fail\",\"quiet\":true}\n");
 	expect_line(f, c, "{\"ok\":false,\"error\":\"the command failed\"}");
 	/* Several lines at once, CRLF, blank lines: answered in order. */
-	client_say(f, c, "\n{\"cmd\":\"echo\",\"x\":1}\r\n  \n"
+	client_say(f, c,
+	    "\n{\"cmd\":\"echo\",\"x\":1}\r\n  \n"
 	    "{\"cmd\":\"echo\",\"x\":2}\n{\"cmd\":\"echo\"}\n");
 	expect_line(f, c, "{\"ok\":true,\"got\":1}");
 	expect_line(f, c, "{\"ok\":true,\"got\":2}");
@@ -352,18 +348,22 @@ test_bad_requests(void **state)
 	client_say(f, c, "{\"cmd\":\"echo\"} trailing\n");
 	expect_prefix(f, c, "{\"ok\":false,\"error\":\"bad request: ");
 	client_say(f, c, "[\"echo\"]\n");
-	expect_line(f, c, "{\"ok\":false,\"error\":\"bad request: not a JSON "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"bad request: not a JSON "
 	    "object\"}");
 	client_say(f, c, "{\"command\":\"echo\"}\n");
-	expect_line(f, c, "{\"ok\":false,\"error\":\"bad request: no \\\"cmd\\\" "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"bad request: no \\\"cmd\\\" "
 	    "string\"}");
 	client_say(f, c, "{\"cmd\":7}\n");
-	expect_line(f, c, "{\"ok\":false,\"error\":\"bad request: no \\\"cmd\\\" "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"bad request: no \\\"cmd\\\" "
 	    "string\"}");
 	client_say(f, c, "{\"cmd\":\"echo\",\"cmd\":\"fail\"}\n");
 	expect_prefix(f, c, "{\"ok\":false,\"error\":\"bad request: duplicate");
 	client_say(f, c, "{\"cmd\":\"shutdown\"}\n");
-	expect_line(f, c, "{\"ok\":false,\"error\":\"unknown command 'shutdown' "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"unknown command 'shutdown' "
 	    "(known: echo, fail, later, inline)\"}");
 	/* The connection survives all that. */
 	client_say(f, c, "{\"cmd\":\"echo\",\"x\":\"still\"}\n");
@@ -375,10 +375,10 @@ test_bad_requests(void **state)
 static void
 test_line_too_long(void **state)
 {
-	struct fixture *f = *state;
-	struct client  *c = client_new(f);
-	struct client  *d = client_new(f);
-	char           *big = malloc(CONTROL_MAX_LINE + 100);
+	struct fixture *f    = *state;
+	struct client  *c    = client_new(f);
+	struct client  *d    = client_new(f);
+	char           *big  = malloc(CONTROL_MAX_LINE + 100);
 	char           *fits = malloc(CONTROL_MAX_LINE + 2);
 
 	assert_non_null(big);
@@ -387,21 +387,23 @@ test_line_too_long(void **state)
 	memset(fits, ' ', CONTROL_MAX_LINE);
 	memcpy(fits, "{\"cmd\":\"echo\",\"x\":0", 19);
 	fits[CONTROL_MAX_LINE - 1] = '}';
-	fits[CONTROL_MAX_LINE] = '\n';
+	fits[CONTROL_MAX_LINE]     = '\n';
 	client_send(f, d, fits, CONTROL_MAX_LINE + 1);
 	expect_line(f, d, "{\"ok\":true,\"got\":0}");
 	/* One byte more, with or without its newline: refused, closed. */
 	memset(big, 'x', CONTROL_MAX_LINE + 100);
 	big[CONTROL_MAX_LINE + 1] = '\n';
 	client_send(f, c, big, CONTROL_MAX_LINE + 2);
-	expect_line(f, c, "{\"ok\":false,\"error\":\"request line over 65536 "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"request line over 65536 "
 	    "bytes\"}");
 	expect_eof(f, c);
 	client_free(c);
-	c = client_new(f);
+	c                         = client_new(f);
 	big[CONTROL_MAX_LINE + 1] = 'x';
 	client_send(f, c, big, CONTROL_MAX_LINE + 100);
-	expect_line(f, c, "{\"ok\":false,\"error\":\"request line over 65536 "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"request line over 65536 "
 	    "bytes\"}");
 	expect_eof(f, c);
 	free(big);
@@ -413,12 +415,13 @@ test_line_too_long(void **state)
 static void
 test_deferred_in_order(void **state)
 {
-	struct fixture *f = *state;
-	struct client  *c = client_new(f);
+	struct fixture *f     = *state;
+	struct client  *c     = client_new(f);
 	struct client  *other = client_new(f);
 	char           *line;
 
-	client_say(f, c, "{\"cmd\":\"later\"}\n{\"cmd\":\"echo\",\"x\":\"next\"}\n");
+	client_say(
+	    f, c, "{\"cmd\":\"later\"}\n{\"cmd\":\"echo\",\"x\":\"next\"}\n");
 	pump(f, 50);
 	assert_non_null(f->held);
 	/* Nothing yet: the second line waits behind the first. */
@@ -436,15 +439,18 @@ test_deferred_in_order(void **state)
 	client_say(f, c, "{\"cmd\":\"later\"}\n");
 	pump(f, 20);
 	assert_non_null(f->held);
-	control_reply(f->held, json_pack("{s:s}", "error", "refused: bad "
-	    "config"));
+	control_reply(f->held,
+	    json_pack("{s:s}", "error",
+	        "refused: bad "
+	        "config"));
 	f->held = NULL;
 	expect_line(f, c, "{\"ok\":false,\"error\":\"refused: bad config\"}");
 	client_say(f, c, "{\"cmd\":\"later\"}\n");
 	pump(f, 20);
 	control_reply(f->held, NULL);
 	f->held = NULL;
-	expect_line(f, c, "{\"ok\":false,\"error\":\"the command gave no "
+	expect_line(f, c,
+	    "{\"ok\":false,\"error\":\"the command gave no "
 	    "reply\"}");
 	/* Answered from inside the handler. */
 	client_say(f, c, "{\"cmd\":\"inline\"}\n{\"cmd\":\"echo\",\"x\":4}\n");
@@ -461,7 +467,7 @@ test_deferred_client_gone(void **state)
 {
 	struct fixture *f = *state;
 	struct client  *c;
-	struct linger   abort_close = { .l_onoff = 1, .l_linger = 0 };
+	struct linger   abort_close = {.l_onoff = 1, .l_linger = 0};
 
 	for (int reset = 0; reset < 2; reset++) {
 		c = client_new(f);
@@ -469,8 +475,10 @@ test_deferred_client_gone(void **state)
 		pump(f, 20);
 		assert_non_null(f->held);
 		if (reset)
-			assert_int_equal(setsockopt(c->fd, SOL_SOCKET,
-			    SO_LINGER, &abort_close, sizeof(abort_close)), 0);
+			assert_int_equal(
+			    setsockopt(c->fd, SOL_SOCKET, SO_LINGER,
+			        &abort_close, sizeof(abort_close)),
+			    0);
 		client_free(c);
 		pump(f, 50);
 		control_reply(f->held, json_pack("{s:b}", "applied", 1));
@@ -499,7 +507,8 @@ test_too_many_clients(void **state)
 		expect_line(f, c[i], "{\"ok\":true,\"got\":1}");
 	}
 	c[32] = client_new(f);
-	expect_line(f, c[32], "{\"ok\":false,\"error\":\"too many control "
+	expect_line(f, c[32],
+	    "{\"ok\":false,\"error\":\"too many control "
 	    "clients\"}");
 	expect_eof(f, c[32]);
 	client_free(c[32]);
@@ -554,8 +563,8 @@ test_close_with_pending(void **state)
 static void
 test_stale_and_live(void **state)
 {
-	struct fixture    *f = *state;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct fixture    *f   = *state;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char               err[256], path[400], longpath[200];
 	control           *c2;
 	int                fd;
@@ -598,7 +607,7 @@ test_stale_and_live(void **state)
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "No such file or directory"));
 	memset(longpath, 'a', sizeof(longpath) - 1);
-	longpath[0] = '/';
+	longpath[0]                    = '/';
 	longpath[sizeof(longpath) - 1] = '\0';
 	assert_null(control_open(f->base, longpath, err, sizeof(err)));
 	assert_non_null(strstr(err, "too long"));
@@ -613,8 +622,8 @@ test_stale_and_live(void **state)
 static void
 test_close_keeps_foreign_socket(void **state)
 {
-	struct fixture    *f = *state;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct fixture    *f   = *state;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int                fd;
 
 	assert_int_equal(unlink(f->path), 0);
@@ -634,7 +643,7 @@ test_close_keeps_foreign_socket(void **state)
 #define VIGILCTL TOP_BUILDDIR "/daemon/vigilctl"
 
 struct run {
-	int    status;      /* exit status, or -1 */
+	int    status; /* exit status, or -1 */
 	char   out[8192];
 	char   err[2048];
 	size_t out_len, err_len;
@@ -651,12 +660,14 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 		json_object_set_new(reply, "error", json_string("stopping"));
 		return -1;
 	}
-	st = json_loads("{\"version\":\"0.1.0\",\"uptime_s\":3723,"
+	st = json_loads(
+	    "{\"version\":\"0.1.0\",\"uptime_s\":3723,"
 	    "\"config\":\"/etc/vigil/vigil.conf\",\"workers\":{\"running\":2,"
 	    "\"restarts\":0},\"queues\":{\"backlog\":5,\"ratio\":0.25},"
 	    "\"plugins\":[{\"name\":\"jsonl/sample\",\"kind\":\"input\","
 	    "\"state\":\"running\"}],\"jurisdictions\":[\"kz\",\"ru\"],"
-	    "\"reloads\":[],\"draining\":false,\"last_error\":null}", 0, &jerr);
+	    "\"reloads\":[],\"draining\":false,\"last_error\":null}",
+	    0, &jerr);
 	assert_non_null(st);
 	json_object_update(reply, st);
 	json_decref(st);
@@ -666,18 +677,21 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 static int
 cmd_plugins(void *arg, control_req *req, json_t *args, json_t *reply)
 {
-	json_object_set_new(reply, "plugins", json_pack("[{s:s,s:s,s:s,s:s},"
-	    "{s:s,s:s,s:s,s:s}]", "kind", "input", "name", "jsonl/sample",
-	    "plugin", "jsonl", "version", "1.0", "kind", "sink", "name",
-	    "stdout/main", "plugin", "stdout", "version", "1.2"));
+	json_object_set_new(reply, "plugins",
+	    json_pack("[{s:s,s:s,s:s,s:s},"
+	              "{s:s,s:s,s:s,s:s}]",
+	        "kind", "input", "name", "jsonl/sample", "plugin", "jsonl",
+	        "version", "1.0", "kind", "sink", "name", "stdout/main",
+	        "plugin", "stdout", "version", "1.2"));
 	return 0;
 }
 
 static int
 cmd_metrics(void *arg, control_req *req, json_t *args, json_t *reply)
 {
-	json_object_set_new(reply, "text", json_string("# TYPE x_total "
-	    "counter\nx_total{a=\"b\"} 1\n"));
+	json_object_set_new(reply, "text",
+	    json_string("# TYPE x_total "
+	                "counter\nx_total{a=\"b\"} 1\n"));
 	return 0;
 }
 
@@ -689,10 +703,8 @@ setup_daemon(void **state)
 	setup(state);
 	f = *state;
 	assert_int_equal(control_command(f->ctl, "status", cmd_status, f), 0);
-	assert_int_equal(control_command(f->ctl, "plugins", cmd_plugins, f),
-	    0);
-	assert_int_equal(control_command(f->ctl, "metrics", cmd_metrics, f),
-	    0);
+	assert_int_equal(control_command(f->ctl, "plugins", cmd_plugins, f), 0);
+	assert_int_equal(control_command(f->ctl, "metrics", cmd_metrics, f), 0);
 	assert_int_equal(control_command(f->ctl, "reload", cmd_later, f), 0);
 	return 0;
 }
@@ -712,7 +724,7 @@ drain(int fd, char *buf, size_t *len, size_t cap)
 static void
 run_vigilctl(struct fixture *f, struct run *r, const char *env_socket, ...)
 {
-	const char *argv[16] = { VIGILCTL };
+	const char *argv[16] = {VIGILCTL};
 	int         out[2], err[2], wst, n = 1;
 	long        end = now_ms() + 20000, held_at = 0;
 	pid_t       pid;
@@ -756,7 +768,7 @@ run_vigilctl(struct fixture *f, struct run *r, const char *env_socket, ...)
 				held_at = now_ms();
 			else if (now_ms() - held_at >= 100) {
 				control_reply(f->held, f->later_reply);
-				f->held = NULL;
+				f->held        = NULL;
 				f->later_reply = NULL;
 			}
 		}
@@ -802,8 +814,10 @@ test_vigilctl_status(void **state)
 	/* The socket from the environment, raw JSON. */
 	run_vigilctl(f, &r, f->path, "status", "--json", NULL);
 	assert_int_equal(r.status, 0);
-	assert_true(strncmp(r.out, "{\n  \"ok\": true,\n  \"version\": "
-	    "\"0.1.0\",\n", 38) == 0);
+	assert_true(strncmp(r.out,
+	                "{\n  \"ok\": true,\n  \"version\": "
+	                "\"0.1.0\",\n",
+	                38) == 0);
 	/* The daemon says no. */
 	f->fail_status = true;
 	run_vigilctl(f, &r, f->path, "status", NULL);
@@ -825,7 +839,8 @@ test_vigilctl_commands(void **state)
 	    "sink stdout/main plugin=stdout version=1.2\n");
 	run_vigilctl(f, &r, "/nonexistent", "-s", f->path, "metrics", NULL);
 	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "# TYPE x_total counter\n"
+	assert_string_equal(r.out,
+	    "# TYPE x_total counter\n"
 	    "x_total{a=\"b\"} 1\n");
 }
 
@@ -839,11 +854,12 @@ test_vigilctl_reload(void **state)
 	run_vigilctl(f, &r, f->path, "reload", NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "reload applied\ngeneration: 3\n");
-	f->later_reply = json_pack("{s:s}", "error",
-	    "vigil.conf:3: unknown setting 'x'");
+	f->later_reply =
+	    json_pack("{s:s}", "error", "vigil.conf:3: unknown setting 'x'");
 	run_vigilctl(f, &r, f->path, "reload", NULL);
 	assert_int_equal(r.status, 1);
-	assert_string_equal(r.err, "vigilctl: reload refused: vigil.conf:3: "
+	assert_string_equal(r.err,
+	    "vigilctl: reload refused: vigil.conf:3: "
 	    "unknown setting 'x'\n");
 	/* No answer within -t: cannot reach the daemon. */
 	run_vigilctl(f, &r, f->path, "-t", "1", "reload", NULL);
@@ -893,36 +909,33 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_socket_mode, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_line_too_long, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_deferred_in_order, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_deferred_client_gone,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_clients, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_half_close, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_close_with_pending, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_stale_and_live, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_close_keeps_foreign_socket,
-		    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_socket_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_line_too_long, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_deferred_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_deferred_client_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_too_many_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_close_with_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stale_and_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_close_keeps_foreign_socket, setup, teardown),
 #ifdef TOP_BUILDDIR
-		cmocka_unit_test_setup_teardown(test_vigilctl_status,
-		    setup_daemon, teardown),
-		cmocka_unit_test_setup_teardown(test_vigilctl_commands,
-		    setup_daemon, teardown),
-		cmocka_unit_test_setup_teardown(test_vigilctl_reload,
-		    setup_daemon, teardown),
-		cmocka_unit_test_setup_teardown(test_vigilctl_errors,
-		    setup_daemon, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_vigilctl_status, setup_daemon, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_vigilctl_commands, setup_daemon, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_vigilctl_reload, setup_daemon, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_vigilctl_errors, setup_daemon, teardown),
 #endif
 	};
 

@@ -6,10 +6,6 @@
  * limit, the connection cap (503, then room again after a close), idle
  * timeouts, duplicate routes, bad listen addresses and bind failures.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +38,8 @@ struct fixture {
 
 struct response {
 	int    status;
-	char   line[128];    /* the status line */
-	char  *head;         /* headers, NUL-terminated */
+	char   line[128]; /* the status line */
+	char  *head;      /* headers, NUL-terminated */
 	char  *body;
 	size_t body_len;
 	size_t raw_len;
@@ -84,12 +80,12 @@ pump_until_conns(struct fixture *f, int n)
 static int
 client_connect(int port)
 {
-	struct sockaddr_in sin = { 0 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {0};
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
+	sin.sin_family      = AF_INET;
+	sin.sin_port        = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* The listen backlog takes the connection before the loop runs. */
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
@@ -120,9 +116,9 @@ response_parse(char *raw, size_t len, struct response *r)
 	snprintf(r->line, sizeof(r->line), "%.*s", (int)(eol - raw), raw);
 	if (sscanf(raw, "HTTP/1.%*d %d", &r->status) != 1)
 		r->status = -1;
-	r->head = strndup(eol + 2, (size_t)(eoh - eol));
+	r->head     = strndup(eol + 2, (size_t)(eoh - eol));
 	r->body_len = len - (size_t)(eoh + 4 - raw);
-	r->body = malloc(r->body_len + 1);
+	r->body     = malloc(r->body_len + 1);
 	assert_non_null(r->head);
 	assert_non_null(r->body);
 	memcpy(r->body, eoh + 4, r->body_len);
@@ -194,14 +190,14 @@ assert_header(const struct response *r, const char *line)
 static void
 echo_handler(vigil_http_req *req, void *arg)
 {
-	struct fixture *f = arg;
-	const char *h = http_req_header(req, "x-token");
-	const char *q = http_req_query(req, "name");
-	const char *missing = http_req_query(req, "absent");
-	size_t      len = 0;
-	const char *body = http_req_body(req, &len);
-	char        out[1024];
-	int         n;
+	struct fixture *f       = arg;
+	const char     *h       = http_req_header(req, "x-token");
+	const char     *q       = http_req_query(req, "name");
+	const char     *missing = http_req_query(req, "absent");
+	size_t          len     = 0;
+	const char     *body    = http_req_body(req, &len);
+	char            out[1024];
+	int             n;
 
 	f->calls++;
 	n = snprintf(out, sizeof(out),
@@ -253,8 +249,9 @@ fixture_new(const http_options *o)
 	f->srv = http_server_new(f->base, o);
 	assert_non_null(f->srv);
 	assert_int_equal(http_server_port(f->srv), 0);
-	assert_int_equal(http_server_route(f->srv, "/echo", echo_handler, f,
-	    "test echo"), VIGIL_OK);
+	assert_int_equal(
+	    http_server_route(f->srv, "/echo", echo_handler, f, "test echo"),
+	    VIGIL_OK);
 	f->port = http_server_port(f->srv);
 	assert_true(f->port > 0);
 	return f;
@@ -271,8 +268,10 @@ fixture_free(struct fixture *f)
 static int
 setup(void **state)
 {
-	http_options o = { .listen = "127.0.0.1:0", .max_body = 64,
-	    .max_connections = 3, .timeout_s = 5 };
+	http_options o = {.listen = "127.0.0.1:0",
+	    .max_body             = 64,
+	    .max_connections      = 3,
+	    .timeout_s            = 5};
 
 	*state = fixture_new(&o);
 	return 0;
@@ -293,13 +292,16 @@ test_get_with_query_and_header(void **state)
 	struct fixture *f = *state;
 	struct response r;
 
-	exchange(f, "GET /echo?name=a%20b&x=1 HTTP/1.1\r\nHost: t\r\n"
-	    "X-Token: secret\r\nConnection: close\r\n\r\n", &r);
+	exchange(f,
+	    "GET /echo?name=a%20b&x=1 HTTP/1.1\r\nHost: t\r\n"
+	    "X-Token: secret\r\nConnection: close\r\n\r\n",
+	    &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.line, "HTTP/1.1 200 OK");
 	assert_header(&r, "Content-Type: text/plain; charset=utf-8\r\n");
 	assert_header(&r, "Content-Length: 59\r\n");
-	assert_string_equal(r.body, "method=GET token=secret name=a b "
+	assert_string_equal(r.body,
+	    "method=GET token=secret name=a b "
 	    "absent=- len=0 nul=1 body=");
 	assert_int_equal(f->calls, 1);
 	response_free(&r);
@@ -312,11 +314,13 @@ test_post_body(void **state)
 	struct fixture *f = *state;
 	struct response r;
 	/* Binary, with a NUL inside. */
-	static const char req[] = "POST /raw HTTP/1.1\r\nHost: t\r\n"
+	static const char req[] =
+	    "POST /raw HTTP/1.1\r\nHost: t\r\n"
 	    "Content-Length: 5\r\nConnection: close\r\n\r\nab\0cd";
 
-	assert_int_equal(http_server_route(f->srv, "/raw", raw_handler, f,
-	    "test raw"), VIGIL_OK);
+	assert_int_equal(
+	    http_server_route(f->srv, "/raw", raw_handler, f, "test raw"),
+	    VIGIL_OK);
 	exchange_fd(f, client_connect(f->port), req, sizeof(req) - 1, &r);
 	assert_string_equal(r.line, "HTTP/1.1 201 Created");
 	assert_header(&r, "Content-Type: application/octet-stream\r\n");
@@ -324,27 +328,36 @@ test_post_body(void **state)
 	assert_memory_equal(r.body, "ab\0cd", 5);
 	response_free(&r);
 
-	exchange(f, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n"
-	    "Connection: close\r\n\r\nhello world", &r);
+	exchange(f,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n"
+	    "Connection: close\r\n\r\nhello world",
+	    &r);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "method=POST token=- name=- absent=- "
+	assert_string_equal(r.body,
+	    "method=POST token=- name=- absent=- "
 	    "len=11 nul=1 body=hello world");
 	response_free(&r);
-	exchange(f, "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
-	    "Connection: close\r\n\r\nhi", &r);
+	exchange(f,
+	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nhi",
+	    &r);
 	assert_non_null(strstr(r.body, "method=PUT "));
 	response_free(&r);
-	exchange(f, "DELETE /echo HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "DELETE /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_non_null(strstr(r.body, "method=DELETE "));
 	response_free(&r);
 	/* HEAD: the handler runs, the body is not sent. */
-	exchange(f, "HEAD /echo HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "HEAD /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_int_equal(r.status, 200);
 	assert_header(&r, "Content-Length: 53\r\n");
-	assert_null(strstr(strstr(r.head, "Content-Length") + 1,
-	    "Content-Length"));
+	assert_null(
+	    strstr(strstr(r.head, "Content-Length") + 1, "Content-Length"));
 	assert_int_equal(r.body_len, 0);
 	response_free(&r);
 	assert_int_equal(f->calls, 4);
@@ -356,15 +369,19 @@ test_not_found(void **state)
 	struct fixture *f = *state;
 	struct response r;
 
-	exchange(f, "GET /nowhere?echo HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "GET /nowhere?echo HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_string_equal(r.line, "HTTP/1.1 404 Not Found");
 	assert_header(&r, "Content-Type: application/json\r\n");
 	assert_string_equal(r.body, "{\"error\":\"not found\"}");
 	response_free(&r);
 	/* Routes match whole paths only. */
-	exchange(f, "GET /echo/more HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "GET /echo/more HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_int_equal(r.status, 404);
 	response_free(&r);
 	/* Not HTTP at all. */
@@ -385,21 +402,27 @@ test_body_too_large(void **state)
 	memset(body, 'x', 100);
 	body[100] = '\0';
 	/* Announced by Content-Length. */
-	snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: t\r\n"
-	    "Content-Length: 100\r\nConnection: close\r\n\r\n%s", body);
+	snprintf(req, sizeof(req),
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 100\r\nConnection: close\r\n\r\n%s",
+	    body);
 	exchange(f, req, &r);
 	assert_int_equal(r.status, 413);
 	response_free(&r);
 	/* Chunked, found out while reading. */
-	snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	snprintf(req, sizeof(req),
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
 	    "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-	    "32\r\n%.50s\r\n32\r\n%.50s\r\n0\r\n\r\n", body, body);
+	    "32\r\n%.50s\r\n32\r\n%.50s\r\n0\r\n\r\n",
+	    body, body);
 	exchange(f, req, &r);
 	assert_int_equal(r.status, 413);
 	response_free(&r);
 	/* At the limit exactly: accepted. */
-	snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: t\r\n"
-	    "Content-Length: 64\r\nConnection: close\r\n\r\n%.64s", body);
+	snprintf(req, sizeof(req),
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 64\r\nConnection: close\r\n\r\n%.64s",
+	    body);
 	exchange(f, req, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "len=64 "));
@@ -414,23 +437,31 @@ test_handler_without_reply(void **state)
 	struct fixture *f = *state;
 	struct response r;
 
-	assert_int_equal(http_server_route(f->srv, "/silent", silent_handler,
-	    f, "test silent"), VIGIL_OK);
-	assert_int_equal(http_server_route(f->srv, "/status", status_handler,
-	    f, "test status"), VIGIL_OK);
-	exchange(f, "GET /silent HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	assert_int_equal(http_server_route(f->srv, "/silent", silent_handler, f,
+	                     "test silent"),
+	    VIGIL_OK);
+	assert_int_equal(http_server_route(f->srv, "/status", status_handler, f,
+	                     "test status"),
+	    VIGIL_OK);
+	exchange(f,
+	    "GET /silent HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_string_equal(r.line, "HTTP/1.1 500 Internal Server Error");
 	assert_header(&r, "Content-Type: application/json\r\n");
 	response_free(&r);
-	exchange(f, "GET /status?code=429 HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "GET /status?code=429 HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_string_equal(r.line, "HTTP/1.1 429 Too Many Requests");
 	assert_int_equal(r.body_len, 0);
 	assert_true(r.head != NULL && strstr(r.head, "Content-Type") == NULL);
 	response_free(&r);
-	exchange(f, "GET /status?code=42 HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n", &r);
+	exchange(f,
+	    "GET /status?code=42 HTTP/1.1\r\nHost: t\r\n"
+	    "Connection: close\r\n\r\n",
+	    &r);
 	assert_int_equal(r.status, 500);
 	response_free(&r);
 }
@@ -443,35 +474,49 @@ test_routes(void **state)
 
 	/* The same path twice is refused, and the first keeps it. */
 	assert_int_equal(http_server_route(f->srv, "/echo", silent_handler, f,
-	    "other plugin"), VIGIL_ERR);
-	assert_int_equal(http_server_route(f->srv, "echo", silent_handler, f,
-	    "other plugin"), VIGIL_ERR);
-	assert_int_equal(http_server_route(f->srv, "/a b", silent_handler, f,
-	    "other plugin"), VIGIL_ERR);
-	assert_int_equal(http_server_route(f->srv, "/a?b", silent_handler, f,
-	    "other plugin"), VIGIL_ERR);
-	assert_int_equal(http_server_route(f->srv, NULL, silent_handler, f,
-	    "other plugin"), VIGIL_ERR);
-	assert_int_equal(http_server_route(f->srv, "/x", NULL, f,
-	    "other plugin"), VIGIL_ERR);
-	exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	    "\r\n", &r);
+	                     "other plugin"),
+	    VIGIL_ERR);
+	assert_int_equal(http_server_route(
+	                     f->srv, "echo", silent_handler, f, "other plugin"),
+	    VIGIL_ERR);
+	assert_int_equal(http_server_route(
+	                     f->srv, "/a b", silent_handler, f, "other plugin"),
+	    VIGIL_ERR);
+	assert_int_equal(http_server_route(
+	                     f->srv, "/a?b", silent_handler, f, "other plugin"),
+	    VIGIL_ERR);
+	assert_int_equal(
+	    http_server_route(f->srv, NULL, silent_handler, f, "other plugin"),
+	    VIGIL_ERR);
+	assert_int_equal(
+	    http_server_route(f->srv, "/x", NULL, f, "other plugin"),
+	    VIGIL_ERR);
+	exchange(f,
+	    "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "\r\n",
+	    &r);
 	assert_int_equal(r.status, 200);
 	response_free(&r);
 
 	/* Unrouting frees the path for someone else. */
-	assert_int_equal(http_server_route(f->srv, "/status", status_handler,
-	    f, "test echo"), VIGIL_OK);
+	assert_int_equal(http_server_route(
+	                     f->srv, "/status", status_handler, f, "test echo"),
+	    VIGIL_OK);
 	assert_int_equal(http_server_unroute(f->srv, "nobody"), 0);
 	assert_int_equal(http_server_unroute(f->srv, "test echo"), 2);
-	exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	    "\r\n", &r);
+	exchange(f,
+	    "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "\r\n",
+	    &r);
 	assert_int_equal(r.status, 404);
 	response_free(&r);
 	assert_int_equal(http_server_route(f->srv, "/echo", status_handler, f,
-	    "other plugin"), VIGIL_OK);
-	exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	    "\r\n", &r);
+	                     "other plugin"),
+	    VIGIL_OK);
+	exchange(f,
+	    "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "\r\n",
+	    &r);
 	assert_int_equal(r.status, 204);
 	response_free(&r);
 }
@@ -482,15 +527,16 @@ test_keep_alive(void **state)
 {
 	struct fixture *f = *state;
 	struct response r;
-	int             fd = client_connect(f->port);
+	int             fd   = client_connect(f->port);
 	const char     *req1 = "GET /echo?name=1 HTTP/1.1\r\nHost: t\r\n\r\n";
 	const char     *req2 = "GET /echo?name=2 HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n";
+	                       "Connection: close\r\n\r\n";
 	char            buf[4096];
-	ssize_t         n = 0;
+	ssize_t         n   = 0;
 	long            end = now_ms() + WAIT_MS;
 
-	assert_int_equal(send(fd, req1, strlen(req1), 0), (ssize_t)strlen(req1));
+	assert_int_equal(
+	    send(fd, req1, strlen(req1), 0), (ssize_t)strlen(req1));
 	while (n <= 0 && now_ms() < end) {
 		pump(f, 2);
 		n = recv(fd, buf, sizeof(buf) - 1, 0);
@@ -519,8 +565,10 @@ test_connection_cap(void **state)
 		idle[i] = client_connect(f->port);
 	pump_until_conns(f, 3);
 	/* The fourth is turned away at once, without reaching a handler. */
-	exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	    "\r\n", &r);
+	exchange(f,
+	    "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "\r\n",
+	    &r);
 	assert_string_equal(r.line, "HTTP/1.1 503 Service Unavailable");
 	assert_string_equal(r.body, "{\"error\":\"too many connections\"}");
 	assert_int_equal(f->calls, 0);
@@ -529,8 +577,10 @@ test_connection_cap(void **state)
 	/* Room again after one closes. */
 	close(idle[0]);
 	pump_until_conns(f, 2);
-	exchange(f, "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-	    "\r\n", &r);
+	exchange(f,
+	    "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	    "\r\n",
+	    &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(f->calls, 1);
 	response_free(&r);
@@ -543,12 +593,14 @@ test_connection_cap(void **state)
 static void
 test_idle_timeout(void **state)
 {
-	http_options o = { .listen = "127.0.0.1:0", .max_body = 1024,
-	    .max_connections = 0, .timeout_s = 1 };
-	struct fixture *f = fixture_new(&o);
+	http_options    o  = {.listen = "127.0.0.1:0",
+	        .max_body             = 1024,
+	        .max_connections      = 0,
+	        .timeout_s            = 1};
+	struct fixture *f  = fixture_new(&o);
 	int             fd = client_connect(f->port);
 	char            c;
-	ssize_t         n = -1;
+	ssize_t         n     = -1;
 	long            start = now_ms();
 
 	pump_until_conns(f, 1);
@@ -564,7 +616,7 @@ test_idle_timeout(void **state)
 	fd = client_connect(f->port);
 	pump_until_conns(f, 1);
 	fixture_free(f);
-	n = -1;
+	n     = -1;
 	start = now_ms();
 	while (n < 0 && now_ms() - start < WAIT_MS)
 		n = recv(fd, &c, 1, 0);
@@ -575,11 +627,11 @@ test_idle_timeout(void **state)
 static void
 test_bad_listen(void **state)
 {
-	static const char *const bad[] = { "", "nohost", "8470", ":8470",
-	    "1.2.3.4", "[::1", "[::1]8470", "::1:8470", "[]:80", "h:",
-	    "h:99999", "h:-1", "h:80x", "h: 80" };
-	struct event_base *base = event_base_new();
-	http_options o = { .max_body = 10, .max_connections = 1 };
+	static const char *const bad[] = {"", "nohost", "8470", ":8470",
+	    "1.2.3.4", "[::1", "[::1]8470", "::1:8470", "[]:80",
+	    "h:", "h:99999", "h:-1", "h:80x", "h: 80"};
+	struct event_base       *base  = event_base_new();
+	http_options             o     = {.max_body = 10, .max_connections = 1};
 
 	assert_non_null(base);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
@@ -595,10 +647,10 @@ test_bad_listen(void **state)
 static void
 test_bind_failure(void **state)
 {
-	struct fixture    *f = *state;
+	struct fixture    *f    = *state;
 	struct event_base *base = event_base_new();
 	char               addr[64];
-	http_options       o = { .listen = addr, .max_body = 10 };
+	http_options       o = {.listen = addr, .max_body = 10};
 	http_server       *s;
 
 	assert_non_null(base);
@@ -606,23 +658,26 @@ test_bind_failure(void **state)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
 	s = http_server_new(base, &o);
 	assert_non_null(s);
-	assert_int_equal(http_server_route(s, "/x", status_handler, NULL,
-	    "second"), VIGIL_ERR);
+	assert_int_equal(
+	    http_server_route(s, "/x", status_handler, NULL, "second"),
+	    VIGIL_ERR);
 	assert_int_equal(http_server_port(s), 0);
 	http_server_free(s);
 	/* An address that is not here. */
 	o.listen = "192.0.2.1:0";
-	s = http_server_new(base, &o);
+	s        = http_server_new(base, &o);
 	assert_non_null(s);
-	assert_int_equal(http_server_route(s, "/x", status_handler, NULL,
-	    "second"), VIGIL_ERR);
+	assert_int_equal(
+	    http_server_route(s, "/x", status_handler, NULL, "second"),
+	    VIGIL_ERR);
 	http_server_free(s);
 	/* Names resolve (from /etc/hosts: no lookup leaves the machine). */
 	o.listen = "localhost:0";
-	s = http_server_new(base, &o);
+	s        = http_server_new(base, &o);
 	assert_non_null(s);
-	assert_int_equal(http_server_route(s, "/x", status_handler, NULL,
-	    "second"), VIGIL_OK);
+	assert_int_equal(
+	    http_server_route(s, "/x", status_handler, NULL, "second"),
+	    VIGIL_OK);
 	assert_true(http_server_port(s) > 0);
 	http_server_free(s);
 	event_base_free(base);
@@ -631,12 +686,12 @@ test_bind_failure(void **state)
 static void
 test_ipv6(void **state)
 {
-	http_options o = { .listen = "[::1]:0", .max_body = 10 };
-	struct event_base *base = event_base_new();
-	http_server *s;
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
-	    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	http_options        o    = {.listen = "[::1]:0", .max_body = 10};
+	struct event_base  *base = event_base_new();
+	http_server        *s;
+	int                 fd   = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 sin6 = {
+	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 
 	assert_non_null(base);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) != 0) {
@@ -648,8 +703,8 @@ test_ipv6(void **state)
 	close(fd);
 	s = http_server_new(base, &o);
 	assert_non_null(s);
-	assert_int_equal(http_server_route(s, "/x", status_handler, NULL,
-	    "v6"), VIGIL_OK);
+	assert_int_equal(
+	    http_server_route(s, "/x", status_handler, NULL, "v6"), VIGIL_OK);
 	assert_true(http_server_port(s) > 0);
 	http_server_free(s);
 	event_base_free(base);
@@ -659,24 +714,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_get_with_query_and_header,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_post_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_body_too_large, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_handler_without_reply,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keep_alive, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_connection_cap, setup,
-		    teardown),
-		cmocka_unit_test(test_idle_timeout),
-		cmocka_unit_test(test_bad_listen),
-		cmocka_unit_test_setup_teardown(test_bind_failure, setup,
-		    teardown),
-		cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test_setup_teardown(
+	        test_get_with_query_and_header, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_post_body, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_body_too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_handler_without_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_connection_cap, setup, teardown),
+	    cmocka_unit_test(test_idle_timeout),
+	    cmocka_unit_test(test_bad_listen),
+	    cmocka_unit_test_setup_teardown(test_bind_failure, setup, teardown),
+	    cmocka_unit_test(test_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,10 +4,6 @@
  * refused, the size limit holds at its edge, and what is on disk after a
  * crash or a hand edit is handled without harm.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +32,7 @@ struct fixture {
 };
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }
@@ -50,8 +45,8 @@ setup(void **state)
 	const char     *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->root, sizeof(f->root), "%s/test_kv.XXXXXX",
-	    tmp ? tmp : "/tmp");
+	snprintf(
+	    f->root, sizeof(f->root), "%s/test_kv.XXXXXX", tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(f->root));
 	snprintf(f->dir, sizeof(f->dir), "%s/kv/%s", f->root, NS);
 	f->kv = kv_open(f->root, NS, 0, err, sizeof(err));
@@ -119,8 +114,8 @@ check_value(kv_store *kv, const char *key, const void *want, size_t n)
 static void
 check_file_content(const char *path, const char *want)
 {
-	char buf[64] = { 0 };
-	int  fd = open(path, O_RDONLY);
+	char buf[64] = {0};
+	int  fd      = open(path, O_RDONLY);
 
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, buf, sizeof(buf) - 1), (ssize_t)strlen(want));
@@ -175,8 +170,7 @@ test_overwrite(void **state)
 	assert_int_equal(kv_put(f->kv, "k", "a longer first value", 20), 0);
 	assert_int_equal(kv_put(f->kv, "k", "short", 5), 0);
 	check_value(f->kv, "k", "short", 5);
-	assert_int_equal(kv_put(f->kv, "k", "much longer than before", 23),
-	    0);
+	assert_int_equal(kv_put(f->kv, "k", "much longer than before", 23), 0);
 	check_value(f->kv, "k", "much longer than before", 23);
 	/* Only the key itself: no temporary file stays behind. */
 	assert_int_equal(count_entries(f->dir, NULL), 1);
@@ -185,8 +179,8 @@ test_overwrite(void **state)
 static void
 test_empty_and_binary_values(void **state)
 {
-	struct fixture     *f = *state;
-	const unsigned char bin[] = { 0, 1, 0xff, '\n', 0, 'x' };
+	struct fixture     *f     = *state;
+	const unsigned char bin[] = {0, 1, 0xff, '\n', 0, 'x'};
 
 	assert_int_equal(kv_put(f->kv, "empty", NULL, 0), 0);
 	check_value(f->kv, "empty", "", 0);
@@ -197,11 +191,22 @@ test_empty_and_binary_values(void **state)
 static void
 test_bad_keys(void **state)
 {
-	struct fixture *f = *state;
+	struct fixture          *f     = *state;
 	static const char *const bad[] = {
-		"", ".", "..", "../escape", "a/b", "/etc/passwd", "a b",
-		"tab\there", "new\nline", "#offset.1.1", "caf\xc3\xa9", "a:b",
-		"star*", "~home",
+	    "",
+	    ".",
+	    "..",
+	    "../escape",
+	    "a/b",
+	    "/etc/passwd",
+	    "a b",
+	    "tab\there",
+	    "new\nline",
+	    "#offset.1.1",
+	    "caf\xc3\xa9",
+	    "a:b",
+	    "star*",
+	    "~home",
 	};
 	char   long_key[KV_NAME_MAX + 2];
 	size_t len;
@@ -211,7 +216,7 @@ test_bad_keys(void **state)
 		assert_int_equal(kv_put(f->kv, bad[i], "x", 1), -1);
 		assert_int_equal(errno, EINVAL);
 		errno = 0;
-		len = 7;
+		len   = 7;
 		assert_null(kv_get(f->kv, bad[i], &len));
 		assert_int_equal(errno, EINVAL);
 		assert_int_equal(len, 0);
@@ -231,9 +236,9 @@ test_bad_keys(void **state)
 	long_key[KV_NAME_MAX] = '\0';
 	assert_int_equal(kv_put(f->kv, long_key, "x", 1), 0);
 	check_value(f->kv, long_key, "x", 1);
-	long_key[KV_NAME_MAX] = 'k';
+	long_key[KV_NAME_MAX]     = 'k';
 	long_key[KV_NAME_MAX + 1] = '\0';
-	errno = 0;
+	errno                     = 0;
 	assert_int_equal(kv_put(f->kv, long_key, "x", 1), -1);
 	assert_int_equal(errno, EINVAL);
 
@@ -268,8 +273,8 @@ test_persistence(void **state)
 	check_missing(f->kv, "gone");
 
 	/* Another namespace shares nothing with this one. */
-	other = kv_open(f->root, "input.jsonl.other", KV_NOSYNC, err,
-	    sizeof(err));
+	other =
+	    kv_open(f->root, "input.jsonl.other", KV_NOSYNC, err, sizeof(err));
 	assert_non_null(other);
 	check_missing(other, "offset");
 	assert_int_equal(kv_put(other, "offset", "9", 1), 0);
@@ -281,7 +286,7 @@ test_persistence(void **state)
 static void
 test_value_limit(void **state)
 {
-	struct fixture *f = *state;
+	struct fixture *f   = *state;
 	unsigned char  *big = malloc(KV_VALUE_MAX + 1);
 
 	assert_non_null(big);
@@ -303,14 +308,20 @@ static void
 test_bad_namespaces(void **state)
 {
 	static const char *const bad[] = {
-		"", ".", "..", "a/b", "../etc", "input jsonl", NULL,
+	    "",
+	    ".",
+	    "..",
+	    "a/b",
+	    "../etc",
+	    "input jsonl",
+	    NULL,
 	};
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		assert_null(kv_open("/nonexistent-state", bad[i], 0, err,
-		    sizeof(err)));
+		assert_null(
+		    kv_open("/nonexistent-state", bad[i], 0, err, sizeof(err)));
 		assert_non_null(strstr(err, "invalid namespace name"));
 	}
 	err[0] = '\0';
@@ -468,9 +479,11 @@ test_errors_name_file_and_reason(void **state)
 	log = capture_log_end(saved, logpath);
 
 	assert_non_null(strstr(log, "invalid key '../x'"));
-	assert_non_null(strstr(log, "big: value of 65537 bytes is over the "
+	assert_non_null(strstr(log,
+	    "big: value of 65537 bytes is over the "
 	    "limit of 65536"));
-	assert_non_null(strstr(log, "/kv/" NS "/offset: open: Is a "
+	assert_non_null(strstr(log,
+	    "/kv/" NS "/offset: open: Is a "
 	    "directory"));
 	/* A key that is not set is an answer, not an error. */
 	assert_null(strstr(log, "missing"));
@@ -483,8 +496,7 @@ test_nosync(void **state)
 {
 	struct fixture *f = *state;
 	char            err[256];
-	kv_store       *kv = kv_open(f->root, "nosync", KV_NOSYNC, err,
-	    sizeof(err));
+	kv_store *kv = kv_open(f->root, "nosync", KV_NOSYNC, err, sizeof(err));
 
 	assert_non_null(kv);
 	assert_int_equal(kv_put(kv, "a", "1", 1), 0);
@@ -499,36 +511,30 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_directory,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_get_del, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_overwrite, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_empty_and_binary_values,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_keys, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_missing_key, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_persistence, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_value_limit, setup,
-		    teardown),
-		cmocka_unit_test(test_bad_namespaces),
-		cmocka_unit_test_setup_teardown(test_state_dir_not_a_directory,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_temp_removed, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_file_on_disk,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_is_a_directory, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_symlink_not_followed,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nosync, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_errors_name_file_and_reason, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_open_creates_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_empty_and_binary_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_value_limit, setup, teardown),
+	    cmocka_unit_test(test_bad_namespaces),
+	    cmocka_unit_test_setup_teardown(
+	        test_state_dir_not_a_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stale_temp_removed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_oversized_file_on_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_key_is_a_directory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_symlink_not_followed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nosync, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_errors_name_file_and_reason, setup, teardown),
 	};
 
 	/* The store logs refusals; keep the test output to cmocka's. */

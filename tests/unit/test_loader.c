@@ -4,10 +4,6 @@
  * another ABI (tests/unit/plugins/bad_abi.c), the stdout sink of the build
  * tree, missing and broken files, and the directory scan.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,10 +5,6 @@
  * small registry, label and HELP escaping, and the refusal of bad names,
  * label sets, bounds and type clashes.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,8 +23,8 @@ static char *
 exposition(void)
 {
 	char  *text = NULL;
-	size_t len = 0;
-	FILE  *f = open_memstream(&text, &len);
+	size_t len  = 0;
+	FILE  *f    = open_memstream(&text, &len);
 
 	assert_non_null(f);
 	metrics_write(f);
@@ -58,10 +54,10 @@ teardown(void **state)
 static void
 test_counter_values(void **state)
 {
-	vigil_counter *a = metrics_counter("t_requests_total", "Requests.",
-	    "route=\"a\"");
-	vigil_counter *b = metrics_counter("t_requests_total", "Requests.",
-	    "route=\"b\"");
+	vigil_counter *a =
+	    metrics_counter("t_requests_total", "Requests.", "route=\"a\"");
+	vigil_counter *b =
+	    metrics_counter("t_requests_total", "Requests.", "route=\"b\"");
 	vigil_counter *plain = metrics_counter("t_plain_total", NULL, NULL);
 
 	assert_non_null(a);
@@ -75,8 +71,9 @@ test_counter_values(void **state)
 	assert_int_equal(metrics_counter_value(a), 7);
 	assert_int_equal(metrics_counter_value(b), UINT64_C(1) << 40);
 	/* The same series is the same handle, with its value. */
-	assert_ptr_equal(metrics_counter("t_requests_total", "Other help.",
-	    "route=\"a\""), a);
+	assert_ptr_equal(
+	    metrics_counter("t_requests_total", "Other help.", "route=\"a\""),
+	    a);
 	assert_ptr_equal(metrics_counter("t_plain_total", NULL, ""), plain);
 	/* NULL handles are harmless. */
 	metrics_counter_add(NULL, 1);
@@ -87,32 +84,31 @@ test_counter_values(void **state)
 static void
 test_histogram_buckets(void **state)
 {
-	static const double bounds[] = { 0.1, 1, 10 };
-	vigil_histogram *h = metrics_histogram("t_latency_seconds", "Latency.",
-	    NULL, bounds, 3);
+	static const double bounds[] = {0.1, 1, 10};
+	vigil_histogram    *h =
+	    metrics_histogram("t_latency_seconds", "Latency.", NULL, bounds, 3);
 
 	assert_non_null(h);
 	metrics_histogram_observe(h, 0.05);
-	metrics_histogram_observe(h, 0.1);  /* le is inclusive */
+	metrics_histogram_observe(h, 0.1); /* le is inclusive */
 	metrics_histogram_observe(h, 0.5);
 	metrics_histogram_observe(h, 10);
 	metrics_histogram_observe(h, 11);
-	metrics_histogram_observe(h, NAN);  /* dropped */
-	metrics_histogram_observe(h, -1);   /* below the first bound */
-	assert_exposition(
-	    "# HELP t_latency_seconds Latency.\n"
-	    "# TYPE t_latency_seconds histogram\n"
-	    "t_latency_seconds_bucket{le=\"0.1\"} 3\n"
-	    "t_latency_seconds_bucket{le=\"1\"} 4\n"
-	    "t_latency_seconds_bucket{le=\"10\"} 5\n"
-	    "t_latency_seconds_bucket{le=\"+Inf\"} 6\n"
-	    "t_latency_seconds_sum 20.65\n"
-	    "t_latency_seconds_count 6\n");
-	assert_ptr_equal(metrics_histogram("t_latency_seconds", NULL, NULL,
-	    bounds, 3), h);
+	metrics_histogram_observe(h, NAN); /* dropped */
+	metrics_histogram_observe(h, -1);  /* below the first bound */
+	assert_exposition("# HELP t_latency_seconds Latency.\n"
+	                  "# TYPE t_latency_seconds histogram\n"
+	                  "t_latency_seconds_bucket{le=\"0.1\"} 3\n"
+	                  "t_latency_seconds_bucket{le=\"1\"} 4\n"
+	                  "t_latency_seconds_bucket{le=\"10\"} 5\n"
+	                  "t_latency_seconds_bucket{le=\"+Inf\"} 6\n"
+	                  "t_latency_seconds_sum 20.65\n"
+	                  "t_latency_seconds_count 6\n");
+	assert_ptr_equal(
+	    metrics_histogram("t_latency_seconds", NULL, NULL, bounds, 3), h);
 	/* Same series, other bounds: refused. */
-	assert_null(metrics_histogram("t_latency_seconds", NULL, NULL,
-	    bounds, 2));
+	assert_null(
+	    metrics_histogram("t_latency_seconds", NULL, NULL, bounds, 2));
 }
 
 static double
@@ -124,22 +120,24 @@ gauge_value(void *arg)
 static void
 test_exposition_exact(void **state)
 {
-	static const double bounds[] = { 0.5, 2.5 };
-	double queue = 12, other = 1.5, nan_value = NAN;
-	vigil_counter   *c1, *c2, *c3;
-	vigil_histogram *h1, *h2;
+	static const double bounds[] = {0.5, 2.5};
+	double              queue = 12, other = 1.5, nan_value = NAN;
+	vigil_counter      *c1, *c2, *c3;
+	vigil_histogram    *h1, *h2;
 
-	c1 = metrics_counter("vigil_posts_total", "Posts received.",
-	    "input=\"a\"");
-	h1 = metrics_histogram("vigil_batch_seconds", "Batch time.",
-	    "worker=\"1\"", bounds, 2);
-	c2 = metrics_counter("vigil_posts_total", "Posts received.",
-	    "input=\"b\"");
+	c1 = metrics_counter(
+	    "vigil_posts_total", "Posts received.", "input=\"a\"");
+	h1 = metrics_histogram(
+	    "vigil_batch_seconds", "Batch time.", "worker=\"1\"", bounds, 2);
+	c2 = metrics_counter(
+	    "vigil_posts_total", "Posts received.", "input=\"b\"");
 	c3 = metrics_counter("vigil_reloads_total", "Reloads.", NULL);
-	h2 = metrics_histogram("vigil_batch_seconds", "Batch time.",
-	    "worker=\"2\"", bounds, 2);
-	metrics_gauge_fn("vigil_queue_depth", "Posts waiting.\nPer queue, "
-	    "in C:\\queue.", "queue=\"in\"", gauge_value, &queue);
+	h2 = metrics_histogram(
+	    "vigil_batch_seconds", "Batch time.", "worker=\"2\"", bounds, 2);
+	metrics_gauge_fn("vigil_queue_depth",
+	    "Posts waiting.\nPer queue, "
+	    "in C:\\queue.",
+	    "queue=\"in\"", gauge_value, &queue);
 	metrics_gauge_fn("vigil_queue_depth", "ignored", "queue=\"nan\"",
 	    gauge_value, &nan_value);
 	metrics_gauge_fn("vigil_no_help", NULL, NULL, gauge_value, &other);
@@ -194,7 +192,8 @@ test_exposition_exact(void **state)
 		    "vigil_queue_depth{queue=\"in\"} 0.1\n"
 		    "# TYPE vigil_no_help gauge\nvigil_no_help 0.1\n"));
 		assert_null(strstr(text, "queue=\"nan\""));
-		assert_non_null(strstr(text, "vigil_posts_total{input=\"a\"} 5\n"));
+		assert_non_null(
+		    strstr(text, "vigil_posts_total{input=\"a\"} 5\n"));
 		free(text);
 	}
 	/* A family whose last gauge went away is not written at all. */
@@ -210,18 +209,18 @@ test_exposition_exact(void **state)
 static void
 test_label_escaping(void **state)
 {
-	char buf[128] = "";
-	char small[16] = "a=\"1\"";
+	char           buf[128]  = "";
+	char           small[16] = "a=\"1\"";
 	vigil_counter *c;
 
-	assert_int_equal(metrics_label(buf, sizeof(buf), "path",
-	    "C:\\dir \"x\"\nend"), 0);
+	assert_int_equal(
+	    metrics_label(buf, sizeof(buf), "path", "C:\\dir \"x\"\nend"), 0);
 	assert_string_equal(buf, "path=\"C:\\\\dir \\\"x\\\"\\nend\"");
 	assert_int_equal(metrics_label(buf, sizeof(buf), "k", ""), 0);
 	assert_string_equal(buf, "path=\"C:\\\\dir \\\"x\\\"\\nend\",k=\"\"");
 	/* Too long, or a bad label name: refused and buf kept as it was. */
-	assert_int_equal(metrics_label(small, sizeof(small), "b",
-	    "0123456789"), -1);
+	assert_int_equal(
+	    metrics_label(small, sizeof(small), "b", "0123456789"), -1);
 	assert_string_equal(small, "a=\"1\"");
 	assert_int_equal(metrics_label(small, sizeof(small), "b", "1"), 0);
 	assert_string_equal(small, "a=\"1\",b=\"1\"");
@@ -243,17 +242,28 @@ test_label_escaping(void **state)
 static void
 test_bad_names(void **state)
 {
-	static const double bounds[] = { 1, 2 };
-	static const double descending[] = { 2, 1 };
-	static const double equal[] = { 1, 1 };
-	const double with_nan[] = { 1, NAN };
-	const double with_inf[] = { 1, INFINITY };
-	static const char *const names[] = { "", "9lives", "Upper", "a-b",
-	    "a.b", "a:b", "a b", "é" };
+	static const double      bounds[]     = {1, 2};
+	static const double      descending[] = {2, 1};
+	static const double      equal[]      = {1, 1};
+	const double             with_nan[]   = {1, NAN};
+	const double             with_inf[]   = {1, INFINITY};
+	static const char *const names[]      = {
+	         "", "9lives", "Upper", "a-b", "a.b", "a:b", "a b", "é"};
 	static const char *const labels[] = {
-	    "a=b", "a=\"x", "a=\"x\",", "a=\"x\"b=\"y\"", "=\"x\"",
-	    "__name__=\"x\"", "a=\"\\q\"", "a=\"line\nbreak\"", "9a=\"x\"",
-	    "a=\"x\",,b=\"y\"", " a=\"x\"", "a", "a:\"x\"", "a=\"x\"\n",
+	    "a=b",
+	    "a=\"x",
+	    "a=\"x\",",
+	    "a=\"x\"b=\"y\"",
+	    "=\"x\"",
+	    "__name__=\"x\"",
+	    "a=\"\\q\"",
+	    "a=\"line\nbreak\"",
+	    "9a=\"x\"",
+	    "a=\"x\",,b=\"y\"",
+	    " a=\"x\"",
+	    "a",
+	    "a:\"x\"",
+	    "a=\"x\"\n",
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -300,8 +310,8 @@ test_bad_names(void **state)
 		free(text);
 	}
 	/* Accepted label sets. */
-	assert_non_null(metrics_counter("t_ok_total", NULL,
-	    "a=\"\",B_2=\"\\\\\\\"\\n\",_c=\"x,y=z\""));
+	assert_non_null(metrics_counter(
+	    "t_ok_total", NULL, "a=\"\",B_2=\"\\\\\\\"\\n\",_c=\"x,y=z\""));
 }
 
 #define THREADS 4
@@ -327,10 +337,10 @@ hammer(void *arg)
 static void
 test_concurrency(void **state)
 {
-	static const double bounds[] = { 1 };
-	struct shared s;
-	pthread_t     t[THREADS];
-	char          expected[512];
+	static const double bounds[] = {1};
+	struct shared       s;
+	pthread_t           t[THREADS];
+	char                expected[512];
 
 	s.c = metrics_counter("t_hits_total", NULL, NULL);
 	s.h = metrics_histogram("t_size", NULL, NULL, bounds, 1);
@@ -363,7 +373,7 @@ static void *
 create_many(void *arg)
 {
 	struct creator *cr = arg;
-	char labels[32];
+	char            labels[32];
 
 	for (int i = 0; i < 64; i++) {
 		snprintf(labels, sizeof(labels), "n=\"%d\"", i);
@@ -381,8 +391,8 @@ test_concurrent_creation(void **state)
 	pthread_t      t[THREADS];
 
 	for (int i = 0; i < THREADS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, create_many,
-		    &cr[i]), 0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, create_many, &cr[i]), 0);
 	for (int i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 	for (int k = 0; k < 64; k++) {
@@ -396,9 +406,9 @@ test_concurrent_creation(void **state)
 static void
 test_numbers(void **state)
 {
-	static const double bounds[] = { 1e-06, 0.1, 1e+21 };
+	static const double bounds[] = {1e-06, 0.1, 1e+21};
 	vigil_histogram *h = metrics_histogram("t_num", NULL, NULL, bounds, 3);
-	double third = 1.0 / 3, minus_inf = -INFINITY;
+	double           third = 1.0 / 3, minus_inf = -INFINITY;
 
 	assert_non_null(h);
 	metrics_gauge_fn("t_third", NULL, NULL, gauge_value, &third);
@@ -406,32 +416,31 @@ test_numbers(void **state)
 	metrics_histogram_observe(h, 0.1);
 	metrics_histogram_observe(h, 0.2);
 	/* Doubles are written so that they read back the same. */
-	assert_exposition(
-	    "# TYPE t_num histogram\n"
-	    "t_num_bucket{le=\"1e-06\"} 0\n"
-	    "t_num_bucket{le=\"0.1\"} 1\n"
-	    "t_num_bucket{le=\"1e+21\"} 2\n"
-	    "t_num_bucket{le=\"+Inf\"} 2\n"
-	    "t_num_sum 0.30000000000000004\n"
-	    "t_num_count 2\n"
-	    "# TYPE t_third gauge\n"
-	    "t_third 0.33333333333333331\n"
-	    "# TYPE t_floor gauge\n"
-	    "t_floor -Inf\n");
+	assert_exposition("# TYPE t_num histogram\n"
+	                  "t_num_bucket{le=\"1e-06\"} 0\n"
+	                  "t_num_bucket{le=\"0.1\"} 1\n"
+	                  "t_num_bucket{le=\"1e+21\"} 2\n"
+	                  "t_num_bucket{le=\"+Inf\"} 2\n"
+	                  "t_num_sum 0.30000000000000004\n"
+	                  "t_num_count 2\n"
+	                  "# TYPE t_third gauge\n"
+	                  "t_third 0.33333333333333331\n"
+	                  "# TYPE t_floor gauge\n"
+	                  "t_floor -Inf\n");
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_counter_values, teardown),
-		cmocka_unit_test_teardown(test_histogram_buckets, teardown),
-		cmocka_unit_test_teardown(test_exposition_exact, teardown),
-		cmocka_unit_test_teardown(test_label_escaping, teardown),
-		cmocka_unit_test_teardown(test_bad_names, teardown),
-		cmocka_unit_test_teardown(test_concurrency, teardown),
-		cmocka_unit_test_teardown(test_concurrent_creation, teardown),
-		cmocka_unit_test_teardown(test_numbers, teardown),
+	    cmocka_unit_test_teardown(test_counter_values, teardown),
+	    cmocka_unit_test_teardown(test_histogram_buckets, teardown),
+	    cmocka_unit_test_teardown(test_exposition_exact, teardown),
+	    cmocka_unit_test_teardown(test_label_escaping, teardown),
+	    cmocka_unit_test_teardown(test_bad_names, teardown),
+	    cmocka_unit_test_teardown(test_concurrency, teardown),
+	    cmocka_unit_test_teardown(test_concurrent_creation, teardown),
+	    cmocka_unit_test_teardown(test_numbers, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,10 +4,6 @@
  * on, jurisdictions, the field services rules use, the content hash, and
  * the JSONTestSuite parsing cases (VIGIL_PEER_DIR) fed in as posts.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>

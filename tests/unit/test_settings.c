@@ -4,10 +4,6 @@
  * groups and lists, the reference), then the daemon's configuration
  * (config.c) on whole files, with and without plugins.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -3,10 +3,6 @@
  * space, the map back to original bytes) and matching (literals, regexes,
  * word edges, prefiltered regexes confirmed by PCRE2, errors, threads).
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,9 +37,9 @@ collect(void *arg, unsigned id, size_t start, size_t end)
 
 	assert_true(hs->n < MAX_HITS);
 	assert_true(start < end);
-	hs->h[hs->n].id = id;
+	hs->h[hs->n].id    = id;
 	hs->h[hs->n].start = start;
-	hs->h[hs->n].end = end;
+	hs->h[hs->n].end   = end;
 	hs->n++;
 	return hs->stop_after != 0 && hs->n >= hs->stop_after;
 }
@@ -54,7 +50,7 @@ norm_check(const char *in, const char *want)
 {
 	vigil_norm *n = text_normalize(in, strlen(in));
 	const char *t;
-	size_t len, k, os, oe, prev_s = 0, prev_e = 0;
+	size_t      len, k, os, oe, prev_s = 0, prev_e = 0;
 
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
@@ -85,14 +81,14 @@ orig_of(const char *in, const char *needle, const char *want_orig)
 {
 	vigil_norm *n = text_normalize(in, strlen(in));
 	const char *t, *at;
-	size_t len, os, oe;
+	size_t      len, os, oe;
 
 	assert_non_null(n);
-	t = text_norm_text(n, &len);
+	t  = text_norm_text(n, &len);
 	at = strstr(t, needle);
 	assert_non_null(at);
-	text_norm_to_orig(n, (size_t)(at - t), (size_t)(at - t) +
-	    strlen(needle), &os, &oe);
+	text_norm_to_orig(
+	    n, (size_t)(at - t), (size_t)(at - t) + strlen(needle), &os, &oe);
 	assert_int_equal(oe - os, strlen(want_orig));
 	assert_memory_equal(in + os, want_orig, oe - os);
 	text_norm_free(n);
@@ -104,23 +100,23 @@ static void
 test_utf8_valid(void **state)
 {
 	static const char *const bad[] = {
-		"\xc0\x80",             /* overlong NUL */
-		"\xc1\xbf",             /* overlong */
-		"\xe0\x80\xaf",         /* overlong '/' */
-		"\xe0\x9f\xbf",         /* overlong U+07FF */
-		"\xf0\x8f\xbf\xbf",     /* overlong U+FFFF */
-		"\xed\xa0\x80",         /* U+D800 */
-		"\xed\xbf\xbf",         /* U+DFFF */
-		"\xf4\x90\x80\x80",     /* U+110000 */
-		"\xf5\x80\x80\x80",
-		"\xff",
-		"\x80",                 /* lone continuation */
-		"\xd0",                 /* truncated */
-		"\xe2\x82",
-		"\xf0\x9f\x91",
-		"\xd0\x41",             /* continuation missing */
-		"abcdefgh\xd0",         /* after the ASCII fast path */
-		"abcdefghijklmnop\xe2\x28\xa1",
+	    "\xc0\x80",         /* overlong NUL */
+	    "\xc1\xbf",         /* overlong */
+	    "\xe0\x80\xaf",     /* overlong '/' */
+	    "\xe0\x9f\xbf",     /* overlong U+07FF */
+	    "\xf0\x8f\xbf\xbf", /* overlong U+FFFF */
+	    "\xed\xa0\x80",     /* U+D800 */
+	    "\xed\xbf\xbf",     /* U+DFFF */
+	    "\xf4\x90\x80\x80", /* U+110000 */
+	    "\xf5\x80\x80\x80",
+	    "\xff",
+	    "\x80", /* lone continuation */
+	    "\xd0", /* truncated */
+	    "\xe2\x82",
+	    "\xf0\x9f\x91",
+	    "\xd0\x41",     /* continuation missing */
+	    "abcdefgh\xd0", /* after the ASCII fast path */
+	    "abcdefghijklmnop\xe2\x28\xa1",
 	};
 	size_t i;
 
@@ -164,12 +160,12 @@ static void
 test_norm_compat(void **state)
 {
 	(void)state;
-	norm_is("\xef\xac\x81", "fi");                  /* U+FB01 */
+	norm_is("\xef\xac\x81", "fi"); /* U+FB01 */
 	norm_is("\xef\xac\x81nal", "final");
-	norm_is("\xef\xbc\xa1", "a");                   /* fullwidth A */
+	norm_is("\xef\xbc\xa1", "a"); /* fullwidth A */
 	norm_is("\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\x91", "ab1");
-	norm_is("x\xc2\xb2", "x2");                     /* superscript 2 */
-	norm_is("\xe2\x84\xab", "\xc3\xa5");            /* Angstrom -> å */
+	norm_is("x\xc2\xb2", "x2");          /* superscript 2 */
+	norm_is("\xe2\x84\xab", "\xc3\xa5"); /* Angstrom -> å */
 	/* Mathematical bold, outside the BMP: U+1D400 U+1D401. */
 	norm_is("\xf0\x9d\x90\x80\xf0\x9d\x90\x81", "ab");
 	/* Emoji stay as they are. */
@@ -180,11 +176,19 @@ static void
 test_norm_invisible(void **state)
 {
 	(void)state;
-	norm_is("вы\xe2\x80\x8b" "боры", "выборы");         /* U+200B */
-	norm_is("вы\xc2\xad" "боры", "выборы");             /* soft hyphen */
-	norm_is("\xef\xbb\xbf" "опрос", "опрос");           /* BOM */
+	norm_is("вы\xe2\x80\x8b"
+	        "боры",
+	    "выборы"); /* U+200B */
+	norm_is("вы\xc2\xad"
+	        "боры",
+	    "выборы"); /* soft hyphen */
+	norm_is("\xef\xbb\xbf"
+	        "опрос",
+	    "опрос"); /* BOM */
 	norm_is("о\xe2\x80\x8cп\xe2\x80\x8dр\xe2\x81\xa0ос", "опрос");
-	norm_is("\xe2\x80\x8e" "abc\xe2\x80\x8f", "abc");   /* LRM, RLM */
+	norm_is("\xe2\x80\x8e"
+	        "abc\xe2\x80\x8f",
+	    "abc"); /* LRM, RLM */
 	norm_is("\xe2\x80\x8b", "");
 }
 
@@ -192,13 +196,23 @@ static void
 test_norm_whitespace(void **state)
 {
 	(void)state;
-	norm_is("a\xc2\xa0\xc2\xa0" "b", "a b");             /* NBSP */
+	norm_is("a\xc2\xa0\xc2\xa0"
+	        "b",
+	    "a b"); /* NBSP */
 	norm_is("  a \t\n\r b  ", "a b");
 	/* U+2007, U+202F */
-	norm_is("a\xe2\x80\x87" "b\xe2\x80\xaf" "c", "a b c");
-	norm_is("a\xe3\x80\x80" "b", "a b");                 /* U+3000 */
-	norm_is("a\xe2\x80\xa8" "b\xc2\x85" "c", "a b c");   /* U+2028, NEL */
-	norm_is("a \xe2\x80\x8b b", "a b");  /* invisible inside a run */
+	norm_is("a\xe2\x80\x87"
+	        "b\xe2\x80\xaf"
+	        "c",
+	    "a b c");
+	norm_is("a\xe3\x80\x80"
+	        "b",
+	    "a b"); /* U+3000 */
+	norm_is("a\xe2\x80\xa8"
+	        "b\xc2\x85"
+	        "c",
+	    "a b c");                       /* U+2028, NEL */
+	norm_is("a \xe2\x80\x8b b", "a b"); /* invisible inside a run */
 	norm_is(" \xc2\xa0\t\n", "");
 	norm_is("", "");
 }
@@ -207,9 +221,11 @@ static void
 test_norm_combining(void **state)
 {
 	(void)state;
-	norm_is("e\xcc\x81", "\xc3\xa9");                  /* e + acute */
-	norm_is("Е\xcc\x88" "лка", "ёлка");                 /* Е + diaeresis */
-	norm_is("и\xcc\x86", "й");                          /* и + breve */
+	norm_is("e\xcc\x81", "\xc3\xa9"); /* e + acute */
+	norm_is("Е\xcc\x88"
+	        "лка",
+	    "ёлка");               /* Е + diaeresis */
+	norm_is("и\xcc\x86", "й"); /* и + breve */
 	/* An invisible character cannot split a letter from its mark. */
 	norm_is("e\xe2\x80\x8b\xcc\x81", "\xc3\xa9");
 	/* A mark that does not compose stays, after the letter. */
@@ -217,7 +233,10 @@ test_norm_combining(void **state)
 	/* Marks are put in canonical order: below (220) before above. */
 	norm_is("q\xcc\x81\xcc\xa3", "q\xcc\xa3\xcc\x81");
 	/* A mark at the very start. */
-	norm_is("\xcc\x81" "a", "\xcc\x81" "a");
+	norm_is("\xcc\x81"
+	        "a",
+	    "\xcc\x81"
+	    "a");
 	/* Hangul jamo compose into a syllable. */
 	norm_is("\xe1\x84\x80\xe1\x85\xa1", "\xea\xb0\x80");
 }
@@ -228,10 +247,10 @@ test_norm_long_marks(void **state)
 	/* Zalgo-like: one letter with 300 marks. Runs of marks are cut
 	 * every 30 (as in Unicode's stream-safe format) so that the cost
 	 * stays linear; each piece maps to its own original range. */
-	char in[1 + 300 * 2 + 2];
+	char        in[1 + 300 * 2 + 2];
 	vigil_norm *n;
 	const char *t;
-	size_t len, os, oe, i;
+	size_t      len, os, oe, i;
 
 	(void)state;
 	in[0] = 'A';
@@ -241,7 +260,7 @@ test_norm_long_marks(void **state)
 	}
 	in[601] = 'b';
 	in[602] = '\0';
-	n = text_normalize(in, strlen(in));
+	n       = text_normalize(in, strlen(in));
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
 	assert_true(len > 600);
@@ -262,9 +281,12 @@ static void
 test_norm_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"abc\xff", "\xd0", "выборы\xed\xa0\x80", "\xc0\x80",
-		"e\xcc", /* cut inside a segment */
-		"e\xcc\x81\xf4\x90\x80\x80",
+	    "abc\xff",
+	    "\xd0",
+	    "выборы\xed\xa0\x80",
+	    "\xc0\x80",
+	    "e\xcc", /* cut inside a segment */
+	    "e\xcc\x81\xf4\x90\x80\x80",
 	};
 	size_t i;
 
@@ -278,7 +300,7 @@ static void
 test_norm_empty(void **state)
 {
 	vigil_norm *n;
-	size_t len = 99, os = 9, oe = 9;
+	size_t      len = 99, os = 9, oe = 9;
 
 	(void)state;
 	n = text_normalize(NULL, 0);
@@ -298,8 +320,11 @@ static void
 test_map_back(void **state)
 {
 	(void)state;
-	orig_of("Привет, ВЫ\xe2\x80\x8b" "БОРЫ 2021!", "выборы",
-	    "ВЫ\xe2\x80\x8b" "БОРЫ");
+	orig_of("Привет, ВЫ\xe2\x80\x8b"
+	        "БОРЫ 2021!",
+	    "выборы",
+	    "ВЫ\xe2\x80\x8b"
+	    "БОРЫ");
 	orig_of("  Сайлау  ҚОРЫТЫНДЫСЫ", "қорытындысы", "ҚОРЫТЫНДЫСЫ");
 	orig_of("Straße", "ss", "ß");
 	orig_of("Straße", "e", "e");
@@ -307,17 +332,20 @@ test_map_back(void **state)
 	orig_of("x\xef\xbc\xa1y", "a", "\xef\xbc\xa1");
 	orig_of("xe\xcc\x81y", "\xc3\xa9", "e\xcc\x81");
 	orig_of("a \xc2\xa0 b", " ", " \xc2\xa0 ");
-	orig_of("вы\xc2\xad" "боры и ОПРОС", "опрос", "ОПРОС");
-	orig_of("\xf0\x9d\x90\x80\xf0\x9d\x90\x81" "c", "b",
-	    "\xf0\x9d\x90\x81");
+	orig_of("вы\xc2\xad"
+	        "боры и ОПРОС",
+	    "опрос", "ОПРОС");
+	orig_of("\xf0\x9d\x90\x80\xf0\x9d\x90\x81"
+	        "c",
+	    "b", "\xf0\x9d\x90\x81");
 }
 
 static void
 test_map_points(void **state)
 {
 	const char *in = "  АБВ  ";
-	vigil_norm *n = norm_check(in, "абв");
-	size_t os, oe;
+	vigil_norm *n  = norm_check(in, "абв");
+	size_t      os, oe;
 
 	(void)state;
 	/* An empty range maps to a point. */
@@ -341,8 +369,8 @@ test_map_points(void **state)
 static vigil_matcher *
 matcher_ok(const vigil_pattern *pats, size_t n)
 {
-	char err[256] = "";
-	vigil_matcher *m = text_matcher_new(pats, n, err, sizeof(err));
+	char           err[256] = "";
+	vigil_matcher *m        = text_matcher_new(pats, n, err, sizeof(err));
 
 	if (m == NULL)
 		fail_msg("matcher: %s", err);
@@ -355,7 +383,7 @@ scan_text(const vigil_matcher *m, const char *in, struct hits *hs)
 {
 	vigil_norm *n = text_normalize(in, strlen(in));
 	const char *t;
-	size_t len;
+	size_t      len;
 
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
@@ -365,8 +393,8 @@ scan_text(const vigil_matcher *m, const char *in, struct hits *hs)
 }
 
 static void
-assert_orig(const vigil_norm *n, const char *in, const struct hit *h,
-    const char *want)
+assert_orig(
+    const vigil_norm *n, const char *in, const struct hit *h, const char *want)
 {
 	size_t os, oe;
 
@@ -379,22 +407,24 @@ static void
 test_match_literal(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "Выборы", .id = 7 },
-		{ .expr = "exit  POLL", .id = 8 },
-		{ .expr = "\xef\xac\x81nal", .id = 9 }, /* "ﬁnal" */
+	    {.expr = "Выборы", .id = 7}, {.expr = "exit  POLL", .id = 8},
+	    {.expr = "\xef\xac\x81nal", .id = 9}, /* "ﬁnal" */
 	};
-	const char *in = "Итоги: ВЫ\xe2\x80\x8b" "БОРЫ прошли, "
-	    "EXIT\xc2\xa0poll final";
-	vigil_matcher *m = matcher_ok(pats, 3);
-	struct hits hs;
-	vigil_norm *n = scan_text(m, in, &hs);
+	const char    *in = "Итоги: ВЫ\xe2\x80\x8b"
+	                    "БОРЫ прошли, "
+	                    "EXIT\xc2\xa0poll final";
+	vigil_matcher *m  = matcher_ok(pats, 3);
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
 
 	(void)state;
 	assert_int_equal(hs.n, 3);
 	assert_int_equal(hs.h[0].id, 7);
 	assert_int_equal(hs.h[0].start, strlen("итоги: "));
 	assert_int_equal(hs.h[0].end, strlen("итоги: выборы"));
-	assert_orig(n, in, &hs.h[0], "ВЫ\xe2\x80\x8b" "БОРЫ");
+	assert_orig(n, in, &hs.h[0],
+	    "ВЫ\xe2\x80\x8b"
+	    "БОРЫ");
 	assert_int_equal(hs.h[1].id, 8);
 	assert_orig(n, in, &hs.h[1], "EXIT\xc2\xa0poll");
 	assert_int_equal(hs.h[2].id, 9);
@@ -407,13 +437,13 @@ static void
 test_match_word_edges(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "опрос", .id = 1, .flags = VIGIL_PAT_WORD },
-		{ .expr = "опрос", .id = 2 },
-		{ .expr = "сайлау", .id = 3, .flags = VIGIL_PAT_WORD },
+	    {.expr = "опрос", .id = 1, .flags = VIGIL_PAT_WORD},
+	    {.expr = "опрос", .id = 2},
+	    {.expr = "сайлау", .id = 3, .flags = VIGIL_PAT_WORD},
 	};
 	vigil_matcher *m = matcher_ok(pats, 3);
-	struct hits hs;
-	vigil_norm *n;
+	struct hits    hs;
+	vigil_norm    *n;
 
 	(void)state;
 	n = scan_text(m, "Опросник для всех", &hs);
@@ -454,16 +484,17 @@ static void
 test_match_regex(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "выбор(ы|ах)", .id = 1, .flags = VIGIL_PAT_REGEX },
-		{ .expr = "ОПРОС\\w*", .id = 2, .flags = VIGIL_PAT_REGEX },
-		{ .expr = "\\d{1,3}\\s?%", .id = 3,
-		    .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD },
+	    {.expr = "выбор(ы|ах)", .id = 1, .flags = VIGIL_PAT_REGEX},
+	    {.expr = "ОПРОС\\w*", .id = 2, .flags = VIGIL_PAT_REGEX},
+	    {.expr     = "\\d{1,3}\\s?%",
+	        .id    = 3,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD},
 	};
 	const char *in = "На ВЫБОРАХ: опросы дают 71 % и 10%";
 	vigil_matcher *m = matcher_ok(pats, 3);
-	struct hits hs;
-	vigil_norm *n = scan_text(m, in, &hs);
-	size_t i, j, n1 = 0, n2 = 0, n3 = 0;
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
+	size_t         i, j, n1 = 0, n2 = 0, n3 = 0;
 
 	(void)state;
 	for (i = 0; i < hs.n; i++) {
@@ -478,8 +509,7 @@ test_match_regex(void **state)
 			n1++;
 		} else if (hs.h[i].id == 2) {
 			/* Every end of "опрос\w*", from the same start. */
-			assert_int_equal(hs.h[i].start,
-			    strlen("на выборах: "));
+			assert_int_equal(hs.h[i].start, strlen("на выборах: "));
 			n2++;
 		} else if (hs.h[i].id == 3)
 			n3++;
@@ -497,19 +527,18 @@ test_match_prefilter(void **state)
 {
 	/* Backreferences are beyond Hyperscan: prefilter + PCRE2. */
 	const vigil_pattern pats[] = {
-		{ .expr = "(\\w{2,})\\s+\\1", .id = 1,
-		    .flags = VIGIL_PAT_REGEX },
-		{ .expr = "(да)\\1", .id = 2,
-		    .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD },
-		{ .expr = "опрос", .id = 3 },
-		{ .expr = "(?<=экзит)пол", .id = 4,
-		    .flags = VIGIL_PAT_REGEX },
+	    {.expr = "(\\w{2,})\\s+\\1", .id = 1, .flags = VIGIL_PAT_REGEX},
+	    {.expr     = "(да)\\1",
+	        .id    = 2,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD},
+	    {.expr = "опрос", .id = 3},
+	    {.expr = "(?<=экзит)пол", .id = 4, .flags = VIGIL_PAT_REGEX},
 	};
-	const char *in = "Голосуй голосуй! ДАДА, дадаист дад, опрос экзитпол";
-	vigil_matcher *m = matcher_ok(pats, 4);
-	struct hits hs;
-	vigil_norm *n = scan_text(m, in, &hs);
-	size_t i, n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+	const char    *in = "Голосуй голосуй! ДАДА, дадаист дад, опрос экзитпол";
+	vigil_matcher *m  = matcher_ok(pats, 4);
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
+	size_t         i, n1 = 0, n2 = 0, n3 = 0, n4 = 0;
 
 	(void)state;
 	for (i = 0; i < hs.n; i++) {
@@ -522,15 +551,12 @@ test_match_prefilter(void **state)
 			assert_orig(n, in, &hs.h[i], "ДАДА");
 			n2++;
 			break;
-		case 3:
-			n3++;
-			break;
+		case 3: n3++; break;
 		case 4:
 			assert_orig(n, in, &hs.h[i], "пол");
 			n4++;
 			break;
-		default:
-			fail();
+		default: fail();
 		}
 	}
 	assert_int_equal(n1, 1);
@@ -552,13 +578,14 @@ test_match_too_large_for_som(void **state)
 	/* Hyperscan finds \w+ in Unicode mode too large to track starts
 	 * for; the prefilter and PCRE2 take over. */
 	const vigil_pattern pats[] = {
-		{ .expr = "\\w+ста", .id = 1,
-		    .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD },
+	    {.expr     = "\\w+ста",
+	        .id    = 1,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD},
 	};
-	const char *in = "НАСТАСТА и бюрократ, вместа";
+	const char *in   = "НАСТАСТА и бюрократ, вместа";
 	vigil_matcher *m = matcher_ok(pats, 1);
-	struct hits hs;
-	vigil_norm *n = scan_text(m, in, &hs);
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
 
 	(void)state;
 	assert_int_equal(hs.n, 2);
@@ -572,37 +599,41 @@ static void
 test_match_errors(void **state)
 {
 	const vigil_pattern bad_where[] = {
-		{ .expr = "ok", .id = 1 },
-		{ .expr = "x(", .id = 2, .flags = VIGIL_PAT_REGEX,
-		    .where = "rules.conf:12" },
+	    {.expr = "ok", .id = 1},
+	    {.expr     = "x(",
+	        .id    = 2,
+	        .flags = VIGIL_PAT_REGEX,
+	        .where = "rules.conf:12"},
 	};
 	const vigil_pattern bad_index[] = {
-		{ .expr = "ok", .id = 1 },
-		{ .expr = "[a-", .id = 2, .flags = VIGIL_PAT_REGEX },
+	    {.expr = "ok", .id = 1},
+	    {.expr = "[a-", .id = 2, .flags = VIGIL_PAT_REGEX},
 	};
 	const vigil_pattern empty_lit[] = {
-		{ .expr = " \xe2\x80\x8b ", .id = 1, .where = "w.conf:3" },
+	    {.expr = " \xe2\x80\x8b ", .id = 1, .where = "w.conf:3"},
 	};
 	const vigil_pattern bad_utf8[] = {
-		{ .expr = "ab\xff", .id = 1, .where = "w.conf:4" },
+	    {.expr = "ab\xff", .id = 1, .where = "w.conf:4"},
 	};
 	const vigil_pattern bad_utf8_re[] = {
-		{ .expr = "ab\xff", .id = 1, .flags = VIGIL_PAT_REGEX },
+	    {.expr = "ab\xff", .id = 1, .flags = VIGIL_PAT_REGEX},
 	};
 	const vigil_pattern empty_match[] = {
-		{ .expr = "a*", .id = 1, .flags = VIGIL_PAT_REGEX,
-		    .where = "w.conf:5" },
+	    {.expr     = "a*",
+	        .id    = 1,
+	        .flags = VIGIL_PAT_REGEX,
+	        .where = "w.conf:5"},
 	};
 	const vigil_pattern no_expr[] = {
-		{ .expr = NULL, .id = 1, .where = "w.conf:6" },
+	    {.expr = NULL, .id = 1, .where = "w.conf:6"},
 	};
-	char long_expr[102];
+	char                long_expr[102];
 	const vigil_pattern long_pat = {
-		.expr = long_expr,
-		.flags = VIGIL_PAT_REGEX,
-		.where = "w.conf:7",
+	    .expr  = long_expr,
+	    .flags = VIGIL_PAT_REGEX,
+	    .where = "w.conf:7",
 	};
-	char err[256];
+	char   err[256];
 	size_t i;
 
 	(void)state;
@@ -640,13 +671,13 @@ static void
 test_match_empty_and_stop(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "а", .id = 1 },
+	    {.expr = "а", .id = 1},
 	};
 	vigil_matcher *m;
-	struct hits hs;
-	vigil_norm *n;
-	const char *t;
-	size_t len;
+	struct hits    hs;
+	vigil_norm    *n;
+	const char    *t;
+	size_t         len;
 
 	(void)state;
 	m = matcher_ok(NULL, 0);
@@ -688,7 +719,8 @@ nested_cb(void *arg, unsigned id, size_t start, size_t end)
 	(void)end;
 	ns->outer++;
 	assert_int_equal(text_matcher_scan(ns->m, "да да", strlen("да да"),
-	    collect, &ns->inner), 0);
+	                     collect, &ns->inner),
+	    0);
 	return 0;
 }
 
@@ -696,15 +728,15 @@ static void
 test_match_nested(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "да", .id = 1 },
-		{ .expr = "(д)\\1", .id = 2, .flags = VIGIL_PAT_REGEX },
+	    {.expr = "да", .id = 1},
+	    {.expr = "(д)\\1", .id = 2, .flags = VIGIL_PAT_REGEX},
 	};
-	vigil_matcher *m = matcher_ok(pats, 2);
-	struct nested ns = { .m = m };
+	vigil_matcher *m  = matcher_ok(pats, 2);
+	struct nested  ns = {.m = m};
 
 	(void)state;
-	assert_int_equal(text_matcher_scan(m, "да", strlen("да"), nested_cb,
-	    &ns), 0);
+	assert_int_equal(
+	    text_matcher_scan(m, "да", strlen("да"), nested_cb, &ns), 0);
 	assert_int_equal(ns.outer, 1);
 	assert_int_equal(ns.inner.n, 2);
 	text_matcher_free(m);
@@ -736,13 +768,14 @@ static void *
 scan_loop(void *arg)
 {
 	struct worker *w = arg;
-	int i;
+	int            i;
 
 	for (i = 0; i < 2000; i++) {
 		size_t count = 0;
 
-		if (text_matcher_scan(w->m, w->text, w->len, count_hit,
-		    &count) != 0 || count != w->want)
+		if (text_matcher_scan(
+		        w->m, w->text, w->len, count_hit, &count) != 0 ||
+		    count != w->want)
 			w->failures++;
 	}
 	return NULL;
@@ -752,29 +785,29 @@ static void
 test_match_threads(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "выборы", .id = 1, .flags = VIGIL_PAT_WORD },
-		{ .expr = "сайлау", .id = 2 },
-		{ .expr = "(\\w+) \\1", .id = 3, .flags = VIGIL_PAT_REGEX },
-		{ .expr = "опрос\\w*", .id = 4, .flags = VIGIL_PAT_REGEX },
+	    {.expr = "выборы", .id = 1, .flags = VIGIL_PAT_WORD},
+	    {.expr = "сайлау", .id = 2},
+	    {.expr = "(\\w+) \\1", .id = 3, .flags = VIGIL_PAT_REGEX},
+	    {.expr = "опрос\\w*", .id = 4, .flags = VIGIL_PAT_REGEX},
 	};
-	const char *in = "Выборы, сайлау САЙЛАУ, опросы и ещё выборы";
-	vigil_matcher *m = matcher_ok(pats, 4);
-	vigil_norm *n;
-	struct hits once;
-	struct worker w[4];
-	pthread_t th[4];
-	int i;
+	const char    *in = "Выборы, сайлау САЙЛАУ, опросы и ещё выборы";
+	vigil_matcher *m  = matcher_ok(pats, 4);
+	vigil_norm    *n;
+	struct hits    once;
+	struct worker  w[4];
+	pthread_t      th[4];
+	int            i;
 
 	(void)state;
 	n = scan_text(m, in, &once);
 	assert_true(once.n >= 5);
 	for (i = 0; i < 4; i++) {
-		w[i].m = m;
-		w[i].text = text_norm_text(n, &w[i].len);
-		w[i].want = once.n;
+		w[i].m        = m;
+		w[i].text     = text_norm_text(n, &w[i].len);
+		w[i].want     = once.n;
 		w[i].failures = 0;
-		assert_int_equal(pthread_create(&th[i], NULL, scan_loop, &w[i]),
-		    0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, scan_loop, &w[i]), 0);
 	}
 	for (i = 0; i < 4; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
@@ -790,10 +823,10 @@ static void
 test_match_reload(void **state)
 {
 	const vigil_pattern pats[] = {
-		{ .expr = "выборы", .id = 1 },
+	    {.expr = "выборы", .id = 1},
 	};
 	struct hits hs;
-	int i;
+	int         i;
 
 	(void)state;
 	for (i = 0; i < 20; i++) {
@@ -801,10 +834,10 @@ test_match_reload(void **state)
 		vigil_matcher *b = matcher_ok(pats, 1);
 
 		memset(&hs, 0, sizeof(hs));
-		assert_int_equal(text_matcher_scan(a, "выборы", 12, collect,
-		    &hs), 0);
-		assert_int_equal(text_matcher_scan(b, "выборы", 12, collect,
-		    &hs), 0);
+		assert_int_equal(
+		    text_matcher_scan(a, "выборы", 12, collect, &hs), 0);
+		assert_int_equal(
+		    text_matcher_scan(b, "выборы", 12, collect, &hs), 0);
 		assert_int_equal(hs.n, 2);
 		text_matcher_free(a);
 		text_matcher_free(b);
@@ -830,27 +863,27 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_utf8_valid),
-		cmocka_unit_test(test_norm_cyrillic_kazakh_latin),
-		cmocka_unit_test(test_norm_compat),
-		cmocka_unit_test(test_norm_invisible),
-		cmocka_unit_test(test_norm_whitespace),
-		cmocka_unit_test(test_norm_combining),
-		cmocka_unit_test(test_norm_long_marks),
-		cmocka_unit_test(test_norm_invalid),
-		cmocka_unit_test(test_norm_empty),
-		cmocka_unit_test(test_map_back),
-		cmocka_unit_test(test_map_points),
-		cmocka_unit_test(test_match_literal),
-		cmocka_unit_test(test_match_word_edges),
-		cmocka_unit_test(test_match_regex),
-		cmocka_unit_test(test_match_prefilter),
-		cmocka_unit_test(test_match_too_large_for_som),
-		cmocka_unit_test(test_match_errors),
-		cmocka_unit_test(test_match_empty_and_stop),
-		cmocka_unit_test(test_match_nested),
-		cmocka_unit_test(test_match_threads),
-		cmocka_unit_test(test_match_reload),
+	    cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_norm_cyrillic_kazakh_latin),
+	    cmocka_unit_test(test_norm_compat),
+	    cmocka_unit_test(test_norm_invisible),
+	    cmocka_unit_test(test_norm_whitespace),
+	    cmocka_unit_test(test_norm_combining),
+	    cmocka_unit_test(test_norm_long_marks),
+	    cmocka_unit_test(test_norm_invalid),
+	    cmocka_unit_test(test_norm_empty),
+	    cmocka_unit_test(test_map_back),
+	    cmocka_unit_test(test_map_points),
+	    cmocka_unit_test(test_match_literal),
+	    cmocka_unit_test(test_match_word_edges),
+	    cmocka_unit_test(test_match_regex),
+	    cmocka_unit_test(test_match_prefilter),
+	    cmocka_unit_test(test_match_too_large_for_som),
+	    cmocka_unit_test(test_match_errors),
+	    cmocka_unit_test(test_match_empty_and_stop),
+	    cmocka_unit_test(test_match_nested),
+	    cmocka_unit_test(test_match_threads),
+	    cmocka_unit_test(test_match_reload),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,10 +3,6 @@
  * reasons, dirname and join, mkdir -p, and the clocks. (RFC 3339 times
  * are tested in test_post.c, beside the field that needs them.)
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,8 +34,8 @@ test_strfmt(void **state)
 static void
 test_hex_and_ascii_line(void **state)
 {
-	static const unsigned char in[] = { 0x00, 0x0f, 0xa5, 0xff };
-	char hex[9], line[] = "a\nb\x01\x7f\xd0\xb6z";
+	static const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
+	char                       hex[9], line[] = "a\nb\x01\x7f\xd0\xb6z";
 
 	hex_encode(in, sizeof(in), hex);
 	assert_string_equal(hex, "000fa5ff");
@@ -53,17 +49,17 @@ static void
 test_dirname(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "/etc/vigil/vigil.conf", "/etc/vigil" },
-		{ "/etc/vigil/", "/etc" },
-		{ "/etc//vigil", "/etc" },
-		{ "/vigil.conf", "/" },
-		{ "/", "/" },
-		{ "//", "/" },
-		{ "vigil.conf", "." },
-		{ "conf/", "." },
-		{ "", "." },
-		{ "a/b", "a" },
-		{ "a//b//", "a" },
+	    {"/etc/vigil/vigil.conf", "/etc/vigil"},
+	    {"/etc/vigil/", "/etc"},
+	    {"/etc//vigil", "/etc"},
+	    {"/vigil.conf", "/"},
+	    {"/", "/"},
+	    {"//", "/"},
+	    {"vigil.conf", "."},
+	    {"conf/", "."},
+	    {"", "."},
+	    {"a/b", "a"},
+	    {"a//b//", "a"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -81,11 +77,11 @@ static void
 test_join(void **state)
 {
 	static const char *const cases[][3] = {
-		{ "/etc/vigil", "rules.txt", "/etc/vigil/rules.txt" },
-		{ "/etc/vigil/", "rules.txt", "/etc/vigil/rules.txt" },
-		{ "/etc/vigil", "/var/x", "/var/x" },
-		{ "", "rules.txt", "rules.txt" },
-		{ ".", "a/b", "./a/b" },
+	    {"/etc/vigil", "rules.txt", "/etc/vigil/rules.txt"},
+	    {"/etc/vigil/", "rules.txt", "/etc/vigil/rules.txt"},
+	    {"/etc/vigil", "/var/x", "/var/x"},
+	    {"", "rules.txt", "rules.txt"},
+	    {".", "a/b", "./a/b"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -157,12 +153,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strfmt),
-		cmocka_unit_test(test_hex_and_ascii_line),
-		cmocka_unit_test(test_dirname),
-		cmocka_unit_test(test_join),
-		cmocka_unit_test(test_mkdir_p),
-		cmocka_unit_test(test_clocks),
+	    cmocka_unit_test(test_strfmt),
+	    cmocka_unit_test(test_hex_and_ascii_line),
+	    cmocka_unit_test(test_dirname),
+	    cmocka_unit_test(test_join),
+	    cmocka_unit_test(test_mkdir_p),
+	    cmocka_unit_test(test_clocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

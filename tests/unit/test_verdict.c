@@ -4,10 +4,6 @@
  * between UTF-8 characters, the verdict JSON to the byte, alert ids, and
  * the error verdict.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,8 +81,8 @@ spec_of(
 
 /* The verdict as a jansson tree, for looking inside. */
 static json_t *
-verdict_parsed(const vigil_post *v, const vigil_findings *f, vigil_severity *sev,
-    double *score)
+verdict_parsed(const vigil_post *v, const vigil_findings *f,
+    vigil_severity *sev, double *score)
 {
 	json_error_t jerr;
 	json_t      *root;

@@ -21,8 +21,8 @@ request_with_two_posts(void)
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REQ_MAGIC, 7, 42), 0);
 	assert_int_equal(wire_add_post(m, 1, jur, 2, "{\"id\":\"a\"}", 10), 0);
-	assert_int_equal(wire_add_post(m, 99, NULL, 0, "опрос", strlen("опрос")),
-	    0);
+	assert_int_equal(
+	    wire_add_post(m, 99, NULL, 0, "опрос", strlen("опрос")), 0);
 	wire_finish(m, 2);
 	return m;
 }
@@ -173,7 +173,8 @@ test_jurisdiction_limits(void **state)
 		many[i] = "kz";
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REQ_MAGIC, 1, 1), 0);
-	assert_int_equal(wire_add_post(m, 1, many, WIRE_MAX_JUR + 1, "x", 1), -1);
+	assert_int_equal(
+	    wire_add_post(m, 1, many, WIRE_MAX_JUR + 1, "x", 1), -1);
 	assert_int_equal(wire_add_post(m, 1, longname, 1, "x", 1), -1);
 	nng_msg_free(m);
 }

@@ -37,15 +37,15 @@ crashy_score(void *instance, const vigil_post *post, vigil_findings *out)
 static const vigil_setting crashy_settings[] = {{NULL}};
 
 static const vigil_plugin crashy = {
-	VIGIL_PLUGIN_HEADER,
-	.name        = "crashy",
-	.version     = "1.0",
-	.kind        = VIGIL_PLUGIN_RULE,
-	.description = "Test rule that crashes its worker on CRASH-ME.",
-	.settings    = crashy_settings,
-	.init        = crashy_init,
-	.destroy     = crashy_destroy,
-	.score       = crashy_score,
+    VIGIL_PLUGIN_HEADER,
+    .name        = "crashy",
+    .version     = "1.0",
+    .kind        = VIGIL_PLUGIN_RULE,
+    .description = "Test rule that crashes its worker on CRASH-ME.",
+    .settings    = crashy_settings,
+    .init        = crashy_init,
+    .destroy     = crashy_destroy,
+    .score       = crashy_score,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);

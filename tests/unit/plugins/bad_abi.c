@@ -5,10 +5,6 @@
  * major (which the loader must refuse too: it may use fields this host
  * does not have).
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdlib.h>
 
 #include <vigil/plugin.h>
