@@ -31,11 +31,12 @@ PYEOF
 
 start_vigild "$T/vigil.conf" "$T/vigild.log"
 wait_for 30 has_lines "$T/alerts.jsonl" 200 || fail "no progress"
-# The poison post keeps the workers restarting: wait for a live one.
-has_worker() { [ -n "$(worker_pids)" ]; }
-wait_for 30 has_worker || fail "no worker to kill"
-victim=$(worker_pids | head -n 1)
-kill -9 "$victim"
+# The poison post keeps the workers restarting: kill one that lives.
+kill_a_worker() {
+	victim=$(worker_pids | head -n 1)
+	[ -n "$victim" ] && kill -9 "$victim"
+}
+wait_for 30 kill_a_worker || fail "no worker to kill"
 wait_for 120 has_lines "$T/alerts.jsonl" $((N - 1)) || fail "expected $((N - 1)) alerts, got $(lines "$T/alerts.jsonl")"
 sleep 1
 grep -q "quarantined" "$T/vigild.log" || fail "the poison post was not quarantined"
