@@ -16,10 +16,6 @@
  * Scoring is read-only on the instance and keeps per-call state on the
  * stack, so it runs on several threads at once.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +32,7 @@
 #define WL_NAME_MAX    64
 
 typedef struct wl_list {
-	char          *rule;  /* "<rule_prefix>.<name>" */
+	char          *rule; /* "<rule_prefix>.<name>" */
 	char          *title;
 	double         weight;
 	vigil_severity floor;
@@ -80,69 +76,72 @@ typedef struct wl_scan {
 	uint32_t          field;
 	wl_hit           *hits;
 	size_t            n_hits, cap_hits;
-	uint64_t         *seen;   /* bit per entry; NULL until a match */
+	uint64_t         *seen; /* bit per entry; NULL until a match */
 	uint64_t         *seen_heap;
 	size_t            n_seen; /* distinct entries matched */
 	int               oom;
-	wl_hit            stack_hits[WL_STACK_HITS];
-	uint64_t          stack_seen[WL_STACK_WORDS];
+	wl_hit           *stack_hits; /* WL_STACK_HITS, in score's frame */
+	uint64_t         *stack_seen; /* WL_STACK_WORDS */
 } wl_scan;
 
 static const char *const severity_names[] = {
-	"none", "notice", "warning", "alert",
+    "none",
+    "notice",
+    "warning",
+    "alert",
 };
 
 static const vigil_setting list_settings[] = {
-	{ "name", VIGIL_SET_STRING, NULL,
-	    "Name of the list: lowercase letters, digits, '_' and '-', "
-	    "unique among the lists. The rule id of its findings is "
-	    "`<rule_prefix>.<name>`.",
-	    NULL, VIGIL_SET_REQUIRED, 0, 0 },
-	{ "terms", VIGIL_SET_STRINGS, NULL,
-	    "Words or phrases. They are normalized like the post (NFKC, "
-	    "case folded, invisible characters removed, white space "
-	    "collapsed), so `Exit Poll` also finds `EXIT  POLL`. Terms "
-	    "that are equal once normalized count once.",
-	    NULL, 0, 0, 0 },
-	{ "regex", VIGIL_SET_STRINGS, NULL,
-	    "PCRE regular expressions, matched caseless on the normalized "
-	    "text (lowercase, single spaces). Use `\\b` for word edges.",
-	    NULL, 0, 0, 0 },
-	{ "weight", VIGIL_SET_FLOAT, "1.0",
-	    "Score added for each distinct term or regex of the list that "
-	    "matched; repeats of one term count once.",
-	    NULL, 0, 0, 1e6 },
-	{ "severity", VIGIL_SET_STRING, "none",
-	    "Lowest severity of a finding of this list, whatever its score: "
-	    "`none`, `notice`, `warning` or `alert`.",
-	    NULL, 0, 0, 0 },
-	{ "words", VIGIL_SET_BOOL, "true",
-	    "Terms match whole words only: `poll` does not match inside "
-	    "`polling`. Does not apply to `regex`.",
-	    NULL, 0, 0, 0 },
-	{ "title", VIGIL_SET_STRING, NULL,
-	    "Title of the findings, one line for people. Default: "
-	    "`Watchlist '<name>' matched`.",
-	    NULL, 0, 0, 0 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"name", VIGIL_SET_STRING, NULL,
+        "Name of the list: lowercase letters, digits, '_' and '-', "
+        "unique among the lists. The rule id of its findings is "
+        "`<rule_prefix>.<name>`.",
+        NULL, VIGIL_SET_REQUIRED, 0, 0},
+    {"terms", VIGIL_SET_STRINGS, NULL,
+        "Words or phrases. They are normalized like the post (NFKC, "
+        "case folded, invisible characters removed, white space "
+        "collapsed), so `Exit Poll` also finds `EXIT  POLL`. Terms "
+        "that are equal once normalized count once.",
+        NULL, 0, 0, 0},
+    {"regex", VIGIL_SET_STRINGS, NULL,
+        "PCRE regular expressions, matched caseless on the normalized "
+        "text (lowercase, single spaces). Use `\\b` for word edges.",
+        NULL, 0, 0, 0},
+    {"weight", VIGIL_SET_FLOAT, "1.0",
+        "Score added for each distinct term or regex of the list that "
+        "matched; repeats of one term count once.",
+        NULL, 0, 0, 1e6},
+    {"severity", VIGIL_SET_STRING, "none",
+        "Lowest severity of a finding of this list, whatever its score: "
+        "`none`, `notice`, `warning` or `alert`.",
+        NULL, 0, 0, 0},
+    {"words", VIGIL_SET_BOOL, "true",
+        "Terms match whole words only: `poll` does not match inside "
+        "`polling`. Does not apply to `regex`.",
+        NULL, 0, 0, 0},
+    {"title", VIGIL_SET_STRING, NULL,
+        "Title of the findings, one line for people. Default: "
+        "`Watchlist '<name>' matched`.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const vigil_setting watchlist_settings[] = {
-	{ "lists", VIGIL_SET_LIST, NULL,
-	    "The watchlists. Each one that matches a post gives one finding "
-	    "with evidence for every match (up to 1024 per post) and a "
-	    "signal per distinct term.",
-	    list_settings, VIGIL_SET_REQUIRED, 0, 0 },
-	{ "rule_prefix", VIGIL_SET_STRING, "watchlist",
-	    "Prefix of the rule ids: lowercase letters, digits, '_', '-' "
-	    "and '.'.",
-	    NULL, 0, 0, 0 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"lists", VIGIL_SET_LIST, NULL,
+        "The watchlists. Each one that matches a post gives one finding "
+        "with evidence for every match (up to 1024 per post) and a "
+        "signal per distinct term.",
+        list_settings, VIGIL_SET_REQUIRED, 0, 0},
+    {"rule_prefix", VIGIL_SET_STRING, "watchlist",
+        "Prefix of the rule ids: lowercase letters, digits, '_', '-' "
+        "and '.'.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 /* Appends one line to err; validation reports every problem that fits. */
 static void VIGIL_PRINTF(3, 4)
-err_add(char *err, size_t errlen, const char *fmt, ...)
+    err_add(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	size_t  used;
@@ -154,7 +153,7 @@ err_add(char *err, size_t errlen, const char *fmt, ...)
 		return;
 	if (used > 0) {
 		err[used++] = '\n';
-		err[used] = '\0';
+		err[used]   = '\0';
 	}
 	va_start(ap, fmt);
 	vsnprintf(err + used, errlen - used, fmt, ap);
@@ -178,7 +177,7 @@ name_valid(const char *s, const char *extra)
 		char c = s[n];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '_' || c == '-' || strchr(extra, c) != NULL))
+		        c == '_' || c == '-' || strchr(extra, c) != NULL))
 			return 0;
 	}
 	return n > 0 && n <= WL_NAME_MAX;
@@ -196,8 +195,7 @@ severity_parse(const char *name, vigil_severity *out)
 	return -1;
 }
 
-static char * VIGIL_PRINTF(1, 2)
-str_printf(const char *fmt, ...)
+static char *VIGIL_PRINTF(1, 2) str_printf(const char *fmt, ...)
 {
 	va_list ap;
 	char   *s;
@@ -229,36 +227,36 @@ build_free(wl_build *b)
 }
 
 static int
-build_add(wl_build *b, const char *expr, unsigned flags, const char *w,
-    uint32_t list)
+build_add(
+    wl_build *b, const char *expr, unsigned flags, const char *w, uint32_t list)
 {
 	if (b->n_pats == b->cap_pats) {
 		size_t         cap = b->cap_pats ? b->cap_pats * 2 : 64;
-		vigil_pattern *p = realloc(b->pats, cap * sizeof(*p));
+		vigil_pattern *p   = realloc(b->pats, cap * sizeof(*p));
 		uint32_t      *l;
 
 		if (p == NULL)
 			return -1;
 		b->pats = p;
-		l = realloc(b->pat_list, cap * sizeof(*l));
+		l       = realloc(b->pat_list, cap * sizeof(*l));
 		if (l == NULL)
 			return -1;
 		b->pat_list = l;
 		b->cap_pats = cap;
 	}
 	b->pats[b->n_pats] = (vigil_pattern){
-		.expr = expr,
-		.id = (unsigned)b->n_pats,
-		.flags = flags,
-		.where = w,
+	    .expr  = expr,
+	    .id    = (unsigned)b->n_pats,
+	    .flags = flags,
+	    .where = w,
 	};
 	b->pat_list[b->n_pats++] = list;
 	return 0;
 }
 
 static const char *
-build_where(wl_build *b, const vigil_host *host, const vigil_cfg *lc,
-    const char *name)
+build_where(
+    wl_build *b, const vigil_host *host, const vigil_cfg *lc, const char *name)
 {
 	const char *w = host->cfg_where(lc, name);
 
@@ -308,25 +306,27 @@ list_keys(const wl_ctxinfo *ci, const vigil_cfg *lc, const char *name,
     wl_key *keys, vigil_norm **norms, size_t n_terms, size_t n_regex)
 {
 	const vigil_host *host = ci->host;
-	int               bad = 0;
+	int               bad  = 0;
 
 	for (size_t i = 0; i < n_terms; i++) {
-		const char *t = host->cfg_string_at(lc, "terms", i);
+		const char *t   = host->cfg_string_at(lc, "terms", i);
 		size_t      len = 0;
 
 		norms[i] = host->normalize(t, strlen(t));
-		keys[i] = (wl_key){ "", 0, i, 0 };
+		keys[i]  = (wl_key){"", 0, i, 0};
 		if (norms[i] == NULL) {
-			err_add(ci->err, ci->errlen, "%s: list '%s': term %zu "
+			err_add(ci->err, ci->errlen,
+			    "%s: list '%s': term %zu "
 			    "could not be normalized (not UTF-8?)",
 			    where(host, lc, "terms"), name, i + 1);
 			bad++;
 			continue;
 		}
-		keys[i].s = host->norm_text(norms[i], &len);
+		keys[i].s   = host->norm_text(norms[i], &len);
 		keys[i].len = len;
 		if (len == 0) {
-			err_add(ci->err, ci->errlen, "%s: list '%s': term %zu "
+			err_add(ci->err, ci->errlen,
+			    "%s: list '%s': term %zu "
 			    "('%s') is empty once normalized",
 			    where(host, lc, "terms"), name, i + 1, t);
 			bad++;
@@ -335,10 +335,12 @@ list_keys(const wl_ctxinfo *ci, const vigil_cfg *lc, const char *name,
 	for (size_t i = 0; i < n_regex; i++) {
 		const char *r = host->cfg_string_at(lc, "regex", i);
 
-		keys[n_terms + i] = (wl_key){ r, strlen(r), n_terms + i, 1 };
+		keys[n_terms + i] = (wl_key){r, strlen(r), n_terms + i, 1};
 		if (r[0] == '\0') {
-			err_add(ci->err, ci->errlen, "%s: list '%s': regex %zu "
-			    "is empty", where(host, lc, "regex"), name, i + 1);
+			err_add(ci->err, ci->errlen,
+			    "%s: list '%s': regex %zu "
+			    "is empty",
+			    where(host, lc, "regex"), name, i + 1);
 			bad++;
 		}
 	}
@@ -347,9 +349,8 @@ list_keys(const wl_ctxinfo *ci, const vigil_cfg *lc, const char *name,
 
 /* Marks in dup[] the entries that repeat an earlier one of the list. */
 static void
-list_mark_repeats(const wl_ctxinfo *ci, const vigil_cfg *lc,
-    const char *name, wl_key *keys, size_t n, size_t n_terms,
-    unsigned char *dup)
+list_mark_repeats(const wl_ctxinfo *ci, const vigil_cfg *lc, const char *name,
+    wl_key *keys, size_t n, size_t n_terms, unsigned char *dup)
 {
 	qsort(keys, n, sizeof(*keys), key_cmp);
 	for (size_t i = 1; i < n; i++) {
@@ -364,7 +365,8 @@ list_mark_repeats(const wl_ctxinfo *ci, const vigil_cfg *lc,
 		if (k->regex)
 			ci->host->log(ci->ctx, VIGIL_LOG_WARNING,
 			    "%s: list '%s': regex %zu repeats regex %zu; "
-			    "counted once", where(ci->host, lc, "regex"), name,
+			    "counted once",
+			    where(ci->host, lc, "regex"), name,
 			    k->index - n_terms + 1, a->index - n_terms + 1);
 		else
 			ci->host->log(ci->ctx, VIGIL_LOG_WARNING,
@@ -380,20 +382,19 @@ list_mark_repeats(const wl_ctxinfo *ci, const vigil_cfg *lc,
 /* Adds the patterns of list li. Returns the number of problems found
  * (each added to err), or -1 on allocation failure. */
 static int
-build_list(const wl_ctxinfo *ci, const vigil_cfg *lc, uint32_t li,
-    wl_build *b)
+build_list(const wl_ctxinfo *ci, const vigil_cfg *lc, uint32_t li, wl_build *b)
 {
-	const vigil_host *host = ci->host;
-	const char       *name = host->cfg_string(lc, "name");
-	size_t            n_terms = host->cfg_count(lc, "terms");
-	size_t            n_regex = host->cfg_count(lc, "regex");
-	size_t            n = n_terms + n_regex;
+	const vigil_host *host       = ci->host;
+	const char       *name       = host->cfg_string(lc, "name");
+	size_t            n_terms    = host->cfg_count(lc, "terms");
+	size_t            n_regex    = host->cfg_count(lc, "regex");
+	size_t            n          = n_terms + n_regex;
 	unsigned          term_flags = VIGIL_PAT_LITERAL;
 	const char       *w_terms, *w_regex;
-	wl_key           *keys = NULL;
+	wl_key           *keys  = NULL;
 	vigil_norm      **norms = NULL;
-	unsigned char    *dup = NULL;
-	int               bad = -1;
+	unsigned char    *dup   = NULL;
+	int               bad   = -1;
 
 	if (name == NULL)
 		name = "";
@@ -401,9 +402,9 @@ build_list(const wl_ctxinfo *ci, const vigil_cfg *lc, uint32_t li,
 		term_flags |= VIGIL_PAT_WORD;
 	if (n == 0)
 		return 0; /* reported by the caller */
-	keys = calloc(n, sizeof(*keys));
+	keys  = calloc(n, sizeof(*keys));
 	norms = calloc(n_terms + 1, sizeof(*norms));
-	dup = calloc(n, 1);
+	dup   = calloc(n, 1);
 	if (keys == NULL || norms == NULL || dup == NULL)
 		goto out;
 	bad = list_keys(ci, lc, name, keys, norms, n_terms, n_regex);
@@ -443,7 +444,7 @@ static int
 build_all(const wl_ctxinfo *ci, const vigil_cfg *cfg, wl_build *b)
 {
 	size_t n_lists = ci->host->cfg_count(cfg, "lists");
-	int    bad = 0;
+	int    bad     = 0;
 
 	b->wheres = calloc(2 * n_lists + 1, sizeof(*b->wheres));
 	if (b->wheres == NULL) {
@@ -470,8 +471,8 @@ build_all(const wl_ctxinfo *ci, const vigil_cfg *cfg, wl_build *b)
  * validate */
 
 static int
-validate_list(const vigil_host *host, const vigil_cfg *cfg, size_t i,
-    char *err, size_t errlen)
+validate_list(const vigil_host *host, const vigil_cfg *cfg, size_t i, char *err,
+    size_t errlen)
 {
 	const vigil_cfg *lc = host->cfg_list_at(cfg, "lists", i);
 	const char      *name, *sev;
@@ -482,53 +483,59 @@ validate_list(const vigil_host *host, const vigil_cfg *cfg, size_t i,
 		return 0;
 	name = host->cfg_string(lc, "name");
 	if (name == NULL || !name_valid(name, "")) {
-		err_add(err, errlen, "%s: list name '%s' must be 1 to %d of "
-		    "a-z, 0-9, '_' and '-'", where(host, lc, "name"),
-		    name ? name : "", WL_NAME_MAX);
+		err_add(err, errlen,
+		    "%s: list name '%s' must be 1 to %d of "
+		    "a-z, 0-9, '_' and '-'",
+		    where(host, lc, "name"), name ? name : "", WL_NAME_MAX);
 		return 1;
 	}
 	for (size_t j = 0; j < i; j++) {
 		const vigil_cfg *oc = host->cfg_list_at(cfg, "lists", j);
-		const char      *other = oc ? host->cfg_string(oc, "name") : NULL;
+		const char *other   = oc ? host->cfg_string(oc, "name") : NULL;
 
 		if (other != NULL && strcmp(other, name) == 0) {
-			err_add(err, errlen, "%s: list name '%s' is used by "
-			    "list %zu already", where(host, lc, "name"), name,
-			    j + 1);
+			err_add(err, errlen,
+			    "%s: list name '%s' is used by "
+			    "list %zu already",
+			    where(host, lc, "name"), name, j + 1);
 			bad++;
 			break;
 		}
 	}
 	sev = host->cfg_string(lc, "severity");
 	if (sev != NULL && severity_parse(sev, &floor) != 0) {
-		err_add(err, errlen, "%s: list '%s': severity '%s' is not one "
+		err_add(err, errlen,
+		    "%s: list '%s': severity '%s' is not one "
 		    "of none, notice, warning, alert",
 		    where(host, lc, "severity"), name, sev);
 		bad++;
 	}
 	if (host->cfg_count(lc, "terms") + host->cfg_count(lc, "regex") == 0) {
-		err_add(err, errlen, "%s: list '%s' needs at least one of "
-		    "terms and regex", where(host, lc, NULL), name);
+		err_add(err, errlen,
+		    "%s: list '%s' needs at least one of "
+		    "terms and regex",
+		    where(host, lc, NULL), name);
 		bad++;
 	}
 	return bad;
 }
 
 static int
-watchlist_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
-    size_t errlen)
+watchlist_validate(
+    const vigil_host *host, const vigil_cfg *cfg, char *err, size_t errlen)
 {
-	const char    *prefix = host->cfg_string(cfg, "rule_prefix");
+	const char    *prefix  = host->cfg_string(cfg, "rule_prefix");
 	size_t         n_lists = host->cfg_count(cfg, "lists");
-	wl_ctxinfo     ci = { host, NULL, err, errlen };
-	wl_build       b = { 0 };
+	wl_ctxinfo     ci      = {host, NULL, err, errlen};
+	wl_build       b       = {0};
 	vigil_matcher *m;
 	int            bad = 0;
 
 	if (errlen > 0)
 		err[0] = '\0';
 	if (prefix == NULL || !name_valid(prefix, ".")) {
-		err_add(err, errlen, "%s: rule_prefix '%s' must be 1 to %d of "
+		err_add(err, errlen,
+		    "%s: rule_prefix '%s' must be 1 to %d of "
 		    "a-z, 0-9, '_', '-' and '.'",
 		    where(host, cfg, "rule_prefix"), prefix ? prefix : "",
 		    WL_NAME_MAX);
@@ -568,10 +575,11 @@ watchlist_destroy(void *instance)
 		return;
 	if (wl->matcher != NULL)
 		wl->host->matcher_free(wl->matcher);
-	for (size_t i = 0; i < wl->n_lists; i++) {
-		free(wl->lists[i].rule);
-		free(wl->lists[i].title);
-	}
+	if (wl->lists != NULL)
+		for (size_t i = 0; i < wl->n_lists; i++) {
+			free(wl->lists[i].rule);
+			free(wl->lists[i].title);
+		}
 	free(wl->lists);
 	if (wl->entry_text != NULL)
 		for (size_t i = 0; i < wl->n_entries; i++)
@@ -583,16 +591,17 @@ watchlist_destroy(void *instance)
 
 /* Fills a list's rule id, title, weight and floor (validated before). */
 static int
-init_list(watchlist *wl, const vigil_cfg *lc, const char *prefix,
-    wl_list *l)
+init_list(watchlist *wl, const vigil_cfg *lc, const char *prefix, wl_list *l)
 {
-	const vigil_host *host = wl->host;
-	const char       *name = host->cfg_string(lc, "name");
+	const vigil_host *host  = wl->host;
+	const char       *name  = host->cfg_string(lc, "name");
 	const char       *title = host->cfg_string(lc, "title");
-	const char       *sev = host->cfg_string(lc, "severity");
+	const char       *sev   = host->cfg_string(lc, "severity");
 
+	if (name == NULL)
+		return -1;
 	l->weight = host->cfg_float(lc, "weight");
-	l->floor = VIGIL_SEV_NONE;
+	l->floor  = VIGIL_SEV_NONE;
 	if (sev != NULL)
 		severity_parse(sev, &l->floor);
 	l->rule = str_printf("%s.%s", prefix, name);
@@ -629,24 +638,25 @@ static int
 watchlist_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
     void **instance)
 {
-	const char *prefix = host->cfg_string(cfg, "rule_prefix");
+	const char *prefix    = host->cfg_string(cfg, "rule_prefix");
 	char        err[1024] = "";
-	wl_ctxinfo  ci = { host, ctx, err, sizeof(err) };
-	wl_build    b = { 0 };
+	wl_ctxinfo  ci        = {host, ctx, err, sizeof(err)};
+	wl_build    b         = {0};
 	watchlist  *wl;
 
 	if ((wl = calloc(1, sizeof(*wl))) == NULL)
 		goto nomem;
-	wl->host = host;
-	wl->ctx = ctx;
+	wl->host    = host;
+	wl->ctx     = ctx;
 	wl->n_lists = host->cfg_count(cfg, "lists");
 	if ((wl->lists = calloc(wl->n_lists + 1, sizeof(*wl->lists))) == NULL)
 		goto nomem;
 	for (size_t i = 0; i < wl->n_lists; i++) {
 		const vigil_cfg *lc = host->cfg_list_at(cfg, "lists", i);
 
-		if (lc == NULL || init_list(wl, lc, prefix ? prefix :
-		    "watchlist", &wl->lists[i]) != 0)
+		if (lc == NULL ||
+		    init_list(wl, lc, prefix ? prefix : "watchlist",
+		        &wl->lists[i]) != 0)
 			goto nomem;
 	}
 	if (build_all(&ci, cfg, &b) != 0)
@@ -670,38 +680,24 @@ fail:
 	return VIGIL_ERR;
 }
 
-/* Nothing to start or stop: the matcher is ready after init and score
- * holds nothing between calls. */
-static int
-watchlist_start(void *instance)
-{
-	return VIGIL_OK;
-}
-
-static void
-watchlist_stop(void *instance)
-{
-}
-
 /* ------------------------------------------------------------------------
  * score */
 
 static int
 scan_grow(wl_scan *s)
 {
-	size_t  cap = s->cap_hits * 2;
+	size_t  cap = s->cap_hits > 0 ? s->cap_hits * 2 : WL_STACK_HITS;
 	wl_hit *h;
 
 	if (cap > WL_MAX_HITS)
 		cap = WL_MAX_HITS;
-	if (s->hits == s->stack_hits) {
-		if ((h = malloc(cap * sizeof(*h))) == NULL)
-			return -1;
+	if (s->hits != s->stack_hits)
+		h = realloc(s->hits, cap * sizeof(*h));
+	else if ((h = malloc(cap * sizeof(*h))) != NULL)
 		memcpy(h, s->hits, s->n_hits * sizeof(*h));
-	} else if ((h = realloc(s->hits, cap * sizeof(*h))) == NULL) {
+	if (h == NULL)
 		return -1;
-	}
-	s->hits = h;
+	s->hits     = h;
 	s->cap_hits = cap;
 	return 0;
 }
@@ -757,12 +753,12 @@ scan_match(void *arg, unsigned id, size_t start, size_t end)
 		return 1;
 	}
 	s->hits[s->n_hits++] = (wl_hit){
-		.norm = s->norm,
-		.entry = id,
-		.list = s->wl->entry_list[id],
-		.field = s->field,
-		.start = start,
-		.end = end,
+	    .norm  = s->norm,
+	    .entry = id,
+	    .list  = s->wl->entry_list[id],
+	    .field = s->field,
+	    .start = start,
+	    .end   = end,
 	};
 	return 0;
 }
@@ -828,7 +824,7 @@ score_list(const watchlist *wl, const wl_scan *s, uint32_t li,
     const vigil_post *post, vigil_findings *out, size_t *next)
 {
 	const vigil_host  *host = wl->host;
-	const wl_list     *l = &wl->lists[li];
+	const wl_list     *l    = &wl->lists[li];
 	vigil_finding_spec spec;
 	vigil_finding     *f;
 	size_t             distinct = 0;
@@ -839,21 +835,22 @@ score_list(const watchlist *wl, const wl_scan *s, uint32_t li,
 	if (distinct == 0)
 		return VIGIL_OK;
 	spec = (vigil_finding_spec){
-		.struct_size = sizeof(spec),
-		.rule = l->rule,
-		.score = l->weight * (double)distinct,
-		.floor = l->floor,
-		.cap = VIGIL_SEV_NONE,
-		.title = l->title,
+	    .struct_size = sizeof(spec),
+	    .rule        = l->rule,
+	    .score       = l->weight * (double)distinct,
+	    .floor       = l->floor,
+	    .cap         = VIGIL_SEV_NONE,
+	    .title       = l->title,
 	};
 	if ((f = host->finding_add(out, &spec)) == NULL)
 		return VIGIL_ERR;
 	for (; *next < s->n_hits && s->hits[*next].list == li; (*next)++) {
-		const wl_hit *h = &s->hits[*next];
+		const wl_hit *h  = &s->hits[*next];
 		size_t        os = 0, oe = 0;
 
 		host->norm_to_orig(h->norm, h->start, h->end, &os, &oe);
-		if (host->finding_evidence(f, post, h->field, os, oe) != VIGIL_OK)
+		if (host->finding_evidence(f, post, h->field, os, oe) !=
+		    VIGIL_OK)
 			return VIGIL_ERR;
 	}
 	for (uint32_t e = l->first; e < l->first + l->count; e++) {
@@ -882,8 +879,9 @@ scan_fields(wl_scan *s, const vigil_post *post)
 		if (text == NULL || len == 0)
 			continue;
 		s->field = (uint32_t)field;
-		if (host->matcher_scan(s->wl->matcher, text, len, scan_match,
-		    s) != 0 || s->oom)
+		if (host->matcher_scan(
+		        s->wl->matcher, text, len, scan_match, s) != 0 ||
+		    s->oom)
 			return -1;
 	}
 	return 0;
@@ -893,18 +891,18 @@ static int
 watchlist_score(void *instance, const vigil_post *post, vigil_findings *out)
 {
 	const watchlist *wl = instance;
-	wl_scan          s;
-	size_t           next = 0;
-	int              rc = VIGIL_OK;
+	wl_hit           stack_hits[WL_STACK_HITS];
+	uint64_t         stack_seen[WL_STACK_WORDS];
+	wl_scan          s = {
+	             .wl         = wl,
+	             .hits       = stack_hits,
+	             .cap_hits   = WL_STACK_HITS,
+	             .stack_hits = stack_hits,
+	             .stack_seen = stack_seen,
+        };
+	size_t next = 0;
+	int    rc   = VIGIL_OK;
 
-	s.wl = wl;
-	s.hits = s.stack_hits;
-	s.n_hits = 0;
-	s.cap_hits = WL_STACK_HITS;
-	s.seen = NULL;
-	s.seen_heap = NULL;
-	s.n_seen = 0;
-	s.oom = 0;
 	if (scan_fields(&s, post) != 0) {
 		wl->host->log_limited(wl->ctx, VIGIL_LOG_ERR, "post %s: %s",
 		    post->id.ptr, s.oom ? "out of memory" : "scan failed");
@@ -924,20 +922,19 @@ out:
 }
 
 static const vigil_plugin watchlist_plugin = {
-	VIGIL_PLUGIN_HEADER,
-	.name = "watchlist",
-	.version = "1.0",
-	.kind = VIGIL_PLUGIN_RULE,
-	.description = "Named lists of terms and regular expressions with "
-	    "weights and severities, matched on the normalized text, poll "
-	    "question and poll options of each post.",
-	.settings = watchlist_settings,
-	.validate = watchlist_validate,
-	.init = watchlist_init,
-	.start = watchlist_start,
-	.stop = watchlist_stop,
-	.destroy = watchlist_destroy,
-	.score = watchlist_score,
+    VIGIL_PLUGIN_HEADER,
+    .name    = "watchlist",
+    .version = "1.0",
+    .kind    = VIGIL_PLUGIN_RULE,
+    .description =
+        "Named lists of terms and regular expressions with "
+        "weights and severities, matched on the normalized text, poll "
+        "question and poll options of each post.",
+    .settings = watchlist_settings,
+    .validate = watchlist_validate,
+    .init     = watchlist_init,
+    .destroy  = watchlist_destroy,
+    .score    = watchlist_score,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);

@@ -10,10 +10,6 @@
  * line starts with a newline so that the broken one stays alone on its
  * line and the rest of the file still reads as JSON lines.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -38,21 +34,21 @@ typedef struct file_sink {
 } file_sink;
 
 static const vigil_setting file_settings[] = {
-	{ "path", VIGIL_SET_STRING, NULL,
-	    "File that alerts are appended to, one JSON document a line "
-	    "(doc/alerts.md); created if missing. Relative to the "
-	    "configuration file's directory.",
-	    NULL, VIGIL_SET_REQUIRED | VIGIL_SET_PATH, 0, 0 },
-	{ "mode", VIGIL_SET_INT, "640",
-	    "Permissions of a new file, in octal digits (`640` or `0640`: "
-	    "both read as octal), less the daemon's umask.",
-	    NULL, 0, 0, 7777 },
-	{ "fsync", VIGIL_SET_BOOL, "false",
-	    "Flush each alert to disk (fdatasync(2)) before reporting it "
-	    "delivered. Safer across power loss, but each alert then waits "
-	    "for the disk on the daemon's loop.",
-	    NULL, 0, 0, 0 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"path", VIGIL_SET_STRING, NULL,
+        "File that alerts are appended to, one JSON document a line "
+        "(doc/alerts.md); created if missing. Relative to the "
+        "configuration file's directory.",
+        NULL, VIGIL_SET_REQUIRED | VIGIL_SET_PATH, 0, 0},
+    {"mode", VIGIL_SET_INT, "640",
+        "Permissions of a new file, in octal digits (`640` or `0640`: "
+        "both read as octal), less the daemon's umask.",
+        NULL, 0, 0, 7777},
+    {"fsync", VIGIL_SET_BOOL, "false",
+        "Flush each alert to disk (fdatasync(2)) before reporting it "
+        "delivered. Safer across power loss, but each alert then waits "
+        "for the disk on the daemon's loop.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const char *
@@ -68,7 +64,7 @@ where(const vigil_host *host, const vigil_cfg *cfg, const char *name)
 static int
 mode_from_digits(int64_t v, mode_t *out)
 {
-	mode_t mode = 0;
+	mode_t mode  = 0;
 	mode_t scale = 1;
 
 	if (v < 0 || v > 7777)
@@ -83,11 +79,11 @@ mode_from_digits(int64_t v, mode_t *out)
 }
 
 static int
-file_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
-    size_t errlen)
+file_validate(
+    const vigil_host *host, const vigil_cfg *cfg, char *err, size_t errlen)
 {
 	const char *path = host->cfg_string(cfg, "path");
-	int64_t     v = host->cfg_int(cfg, "mode");
+	int64_t     v    = host->cfg_int(cfg, "mode");
 	mode_t      mode;
 
 	if (path == NULL || path[0] == '\0') {
@@ -96,9 +92,10 @@ file_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
 		return VIGIL_ERR;
 	}
 	if (mode_from_digits(v, &mode) != 0) {
-		snprintf(err, errlen, "%s: mode %lld is not a file mode in "
-		    "octal digits (0 to 7777)", where(host, cfg, "mode"),
-		    (long long)v);
+		snprintf(err, errlen,
+		    "%s: mode %lld is not a file mode in "
+		    "octal digits (0 to 7777)",
+		    where(host, cfg, "mode"), (long long)v);
 		return VIGIL_ERR;
 	}
 	return VIGIL_OK;
@@ -111,8 +108,9 @@ file_open_fd(const file_sink *f)
 	int fd;
 
 	do
-		fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-		    O_NOCTTY, f->mode);
+		fd = open(f->path,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+		    f->mode);
 	while (fd < 0 && errno == EINTR);
 	return fd;
 }
@@ -129,16 +127,16 @@ file_reopen_fd(file_sink *f, int level)
 		int e = errno;
 
 		if (level == VIGIL_LOG_ERR)
-			f->host->log(f->ctx, level, "open %s: %s", f->path,
-			    strerror(e));
+			f->host->log(
+			    f->ctx, level, "open %s: %s", f->path, strerror(e));
 		else
-			f->host->log_limited(f->ctx, level, "open %s: %s",
-			    f->path, strerror(e));
+			f->host->log_limited(
+			    f->ctx, level, "open %s: %s", f->path, strerror(e));
 		return -1;
 	}
 	if (f->fd >= 0)
 		close(f->fd);
-	f->fd = fd;
+	f->fd          = fd;
 	f->reopen_next = 0;
 	/* A new, empty file has no broken line to close. */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
@@ -157,8 +155,8 @@ file_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 		return VIGIL_ERR;
 	}
 	f->host = host;
-	f->ctx = ctx;
-	f->fd = -1;
+	f->ctx  = ctx;
+	f->fd   = -1;
 	f->sync = host->cfg_bool(cfg, "fsync");
 	if (mode_from_digits(host->cfg_int(cfg, "mode"), &f->mode) != 0)
 		f->mode = 0640;
@@ -174,12 +172,6 @@ file_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 		return VIGIL_ERR;
 	}
 	*instance = f;
-	return VIGIL_OK;
-}
-
-static int
-file_start(void *instance)
-{
 	return VIGIL_OK;
 }
 
@@ -221,17 +213,19 @@ file_emit(void *instance, const vigil_alert *alert)
 	int          n = 0, wrote = 0;
 
 	if (alert->json == NULL || alert->json_len == 0) {
-		f->host->log_limited(f->ctx, VIGIL_LOG_ERR, "alert %s has no "
-		    "document", alert->id ? alert->id : "?");
+		f->host->log_limited(f->ctx, VIGIL_LOG_ERR,
+		    "alert %s has no "
+		    "document",
+		    alert->id ? alert->id : "?");
 		return VIGIL_EFAIL;
 	}
 	if ((f->fd < 0 || f->reopen_next) &&
 	    file_reopen_fd(f, VIGIL_LOG_WARNING) != 0 && f->fd < 0)
 		return VIGIL_ERETRY;
 	if (f->broken_line)
-		iov[n++] = (struct iovec){ (void *)"\n", 1 };
-	iov[n++] = (struct iovec){ (void *)alert->json, alert->json_len };
-	iov[n++] = (struct iovec){ (void *)"\n", 1 };
+		iov[n++] = (struct iovec){(void *)"\n", 1};
+	iov[n++] = (struct iovec){(void *)alert->json, alert->json_len};
+	iov[n++] = (struct iovec){(void *)"\n", 1};
 	if (write_all(f->fd, iov, n, &wrote) != 0) {
 		int e = errno;
 
@@ -258,7 +252,8 @@ file_reopen(void *instance)
 	file_sink *f = instance;
 
 	if (file_reopen_fd(f, VIGIL_LOG_WARNING) != 0 && f->fd >= 0)
-		f->host->log(f->ctx, VIGIL_LOG_WARNING, "still writing to "
+		f->host->log(f->ctx, VIGIL_LOG_WARNING,
+		    "still writing to "
 		    "the file that was open before");
 }
 
@@ -274,8 +269,8 @@ file_stop(void *instance)
 		f->host->log(f->ctx, VIGIL_LOG_WARNING, "fdatasync %s: %s",
 		    f->path, strerror(errno));
 	if (close(f->fd) != 0 && errno != EINTR)
-		f->host->log(f->ctx, VIGIL_LOG_WARNING, "close %s: %s",
-		    f->path, strerror(errno));
+		f->host->log(f->ctx, VIGIL_LOG_WARNING, "close %s: %s", f->path,
+		    strerror(errno));
 	f->fd = -1;
 }
 
@@ -293,20 +288,19 @@ file_destroy(void *instance)
 }
 
 static const vigil_plugin file_plugin = {
-	VIGIL_PLUGIN_HEADER,
-	.name = "file",
-	.version = "1.0",
-	.kind = VIGIL_PLUGIN_SINK,
-	.description = "Appends every alert to a file as one JSON document "
-	    "a line; reopens the file on SIGHUP for log rotation.",
-	.settings = file_settings,
-	.validate = file_validate,
-	.init = file_init,
-	.start = file_start,
-	.stop = file_stop,
-	.destroy = file_destroy,
-	.emit = file_emit,
-	.reopen = file_reopen,
+    VIGIL_PLUGIN_HEADER,
+    .name        = "file",
+    .version     = "1.0",
+    .kind        = VIGIL_PLUGIN_SINK,
+    .description = "Appends every alert to a file as one JSON document "
+                   "a line; reopens the file on SIGHUP for log rotation.",
+    .settings    = file_settings,
+    .validate    = file_validate,
+    .init        = file_init,
+    .stop        = file_stop,
+    .destroy     = file_destroy,
+    .emit        = file_emit,
+    .reopen      = file_reopen,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);

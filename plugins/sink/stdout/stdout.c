@@ -2,8 +2,9 @@
  * stdout.c - sink plugin for people at a terminal: two lines per alert on
  * standard output,
  *
- *   2021-01-08 14:03:22 ALERT   kz.poll.blackout  Poll results in the blackout  [kz, score 7.5]
- *       post 1234 on telegram/qaz_news; window blackout 2021-01-05T00:00Z..2021-01-10T15:00Z; law Election Law art. 28; "…excerpt…"
+ *   2021-01-08 14:03:22 ALERT   kz.poll.blackout  Poll results in the blackout
+ * [kz, score 7.5] post 1234 on telegram/qaz_news; window blackout
+ * 2021-01-05T00:00Z..2021-01-10T15:00Z; law Election Law art. 28; "…excerpt…"
  *
  * the severity coloured when standard output is a terminal. Each alert is
  * formatted into one buffer of PIPE_BUF bytes and written with write(2),
@@ -17,10 +18,6 @@
  * emit (or by stop), and an alert that finds the previous one still
  * pending is refused with VIGIL_ERETRY.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -34,13 +31,13 @@
 
 #include <vigil/plugin.h>
 
-#define OUT_BUF       PIPE_BUF
+#define OUT_BUF PIPE_BUF
 /* Room kept at the end of the buffer for "…", a colour reset and '\n'. */
-#define OUT_RESERVE   16
-#define STOP_WAIT_MS  1000
+#define OUT_RESERVE  16
+#define STOP_WAIT_MS 1000
 
-#define COLOR_RESET   "\033[0m"
-#define COLOR_BOLD    "\033[1m"
+#define COLOR_RESET "\033[0m"
+#define COLOR_BOLD  "\033[1m"
 
 typedef struct out_sink {
 	const vigil_host *host;
@@ -60,12 +57,12 @@ typedef struct out_line {
 } out_line;
 
 static const vigil_setting stdout_settings[] = {
-	{ "color", VIGIL_SET_STRING, "auto",
-	    "Colour the severity with ANSI escapes: `auto` (when standard "
-	    "output is a terminal, TERM is not `dumb` and NO_COLOR is not "
-	    "set), `always` or `never`.",
-	    NULL, 0, 0, 0 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"color", VIGIL_SET_STRING, "auto",
+        "Colour the severity with ANSI escapes: `auto` (when standard "
+        "output is a terminal, TERM is not `dumb` and NO_COLOR is not "
+        "set), `always` or `never`.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const char *
@@ -98,8 +95,7 @@ puts_raw(out_line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-static void VIGIL_PRINTF(2, 3)
-put_fmt(out_line *l, const char *fmt, ...)
+static void VIGIL_PRINTF(2, 3) put_fmt(out_line *l, const char *fmt, ...)
 {
 	char    tmp[256];
 	va_list ap;
@@ -151,8 +147,8 @@ put_text(out_line *l, const char *text)
 		if (len == 0) {
 			put(l, "?", 1);
 			len = 1;
-		} else if (len == 1 && (s[0] == '\t' || s[0] == '\n' ||
-		    s[0] == '\r')) {
+		} else if (len == 1 &&
+		    (s[0] == '\t' || s[0] == '\n' || s[0] == '\r')) {
 			put(l, " ", 1);
 		} else if ((len == 1 && (s[0] < 0x20 || s[0] == 0x7f)) ||
 		    (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
@@ -282,7 +278,7 @@ format_detail(out_line *l, const vigil_alert *a)
 static size_t
 format_alert(const out_sink *o, char *buf, const vigil_alert *a)
 {
-	out_line l = { buf, 0, OUT_BUF - OUT_RESERVE, 0 };
+	out_line l = {buf, 0, OUT_BUF - OUT_RESERVE, 0};
 
 	format_head(o, &l, a);
 	format_detail(&l, a);
@@ -364,7 +360,7 @@ stdout_emit(void *instance, const vigil_alert *alert)
 	if (pending_flush(o) != 0)
 		return VIGIL_ERETRY;
 	len = format_alert(o, o->buf, alert);
-	w = write_some(o->fd, o->buf, len);
+	w   = write_some(o->fd, o->buf, len);
 	if (w < 0) {
 		o->host->log_limited(o->ctx, VIGIL_LOG_WARNING,
 		    "standard output: %s", strerror(errno));
@@ -395,15 +391,17 @@ color_parse(const char *s, int *out)
 }
 
 static int
-stdout_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
-    size_t errlen)
+stdout_validate(
+    const vigil_host *host, const vigil_cfg *cfg, char *err, size_t errlen)
 {
 	const char *s = host->cfg_string(cfg, "color");
 	int         c;
 
 	if (color_parse(s, &c) != 0) {
-		snprintf(err, errlen, "%s: color '%s' is not one of auto, "
-		    "always, never", where(host, cfg, "color"), s);
+		snprintf(err, errlen,
+		    "%s: color '%s' is not one of auto, "
+		    "always, never",
+		    where(host, cfg, "color"), s);
 		return VIGIL_ERR;
 	}
 	return VIGIL_OK;
@@ -412,7 +410,7 @@ stdout_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
 static int
 color_auto(int fd)
 {
-	const char *term = getenv("TERM");
+	const char *term     = getenv("TERM");
 	const char *no_color = getenv("NO_COLOR");
 
 	if (!isatty(fd))
@@ -434,8 +432,8 @@ stdout_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 		return VIGIL_ERR;
 	}
 	o->host = host;
-	o->ctx = ctx;
-	o->fd = STDOUT_FILENO;
+	o->ctx  = ctx;
+	o->fd   = STDOUT_FILENO;
 	color_parse(host->cfg_string(cfg, "color"), &c);
 	o->color = c < 0 ? color_auto(o->fd) : c;
 	tzset();
@@ -443,25 +441,20 @@ stdout_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	return VIGIL_OK;
 }
 
-static int
-stdout_start(void *instance)
-{
-	return VIGIL_OK;
-}
-
 /* Gives the rest of the last alert a little time to go out. */
 static void
 stdout_stop(void *instance)
 {
-	out_sink *o = instance;
+	out_sink *o     = instance;
 	int64_t   until = o->host->now_monotonic() + STOP_WAIT_MS * 1000;
 
 	while (pending_flush(o) != 0 && o->pending_len > 0) {
-		struct pollfd pfd = { .fd = o->fd, .events = POLLOUT };
+		struct pollfd pfd  = {.fd = o->fd, .events = POLLOUT};
 		int64_t       left = until - o->host->now_monotonic();
 
 		if (left <= 0 || poll(&pfd, 1, (int)(left / 1000) + 1) <= 0) {
-			o->host->log(o->ctx, VIGIL_LOG_WARNING, "standard "
+			o->host->log(o->ctx, VIGIL_LOG_WARNING,
+			    "standard "
 			    "output blocked; dropped the rest of an alert");
 			o->pending_len = 0;
 			break;
@@ -476,20 +469,20 @@ stdout_destroy(void *instance)
 }
 
 static const vigil_plugin stdout_plugin = {
-	VIGIL_PLUGIN_HEADER,
-	.name = "stdout",
-	.version = "1.0",
-	.kind = VIGIL_PLUGIN_SINK,
-	.description = "Alerts for people at a terminal: two lines each on "
-	    "standard output (time, severity, rule, title, post, platform and "
-	    "channel, window, legal basis, excerpt), written as raised.",
-	.settings = stdout_settings,
-	.validate = stdout_validate,
-	.init = stdout_init,
-	.start = stdout_start,
-	.stop = stdout_stop,
-	.destroy = stdout_destroy,
-	.emit = stdout_emit,
+    VIGIL_PLUGIN_HEADER,
+    .name    = "stdout",
+    .version = "1.0",
+    .kind    = VIGIL_PLUGIN_SINK,
+    .description =
+        "Alerts for people at a terminal: two lines each on "
+        "standard output (time, severity, rule, title, post, platform and "
+        "channel, window, legal basis, excerpt), written as raised.",
+    .settings = stdout_settings,
+    .validate = stdout_validate,
+    .init     = stdout_init,
+    .stop     = stdout_stop,
+    .destroy  = stdout_destroy,
+    .emit     = stdout_emit,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);

@@ -19,10 +19,6 @@
  * daemon logs about itself (at most LOG_ERR), while LOG_ALERT and
  * LOG_EMERG stay for a system that needs action now.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,8 +43,8 @@ typedef struct syslog_sink {
 	char             *socket_path; /* NULL: syslog(3) */
 	int               json;
 	size_t            max_message;
-	int               fd;          /* socket; -1 when not connected */
-	char             *buf;         /* max_message + 1 */
+	int               fd;  /* socket; -1 when not connected */
+	char             *buf; /* max_message + 1 */
 } syslog_sink;
 
 /* A message being built, cut whole characters at a time. */
@@ -63,48 +59,48 @@ static const struct {
 	const char *name;
 	int         facility;
 } facilities[] = {
-	{ "user", LOG_USER },
-	{ "daemon", LOG_DAEMON },
-	{ "auth", LOG_AUTH },
-	{ "local0", LOG_LOCAL0 },
-	{ "local1", LOG_LOCAL1 },
-	{ "local2", LOG_LOCAL2 },
-	{ "local3", LOG_LOCAL3 },
-	{ "local4", LOG_LOCAL4 },
-	{ "local5", LOG_LOCAL5 },
-	{ "local6", LOG_LOCAL6 },
-	{ "local7", LOG_LOCAL7 },
+    {"user", LOG_USER},
+    {"daemon", LOG_DAEMON},
+    {"auth", LOG_AUTH},
+    {"local0", LOG_LOCAL0},
+    {"local1", LOG_LOCAL1},
+    {"local2", LOG_LOCAL2},
+    {"local3", LOG_LOCAL3},
+    {"local4", LOG_LOCAL4},
+    {"local5", LOG_LOCAL5},
+    {"local6", LOG_LOCAL6},
+    {"local7", LOG_LOCAL7},
 };
 
 static const vigil_setting syslog_settings[] = {
-	{ "facility", VIGIL_SET_STRING, "daemon",
-	    "Syslog facility: `user`, `daemon`, `auth` or `local0` to "
-	    "`local7`. Severities map to priorities as alert: `crit`, "
-	    "warning: `warning`, notice: `notice`, none: `info`.",
-	    NULL, 0, 0, 0 },
-	{ "ident", VIGIL_SET_STRING, "vigil",
-	    "Tag of the messages (the program name in the log): 1 to 32 of "
-	    "letters, digits, '.', '_', '-' and '/'.",
-	    NULL, 0, 0, 0 },
-	{ "socket", VIGIL_SET_STRING, NULL,
-	    "Unix datagram socket to write RFC 3164 messages to, e.g. "
-	    "`/dev/log` or a receiver's own socket; never blocks, and "
-	    "reconnects when the receiver restarts. Unset: syslog(3), which "
-	    "may block the daemon when the log daemon stalls.",
-	    NULL, VIGIL_SET_PATH, 0, 0 },
-	{ "format", VIGIL_SET_STRING, "text",
-	    "`text`: `alert id=… rule=… severity=… score=… jurisdiction=… "
-	    "post=… platform=… channel=… title=\"…\" law=… article=… "
-	    "window=… url=… excerpt=\"…\"` (values quoted and escaped when "
-	    "needed, absent ones left out); `json`: the alert document "
-	    "(doc/alerts.md) on one line.",
-	    NULL, 0, 0, 0 },
-	{ "max_message", VIGIL_SET_INT, "8192",
-	    "Longest message in bytes, the syslog header included when "
-	    "writing to `socket`; longer ones are cut at a character "
-	    "boundary (a cut JSON message is no longer valid JSON).",
-	    NULL, 0, 256, 1048576 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"facility", VIGIL_SET_STRING, "daemon",
+        "Syslog facility: `user`, `daemon`, `auth` or `local0` to "
+        "`local7`. Severities map to priorities as alert: `crit`, "
+        "warning: `warning`, notice: `notice`, none: `info`.",
+        NULL, 0, 0, 0},
+    {"ident", VIGIL_SET_STRING, "vigil",
+        "Tag of the messages (the program name in the log): 1 to 32 of "
+        "letters, digits, '.', '_', '-' and '/'.",
+        NULL, 0, 0, 0},
+    {"socket", VIGIL_SET_STRING, NULL,
+        "Unix datagram socket to write RFC 3164 messages to, e.g. "
+        "`/dev/log` or a receiver's own socket; never blocks, and "
+        "reconnects when the receiver restarts. Unset: syslog(3), which "
+        "may block the daemon when the log daemon stalls.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"format", VIGIL_SET_STRING, "text",
+        "`text`: `alert id=… rule=… severity=… score=… jurisdiction=… "
+        "post=… platform=… channel=… title=\"…\" law=… article=… "
+        "window=… url=… excerpt=\"…\"` (values quoted and escaped when "
+        "needed, absent ones left out); `json`: the alert document "
+        "(doc/alerts.md) on one line.",
+        NULL, 0, 0, 0},
+    {"max_message", VIGIL_SET_INT, "8192",
+        "Longest message in bytes, the syslog header included when "
+        "writing to `socket`; longer ones are cut at a character "
+        "boundary (a cut JSON message is no longer valid JSON).",
+        NULL, 0, 256, 1048576},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static const char *
@@ -119,7 +115,7 @@ static int
 facility_parse(const char *name, int *out)
 {
 	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]);
-	    i++) {
+	     i++) {
 		if (name != NULL && strcmp(name, facilities[i].name) == 0) {
 			*out = facilities[i].facility;
 			return 0;
@@ -137,8 +133,8 @@ ident_valid(const char *s)
 		char c = s[n];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == '-' || c == '/'))
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == '-' || c == '/'))
 			return 0;
 	}
 	return n > 0 && n <= IDENT_MAX;
@@ -209,8 +205,7 @@ bare_ok(const char *s)
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' ||
-		    c == '\\')
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\')
 			return 0;
 	}
 	return 1;
@@ -319,9 +314,9 @@ format_text(msg *m, const vigil_alert *a)
 static void
 format_json(msg *m, const vigil_alert *a)
 {
-	size_t n = a->json != NULL ? a->json_len : 0;
+	size_t n    = a->json != NULL ? a->json_len : 0;
 	size_t room = m->cap - m->len;
-	char  *out = m->p + m->len;
+	char  *out  = m->p + m->len;
 
 	if (n == 0)
 		return;
@@ -342,8 +337,8 @@ format_json(msg *m, const vigil_alert *a)
 static void
 format_header(const syslog_sink *s, msg *m, int pri)
 {
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr",
-		"May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t    now = (time_t)(s->host->now_realtime() / 1000000);
 	struct tm tm;
 	char      head[128];
@@ -351,12 +346,13 @@ format_header(const syslog_sink *s, msg *m, int pri)
 
 	if (localtime_r(&now, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	n = snprintf(head, sizeof(head), "<%d>%s %2d %02d:%02d:%02d %s[%ld]: ",
-	    s->facility | pri, months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, s->ident, (long)getpid());
+	n = snprintf(head, sizeof(head),
+	    "<%d>%s %2d %02d:%02d:%02d %s[%ld]: ", s->facility | pri,
+	    months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, s->ident, (long)getpid());
 	if (n > 0)
-		put(m, head, (size_t)n < sizeof(head) ? (size_t)n :
-		    sizeof(head) - 1);
+		put(m, head,
+		    (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -425,7 +421,8 @@ sock_send(syslog_sink *s, const char *buf, size_t len)
 		if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS)
 			return VIGIL_ERETRY;
 		if (e == EMSGSIZE) {
-			s->host->log_limited(s->ctx, VIGIL_LOG_ERR, "send %s: "
+			s->host->log_limited(s->ctx, VIGIL_LOG_ERR,
+			    "send %s: "
 			    "%s (%zu bytes): lower max_message",
 			    s->socket_path, strerror(e), len);
 			return VIGIL_EFAIL;
@@ -440,16 +437,16 @@ sock_send(syslog_sink *s, const char *buf, size_t len)
 		reconnected = 1;
 	}
 retry:
-	s->host->log_limited(s->ctx, VIGIL_LOG_WARNING, "%s: %s",
-	    s->socket_path, strerror(e));
+	s->host->log_limited(
+	    s->ctx, VIGIL_LOG_WARNING, "%s: %s", s->socket_path, strerror(e));
 	return VIGIL_ERETRY;
 }
 
 static int
 syslog_emit(void *instance, const vigil_alert *alert)
 {
-	syslog_sink *s = instance;
-	msg          m = { s->buf, 0, s->max_message, 0, 0 };
+	syslog_sink *s   = instance;
+	msg          m   = {s->buf, 0, s->max_message, 0, 0};
 	int          pri = priority(alert->severity);
 
 	if (s->socket_path != NULL)
@@ -459,9 +456,10 @@ syslog_emit(void *instance, const vigil_alert *alert)
 	else
 		format_text(&m, alert);
 	if (m.cut)
-		s->host->log_limited(s->ctx, VIGIL_LOG_NOTICE, "alert %s cut "
-		    "to max_message (%zu bytes)", alert->id ? alert->id : "?",
-		    s->max_message);
+		s->host->log_limited(s->ctx, VIGIL_LOG_NOTICE,
+		    "alert %s cut "
+		    "to max_message (%zu bytes)",
+		    alert->id ? alert->id : "?", s->max_message);
 	s->buf[m.len] = '\0';
 	if (s->socket_path != NULL)
 		return sock_send(s, s->buf, m.len);
@@ -475,38 +473,44 @@ syslog_emit(void *instance, const vigil_alert *alert)
  * Lifecycle */
 
 static int
-syslog_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
-    size_t errlen)
+syslog_validate(
+    const vigil_host *host, const vigil_cfg *cfg, char *err, size_t errlen)
 {
 	const char *facility = host->cfg_string(cfg, "facility");
-	const char *ident = host->cfg_string(cfg, "ident");
-	const char *format = host->cfg_string(cfg, "format");
-	const char *sock = host->cfg_string(cfg, "socket");
+	const char *ident    = host->cfg_string(cfg, "ident");
+	const char *format   = host->cfg_string(cfg, "format");
+	const char *sock     = host->cfg_string(cfg, "socket");
 	int         f;
 
 	if (facility_parse(facility, &f) != 0) {
-		snprintf(err, errlen, "%s: facility '%s' is not one of user, "
+		snprintf(err, errlen,
+		    "%s: facility '%s' is not one of user, "
 		    "daemon, auth, local0 to local7",
 		    where(host, cfg, "facility"), facility ? facility : "");
 		return VIGIL_ERR;
 	}
 	if (ident == NULL || !ident_valid(ident)) {
-		snprintf(err, errlen, "%s: ident '%s' must be 1 to %d of "
+		snprintf(err, errlen,
+		    "%s: ident '%s' must be 1 to %d of "
 		    "letters, digits, '.', '_', '-' and '/'",
 		    where(host, cfg, "ident"), ident ? ident : "", IDENT_MAX);
 		return VIGIL_ERR;
 	}
-	if (format == NULL || (strcmp(format, "text") != 0 &&
-	    strcmp(format, "json") != 0)) {
-		snprintf(err, errlen, "%s: format '%s' is not one of text, "
-		    "json", where(host, cfg, "format"), format ? format : "");
+	if (format == NULL ||
+	    (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)) {
+		snprintf(err, errlen,
+		    "%s: format '%s' is not one of text, "
+		    "json",
+		    where(host, cfg, "format"), format ? format : "");
 		return VIGIL_ERR;
 	}
 	if (sock != NULL && sock[0] != '\0' &&
 	    (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
-	    sock[strlen(sock) - 1] == '/')) {
-		snprintf(err, errlen, "%s: socket '%s' must name a socket in "
-		    "under %zu bytes", where(host, cfg, "socket"), sock,
+	        sock[strlen(sock) - 1] == '/')) {
+		snprintf(err, errlen,
+		    "%s: socket '%s' must name a socket in "
+		    "under %zu bytes",
+		    where(host, cfg, "socket"), sock,
 		    sizeof(((struct sockaddr_un *)0)->sun_path));
 		return VIGIL_ERR;
 	}
@@ -539,23 +543,23 @@ static int
 syslog_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
     void **instance)
 {
-	const char  *sock = host->cfg_string(cfg, "socket");
+	const char  *sock   = host->cfg_string(cfg, "socket");
 	const char  *format = host->cfg_string(cfg, "format");
 	syslog_sink *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto nomem;
-	s->host = host;
-	s->ctx = ctx;
-	s->fd = -1;
+	s->host     = host;
+	s->ctx      = ctx;
+	s->fd       = -1;
 	s->facility = LOG_DAEMON;
 	facility_parse(host->cfg_string(cfg, "facility"), &s->facility);
-	s->json = format != NULL && strcmp(format, "json") == 0;
+	s->json        = format != NULL && strcmp(format, "json") == 0;
 	s->max_message = (size_t)host->cfg_int(cfg, "max_message");
 	if (s->max_message < 256)
 		s->max_message = 256;
 	s->ident = strdup(host->cfg_string(cfg, "ident"));
-	s->buf = malloc(s->max_message + 1);
+	s->buf   = malloc(s->max_message + 1);
 	if (s->ident == NULL || s->buf == NULL)
 		goto nomem;
 	if (sock != NULL && sock[0] != '\0' &&
@@ -578,8 +582,10 @@ syslog_start(void *instance)
 	syslog_sink *s = instance;
 
 	if (s->socket_path != NULL && s->fd < 0 && sock_connect(s) != 0)
-		s->host->log(s->ctx, VIGIL_LOG_WARNING, "%s: %s; will try "
-		    "again with each alert", s->socket_path, strerror(errno));
+		s->host->log(s->ctx, VIGIL_LOG_WARNING,
+		    "%s: %s; will try "
+		    "again with each alert",
+		    s->socket_path, strerror(errno));
 	return VIGIL_OK;
 }
 
@@ -594,20 +600,21 @@ syslog_stop(void *instance)
 }
 
 static const vigil_plugin syslog_plugin = {
-	VIGIL_PLUGIN_HEADER,
-	.name = "syslog",
-	.version = "1.0",
-	.kind = VIGIL_PLUGIN_SINK,
-	.description = "Sends every alert to syslog as one message, key=value "
-	    "text or JSON, through syslog(3) or without blocking to a unix "
-	    "datagram socket.",
-	.settings = syslog_settings,
-	.validate = syslog_validate,
-	.init = syslog_init,
-	.start = syslog_start,
-	.stop = syslog_stop,
-	.destroy = syslog_destroy,
-	.emit = syslog_emit,
+    VIGIL_PLUGIN_HEADER,
+    .name    = "syslog",
+    .version = "1.0",
+    .kind    = VIGIL_PLUGIN_SINK,
+    .description =
+        "Sends every alert to syslog as one message, key=value "
+        "text or JSON, through syslog(3) or without blocking to a unix "
+        "datagram socket.",
+    .settings = syslog_settings,
+    .validate = syslog_validate,
+    .init     = syslog_init,
+    .start    = syslog_start,
+    .stop     = syslog_stop,
+    .destroy  = syslog_destroy,
+    .emit     = syslog_emit,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);
