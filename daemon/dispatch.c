@@ -554,11 +554,13 @@ slot_done(bridge_item *item)
 	kick(d);
 }
 
-/* A link gained or lost a worker. On a link that reaches one worker (a
- * local process, which dials our listener, or a remote we dial), what
- * was in flight died with it:
- * take it back, and on local links blame it. A listening link reaches
- * many workers; there nng resends to the others itself. */
+/* A link gained or lost a worker. What was in flight on the link is
+ * taken back and queued again, so that it goes to whichever link has a
+ * worker, not to this one once it has one again; on a local link, which
+ * reaches exactly one worker process of ours, it is also blamed for the
+ * crash. A listening link may reach several remote workers: what was in
+ * flight on those that live is scored again, a small price for never
+ * waiting on a worker that is gone. */
 static void
 link_pipes_changed(bridge_item *item)
 {
@@ -569,8 +571,7 @@ link_pipes_changed(bridge_item *item)
 	if (d->closing)
 		return;
 	removals = atomic_load(&l->removals);
-	if (removals != l->seen_removals &&
-	    ((l->flags & LINK_LOCAL) || !(l->flags & LINK_LISTEN))) {
+	if (removals != l->seen_removals) {
 		l->seen_removals = removals;
 		for (int i = 0; i < l->n_slots; i++) {
 			slot *s = &l->slots[i];

@@ -226,7 +226,9 @@ enum {
 };
 
 /* Called once per accepted submit, on the loop thread. reason is NULL for
- * VIGIL_ACK_DONE and valid only during the call. */
+ * VIGIL_ACK_DONE and valid only during the call. The host has already
+ * logged an invalid or quarantined post (rate-limited) with the submit's
+ * source and line. */
 typedef void (*vigil_ack_fn)(void *arg, int status, const char *reason);
 
 typedef struct vigil_submit {

@@ -16,11 +16,23 @@ export LD_BIND_NOW=1
 T=$(mktemp -d /tmp/vt.XXXXXX)
 PIDS=""
 cleanup() {
+	kill "$WATCHDOG" 2>/dev/null || true
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+# A test never hangs the suite: past TEST_TIMEOUT seconds the watchdog
+# ends the test (the trap runs once the foreground command is killed).
+(
+	sleep "${TEST_TIMEOUT:-600}"
+	echo "FAIL: timed out after ${TEST_TIMEOUT:-600} s" >&2
+	kill -TERM $$
+	pkill -KILL -P $$
+) &
+WATCHDOG=$!
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -36,12 +36,10 @@
  * it (rotation, truncation): acks for an older generation still free
  * their entries but do not move commit_off. The saved identity is
  * dev+inode plus a hash of the first bytes, so that a file replaced by
- * another one with a recycled inode is not resumed in the middle.
+ * another one with a recycled inode is not resumed in the middle; the same
+ * hash, checked at each idle poll, catches a file truncated and written
+ * past our offset again between two polls.
  */
-#ifdef HAVE_CONFIG_H
-#include "config.h"
-#endif
-
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -70,19 +68,19 @@ enum start_mode { START_SAVED, START_BEGINNING, START_END };
 struct pending {
 	TAILQ_ENTRY(pending) link;
 	struct jsonl *j;
-	uint64_t      end;    /* offset after the line and the skipped
-	                         lines folded into it */
-	uint64_t      lines;  /* lines in the file up to end */
-	uint64_t      lineno; /* this line's number, 0 if unknown */
-	unsigned      gen;    /* file generation of the offsets */
-	bool          acked;
+	uint64_t      end; /* offset after the line and the skipped
+	                      lines folded into it */
+	uint64_t lines;    /* lines in the file up to end */
+	uint64_t lineno;   /* this line's number, 0 if unknown */
+	unsigned gen;      /* file generation of the offsets */
+	bool     acked;
 };
 TAILQ_HEAD(pending_list, pending);
 
 /* What the saved offset belongs to. */
 struct file_id {
 	uint64_t dev, ino;
-	uint64_t fp;     /* FNV-1a of the first fp_len bytes */
+	uint64_t fp; /* FNV-1a of the first fp_len bytes */
 	uint32_t fp_len;
 };
 
@@ -142,37 +140,37 @@ struct jsonl {
 };
 
 static const vigil_setting jsonl_settings[] = {
-	{ "path", VIGIL_SET_STRING, NULL,
-	    "File of posts, one JSON object a line, followed like `tail -F` "
-	    "(growth, rotation, truncation); `-` reads stdin. Relative to "
-	    "the configuration file's directory.",
-	    NULL, VIGIL_SET_REQUIRED | VIGIL_SET_PATH, 0, 0 },
-	{ "max_line", VIGIL_SET_INT, "262144",
-	    "Longest line in bytes; a longer one is skipped (and logged) "
-	    "without being read into memory whole.",
-	    NULL, 0, 64, 67108864 },
-	{ "read_chunk", VIGIL_SET_INT, "65536",
-	    "Bytes read per turn of the event loop, so that a large file "
-	    "never holds up the daemon.",
-	    NULL, 0, 512, 16777216 },
-	{ "poll_ms", VIGIL_SET_INT, "250",
-	    "How often, in milliseconds, a followed file at its end is "
-	    "checked for growth, rotation and truncation.",
-	    NULL, 0, 10, 60000 },
-	{ "start", VIGIL_SET_STRING, "saved",
-	    "Where to begin: `saved` goes on after the last line finished "
-	    "before the daemon stopped (the beginning when there is none or "
-	    "the file was replaced), `beginning` reads the whole file, `end` "
-	    "only what is appended from now on.",
-	    NULL, 0, 0, 0 },
-	{ "save_offset", VIGIL_SET_BOOL, "true",
-	    "Keep the offset of the last finished line in the state "
-	    "directory, for `start = \"saved\"`.",
-	    NULL, 0, 0, 0 },
-	{ "follow", VIGIL_SET_BOOL, "true",
-	    "Keep reading as the file grows; when false, stop at its end.",
-	    NULL, 0, 0, 0 },
-	{ NULL, 0, NULL, NULL, NULL, 0, 0, 0 },
+    {"path", VIGIL_SET_STRING, NULL,
+        "File of posts, one JSON object a line, followed like `tail -F` "
+        "(growth, rotation, truncation); `-` reads stdin. Relative to "
+        "the configuration file's directory.",
+        NULL, VIGIL_SET_REQUIRED | VIGIL_SET_PATH, 0, 0},
+    {"max_line", VIGIL_SET_INT, "262144",
+        "Longest line in bytes; a longer one is skipped (and logged) "
+        "without being read into memory whole.",
+        NULL, 0, 64, 67108864},
+    {"read_chunk", VIGIL_SET_INT, "65536",
+        "Bytes read per turn of the event loop, so that a large file "
+        "never holds up the daemon.",
+        NULL, 0, 512, 16777216},
+    {"poll_ms", VIGIL_SET_INT, "250",
+        "How often, in milliseconds, a followed file at its end is "
+        "checked for growth, rotation and truncation.",
+        NULL, 0, 10, 60000},
+    {"start", VIGIL_SET_STRING, "saved",
+        "Where to begin: `saved` goes on after the last line finished "
+        "before the daemon stopped (the beginning when there is none or "
+        "the file was replaced), `beginning` reads the whole file, `end` "
+        "only what is appended from now on.",
+        NULL, 0, 0, 0},
+    {"save_offset", VIGIL_SET_BOOL, "true",
+        "Keep the offset of the last finished line in the state "
+        "directory, for `start = \"saved\"`.",
+        NULL, 0, 0, 0},
+    {"follow", VIGIL_SET_BOOL, "true",
+        "Keep reading as the file grows; when false, stop at its end.", NULL, 0,
+        0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static bool consume_buffer(struct jsonl *j);
@@ -226,17 +224,17 @@ static void
 warn_line(struct jsonl *j, uint64_t lineno, const char *msg)
 {
 	if (lineno > 0)
-		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING, "%s:%" PRIu64
-		    ": %s", j->name, lineno, msg);
+		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING,
+		    "%s:%" PRIu64 ": %s", j->name, lineno, msg);
 	else
-		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING, "%s: %s",
-		    j->name, msg);
+		j->host->log_limited(
+		    j->ctx, VIGIL_LOG_WARNING, "%s: %s", j->name, msg);
 }
 
 static void
 schedule_pump(struct jsonl *j, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (j->ev_pump != NULL && !j->stopped)
 		evtimer_add(j->ev_pump, &tv);
@@ -256,12 +254,11 @@ fnv1a(const unsigned char *p, size_t n)
 	return h;
 }
 
-/* Hashes the first len bytes of fd; -1 when the file has fewer. */
+/* Reads the first len (<= FP_MAX) bytes of fd; -1 when it has fewer. */
 static int
-head_hash(int fd, size_t len, uint64_t *hash)
+read_head(int fd, unsigned char *buf, size_t len)
 {
-	unsigned char buf[FP_MAX];
-	size_t        n = 0;
+	size_t n = 0;
 
 	while (n < len) {
 		ssize_t r = pread(fd, buf + n, len - n, (off_t)n);
@@ -272,24 +269,40 @@ head_hash(int fd, size_t len, uint64_t *hash)
 			return -1;
 		n += (size_t)r;
 	}
+	return 0;
+}
+
+/* Hashes the first len bytes of fd; -1 when the file has fewer. */
+static int
+head_hash(int fd, size_t len, uint64_t *hash)
+{
+	unsigned char buf[FP_MAX];
+
+	if (read_head(fd, buf, len) != 0)
+		return -1;
 	*hash = fnv1a(buf, len);
 	return 0;
 }
 
-/* Fingerprints as much of the head as the file has, up to FP_MAX. */
+/* Extends the fingerprint to as much of the head as the file has, up to
+ * FP_MAX, but only while the bytes it covers so far are unchanged: a
+ * rewritten file must keep failing the comparison in check_file. */
 static void
 fingerprint(struct jsonl *j)
 {
-	struct stat st;
-	size_t      len;
+	unsigned char buf[FP_MAX];
+	struct stat   st;
+	size_t        len;
 
 	if (j->fd < 0 || fstat(j->fd, &st) != 0)
 		return;
 	len = st.st_size < FP_MAX ? (size_t)st.st_size : FP_MAX;
-	if (len <= j->id.fp_len)
+	if (len <= j->id.fp_len || read_head(j->fd, buf, len) != 0)
 		return;
-	if (head_hash(j->fd, len, &j->id.fp) == 0)
-		j->id.fp_len = (uint32_t)len;
+	if (j->id.fp_len > 0 && fnv1a(buf, j->id.fp_len) != j->id.fp)
+		return;
+	j->id.fp     = fnv1a(buf, len);
+	j->id.fp_len = (uint32_t)len;
 }
 
 /* ------------------------------------------------------------ saved state */
@@ -309,9 +322,10 @@ save_state(struct jsonl *j)
 	if (!tracking(j))
 		return;
 	fingerprint(j);
-	n = snprintf(buf, sizeof(buf), "v1 dev=%" PRIu64 " ino=%" PRIu64
-	    " off=%" PRIu64 " line=%" PRIu64 " fplen=%" PRIu32 " fp=%016"
-	    PRIx64 "\n", j->id.dev, j->id.ino, j->commit_off,
+	n = snprintf(buf, sizeof(buf),
+	    "v1 dev=%" PRIu64 " ino=%" PRIu64 " off=%" PRIu64 " line=%" PRIu64
+	    " fplen=%" PRIu32 " fp=%016" PRIx64 "\n",
+	    j->id.dev, j->id.ino, j->commit_off,
 	    j->lines_known ? j->commit_lines : 0, j->id.fp_len, j->id.fp);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
@@ -319,7 +333,7 @@ save_state(struct jsonl *j)
 		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING,
 		    "%s: cannot save the offset; will try again", j->name);
 		if (j->ev_save != NULL) {
-			struct timeval tv = { SAVE_RETRY_MS / 1000, 0 };
+			struct timeval tv = {SAVE_RETRY_MS / 1000, 0};
 
 			evtimer_add(j->ev_save, &tv);
 		}
@@ -340,7 +354,7 @@ save_cb(evutil_socket_t fd, short what, void *arg)
 static void
 mark_dirty(struct jsonl *j)
 {
-	struct timeval tv = { 0, SAVE_DELAY_MS * 1000 };
+	struct timeval tv = {0, SAVE_DELAY_MS * 1000};
 
 	if (!tracking(j))
 		return;
@@ -358,9 +372,9 @@ struct saved {
 static bool
 load_state(struct jsonl *j, struct saved *s)
 {
-	char   *val, text[192];
-	size_t  len = 0;
-	int     used = -1;
+	char  *val, text[192];
+	size_t len  = 0;
+	int    used = -1;
 
 	val = j->host->kv_get(j->ctx, STATE_KEY, &len);
 	if (val == NULL)
@@ -368,15 +382,18 @@ load_state(struct jsonl *j, struct saved *s)
 	if (len < sizeof(text)) {
 		memcpy(text, val, len);
 		text[len] = '\0';
-		sscanf(text, "v1 dev=%" SCNu64 " ino=%" SCNu64 " off=%" SCNu64
+		sscanf(text,
+		    "v1 dev=%" SCNu64 " ino=%" SCNu64 " off=%" SCNu64
 		    " line=%" SCNu64 " fplen=%" SCNu32 " fp=%" SCNx64 "\n%n",
 		    &s->id.dev, &s->id.ino, &s->off, &s->lines, &s->id.fp_len,
 		    &s->id.fp, &used);
 	}
 	free(val);
 	if (used < 0 || (size_t)used != len || s->id.fp_len > FP_MAX) {
-		j->host->log(j->ctx, VIGIL_LOG_WARNING, "%s: the saved offset "
-		    "is unreadable; reading from the beginning", j->name);
+		j->host->log(j->ctx, VIGIL_LOG_WARNING,
+		    "%s: the saved offset "
+		    "is unreadable; reading from the beginning",
+		    j->name);
 		return false;
 	}
 	return true;
@@ -387,7 +404,7 @@ load_state(struct jsonl *j, struct saved *s)
 static bool
 resume_point(struct jsonl *j, const struct stat *st, struct saved *s)
 {
-	uint64_t hash;
+	uint64_t    hash;
 	const char *why = NULL;
 
 	if (!load_state(j, s))
@@ -401,12 +418,14 @@ resume_point(struct jsonl *j, const struct stat *st, struct saved *s)
 	    (head_hash(j->fd, s->id.fp_len, &hash) != 0 || hash != s->id.fp))
 		why = "its first bytes changed (replaced)";
 	if (why != NULL) {
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: %s; reading from "
-		    "the beginning", j->name, why);
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: %s; reading from "
+		    "the beginning",
+		    j->name, why);
 		return false;
 	}
-	j->host->log(j->ctx, VIGIL_LOG_INFO, "%s: going on from byte %"
-	    PRIu64, j->name, s->off);
+	j->host->log(j->ctx, VIGIL_LOG_INFO, "%s: going on from byte %" PRIu64,
+	    j->name, s->off);
 	return true;
 }
 
@@ -415,7 +434,7 @@ resume_point(struct jsonl *j, const struct stat *st, struct saved *s)
 static void
 set_commit(struct jsonl *j, uint64_t off, uint64_t lines)
 {
-	j->commit_off = off;
+	j->commit_off   = off;
 	j->commit_lines = lines;
 	mark_dirty(j);
 }
@@ -433,7 +452,7 @@ commit_skipped(struct jsonl *j, uint64_t end)
 		return;
 	}
 	if (tail->gen == j->gen) {
-		tail->end = end;
+		tail->end   = end;
 		tail->lines = j->line_no;
 		return;
 	}
@@ -443,10 +462,10 @@ commit_skipped(struct jsonl *j, uint64_t end)
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return;
-	p->j = j;
-	p->end = end;
+	p->j     = j;
+	p->end   = end;
 	p->lines = j->line_no;
-	p->gen = j->gen;
+	p->gen   = j->gen;
 	p->acked = true;
 	TAILQ_INSERT_TAIL(&j->inflight, p, link);
 }
@@ -457,12 +476,9 @@ jsonl_ack(void *arg, int status, const char *reason)
 	struct pending *p = arg;
 	struct jsonl   *j = p->j;
 
-	if (status == VIGIL_ACK_INVALID) {
-		warn_line(j, p->lineno, reason ? reason : "not a valid post");
+	/* The host has logged it with our source:line; count it here. */
+	if (status == VIGIL_ACK_INVALID)
 		j->host->counter_add(j->c_invalid, 1);
-	} else if (status == VIGIL_ACK_QUARANTINED) {
-		warn_line(j, p->lineno, "quarantined: a worker crashed on it");
-	}
 	p->acked = true;
 	while ((p = TAILQ_FIRST(&j->inflight)) != NULL && p->acked) {
 		TAILQ_REMOVE(&j->inflight, p, link);
@@ -480,7 +496,7 @@ line_done(struct jsonl *j, uint64_t end)
 {
 	j->line_no++;
 	j->line_start = end;
-	j->llen = 0;
+	j->llen       = 0;
 }
 
 static void
@@ -516,26 +532,26 @@ enum { SUBMIT_NOMEM = -100 };
 static int
 submit_line(struct jsonl *j, const char *s, size_t len, uint64_t end)
 {
-	struct pending *p = calloc(1, sizeof(*p));
+	struct pending *p    = calloc(1, sizeof(*p));
 	vigil_submit    opts = {
-		.struct_size = sizeof(opts),
-		.source = j->name,
-		.line = current_lineno(j),
-		.ack = jsonl_ack,
-	};
-	int             r;
+	       .struct_size = sizeof(opts),
+	       .source      = j->name,
+	       .line        = current_lineno(j),
+	       .ack         = jsonl_ack,
+        };
+	int r;
 
 	if (p == NULL)
 		return SUBMIT_NOMEM;
-	p->j = j;
-	p->end = end;
-	p->lines = j->line_no + 1;
+	p->j      = j;
+	p->end    = end;
+	p->lines  = j->line_no + 1;
 	p->lineno = current_lineno(j);
-	p->gen = j->gen;
+	p->gen    = j->gen;
 	/* In the queue before the call, in case the ack comes at once. */
 	TAILQ_INSERT_TAIL(&j->inflight, p, link);
 	opts.ack_arg = p;
-	r = j->host->submit(j->ctx, s, len, &opts);
+	r            = j->host->submit(j->ctx, s, len, &opts);
 	if (r == VIGIL_OK) {
 		j->host->counter_add(j->c_read, 1);
 		return VIGIL_OK;
@@ -558,14 +574,16 @@ offer_line(struct jsonl *j, const char *s, size_t len, uint64_t end)
 	}
 	if (r == VIGIL_EAGAIN || r == SUBMIT_NOMEM) {
 		memmove(j->lbuf, s, len);
-		j->llen = len;
-		j->held = true;
+		j->llen     = len;
+		j->held     = true;
 		j->held_end = end;
 		if (r == VIGIL_EAGAIN) {
 			pause_reading(j);
 		} else {
-			j->host->log_limited(j->ctx, VIGIL_LOG_ERR, "%s: out "
-			    "of memory; trying again", j->name);
+			j->host->log_limited(j->ctx, VIGIL_LOG_ERR,
+			    "%s: out "
+			    "of memory; trying again",
+			    j->name);
 			schedule_pump(j, j->poll_ms);
 		}
 		return false;
@@ -589,7 +607,8 @@ is_blank(const char *s, size_t len)
 static bool
 complete_line(struct jsonl *j, const char *s, size_t len, uint64_t end)
 {
-	if (j->line_start == 0 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+	if (j->line_start == 0 && len >= 3 &&
+	    memcmp(s, "\xef\xbb\xbf", 3) == 0) {
 		s += 3;
 		len -= 3;
 	}
@@ -624,7 +643,7 @@ accumulate(struct jsonl *j, const char *s, size_t n)
 	if (n > j->lcap - j->llen) {
 		reject_oversize(j);
 		j->discarding = true;
-		j->llen = 0;
+		j->llen       = 0;
 		return false;
 	}
 	memcpy(j->lbuf + j->llen, s, n);
@@ -645,11 +664,11 @@ static bool
 consume_buffer(struct jsonl *j)
 {
 	while (j->rpos < j->rlen) {
-		char    *s = j->rbuf + j->rpos;
+		char    *s     = j->rbuf + j->rpos;
 		size_t   avail = j->rlen - j->rpos;
-		char    *nl = memchr(s, '\n', avail);
-		size_t   seg = nl != NULL ? (size_t)(nl - s) : avail;
-		uint64_t end = buf_offset(j, j->rpos + seg + 1);
+		char    *nl    = memchr(s, '\n', avail);
+		size_t   seg   = nl != NULL ? (size_t)(nl - s) : avail;
+		uint64_t end   = buf_offset(j, j->rpos + seg + 1);
 
 		/* pause() may come from inside submit. */
 		if (j->paused || j->stopped)
@@ -699,17 +718,18 @@ open_file(struct jsonl *j, struct stat *st, const char **why)
 	int fd, err;
 
 	do
-		fd = open(j->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		fd =
+		    open(j->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		*why = strerror(errno);
 		return -1;
 	}
 	if (fstat(fd, st) != 0) {
-		err = errno;
+		err  = errno;
 		*why = strerror(err);
 	} else if (!S_ISREG(st->st_mode)) {
-		err = EINVAL;
+		err  = EINVAL;
 		*why = "not a regular file";
 	} else {
 		return fd;
@@ -724,16 +744,16 @@ static void
 restart_file(struct jsonl *j)
 {
 	j->gen++;
-	j->read_off = 0;
-	j->line_no = 0;
-	j->line_start = 0;
+	j->read_off    = 0;
+	j->line_no     = 0;
+	j->line_start  = 0;
 	j->lines_known = true;
 	j->rpos = j->rlen = 0;
-	j->llen = 0;
-	j->at_eof = false;
-	j->discarding = false;
-	j->id.fp_len = 0;
-	j->id.fp = 0;
+	j->llen           = 0;
+	j->at_eof         = false;
+	j->discarding     = false;
+	j->id.fp_len      = 0;
+	j->id.fp          = 0;
 	fingerprint(j);
 	set_commit(j, 0, 0);
 }
@@ -747,20 +767,20 @@ attach_file(struct jsonl *j, int fd, const struct stat *st, bool first)
 
 	if (j->fd >= 0)
 		close(j->fd);
-	j->fd = fd;
+	j->fd      = fd;
 	j->have_id = true;
-	j->id.dev = (uint64_t)st->st_dev;
-	j->id.ino = (uint64_t)st->st_ino;
+	j->id.dev  = (uint64_t)st->st_dev;
+	j->id.ino  = (uint64_t)st->st_ino;
 	restart_file(j);
 	if (!first)
 		return;
 	if (j->start == START_END && st->st_size > 0) {
-		j->read_off = (uint64_t)st->st_size;
+		j->read_off    = (uint64_t)st->st_size;
 		j->lines_known = false;
 	} else if (j->start == START_SAVED && j->save_offset &&
 	    resume_point(j, st, &s)) {
-		j->read_off = s.off;
-		j->line_no = s.lines;
+		j->read_off    = s.off;
+		j->line_no     = s.lines;
 		j->lines_known = s.lines > 0 || s.off == 0;
 	}
 	j->line_start = j->read_off;
@@ -775,16 +795,19 @@ finish_input(struct jsonl *j)
 	if (!flush_partial(j))
 		return;
 	j->ending = false;
-	j->ended = true;
+	j->ended  = true;
 	if (j->ev_read != NULL)
 		event_del(j->ev_read);
 	if (j->ev_poll != NULL)
 		event_del(j->ev_poll);
 	if (j->is_stdin)
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: end of input after "
-		    "%" PRIu64 " lines", j->name, j->line_no);
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: end of input after "
+		    "%" PRIu64 " lines",
+		    j->name, j->line_no);
 	else
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: end of file after "
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: end of file after "
 		    "%" PRIu64 " lines; not following it (follow = false)",
 		    j->name, j->line_no);
 }
@@ -803,19 +826,22 @@ check_file(struct jsonl *j)
 	if (fstat(j->fd, &cur) != 0)
 		return false;
 	if ((uint64_t)cur.st_size < j->read_off) {
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: truncated to %lld "
-		    "bytes; reading from the beginning", j->name,
-		    (long long)cur.st_size);
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: truncated to %lld "
+		    "bytes; reading from the beginning",
+		    j->name, (long long)cur.st_size);
 		restart_file(j);
 		schedule_pump(j, 0);
 		return true;
 	}
 	/* Truncated and written past our offset again between two looks:
 	 * only the head tells. */
-	if (j->id.fp_len > 0 && (head_hash(j->fd, j->id.fp_len, &hash) != 0 ||
-	    hash != j->id.fp)) {
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: rewritten from "
-		    "the start; reading from the beginning", j->name);
+	if (j->id.fp_len > 0 &&
+	    (head_hash(j->fd, j->id.fp_len, &hash) != 0 || hash != j->id.fp)) {
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: rewritten from "
+		    "the start; reading from the beginning",
+		    j->name);
 		restart_file(j);
 		schedule_pump(j, 0);
 		return true;
@@ -834,13 +860,16 @@ check_file(struct jsonl *j)
 		return true;
 	fd = open_file(j, &now, &why);
 	if (fd < 0) {
-		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING, "%s: replaced, "
-		    "but the new file cannot be read: %s", j->name, why);
+		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING,
+		    "%s: replaced, "
+		    "but the new file cannot be read: %s",
+		    j->name, why);
 		return false;
 	}
-	j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: rotated after %" PRIu64
-	    " lines; reading the new file from the beginning", j->name,
-	    j->line_no);
+	j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+	    "%s: rotated after %" PRIu64
+	    " lines; reading the new file from the beginning",
+	    j->name, j->line_no);
 	attach_file(j, fd, &now, false);
 	schedule_pump(j, 0);
 	return true;
@@ -874,8 +903,8 @@ read_chunk(struct jsonl *j)
 		return;
 	}
 	j->at_eof = false;
-	j->rpos = 0;
-	j->rlen = (size_t)n;
+	j->rpos   = 0;
+	j->rlen   = (size_t)n;
 	j->read_off += (uint64_t)n;
 	if (consume_buffer(j))
 		schedule_pump(j, 0);
@@ -976,20 +1005,23 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------ lifecycle */
 
 static int
-jsonl_validate(const vigil_host *host, const vigil_cfg *cfg, char *err,
-    size_t errlen)
+jsonl_validate(
+    const vigil_host *host, const vigil_cfg *cfg, char *err, size_t errlen)
 {
-	const char     *path = host->cfg_string(cfg, "path");
+	const char     *path  = host->cfg_string(cfg, "path");
 	const char     *start = host->cfg_string(cfg, "start");
 	enum start_mode mode;
 
 	if (path == NULL || path[0] == '\0') {
-		snprintf(err, errlen, "%s: setting 'path': must name a file or "
-		    "\"-\" for stdin", cfg_place(host, cfg, "path"));
+		snprintf(err, errlen,
+		    "%s: setting 'path': must name a file or "
+		    "\"-\" for stdin",
+		    cfg_place(host, cfg, "path"));
 		return VIGIL_ERR;
 	}
 	if (parse_start(start, &mode) != 0) {
-		snprintf(err, errlen, "%s: setting 'start': \"%s\" is not one "
+		snprintf(err, errlen,
+		    "%s: setting 'start': \"%s\" is not one "
 		    "of \"saved\", \"beginning\", \"end\"",
 		    cfg_place(host, cfg, "start"), start);
 		return VIGIL_ERR;
@@ -1003,16 +1035,16 @@ static int
 jsonl_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
     void **instance)
 {
-	struct jsonl *j = calloc(1, sizeof(*j));
+	struct jsonl *j    = calloc(1, sizeof(*j));
 	const char   *path = host->cfg_string(cfg, "path");
 
-	char          err[256];
+	char err[256];
 
 	if (j == NULL)
 		goto nomem;
-	j->host = host;
-	j->ctx = ctx;
-	j->fd = -1;
+	j->host        = host;
+	j->ctx         = ctx;
+	j->fd          = -1;
 	j->stdin_flags = -1;
 	j->lines_known = true;
 	TAILQ_INIT(&j->inflight);
@@ -1024,26 +1056,26 @@ jsonl_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 		return VIGIL_ERR;
 	}
 	parse_start(host->cfg_string(cfg, "start"), &j->start);
-	j->follow = host->cfg_bool(cfg, "follow");
+	j->follow      = host->cfg_bool(cfg, "follow");
 	j->save_offset = host->cfg_bool(cfg, "save_offset");
-	j->max_line = (size_t)host->cfg_int(cfg, "max_line");
-	j->read_chunk = (size_t)host->cfg_int(cfg, "read_chunk");
-	j->poll_ms = (int)host->cfg_int(cfg, "poll_ms");
-	j->is_stdin = path_is_stdin(path);
-	j->path = strdup(path);
-	j->lcap = j->max_line + LINE_SLACK;
-	j->rbuf = malloc(j->read_chunk);
-	j->lbuf = malloc(j->lcap);
+	j->max_line    = (size_t)host->cfg_int(cfg, "max_line");
+	j->read_chunk  = (size_t)host->cfg_int(cfg, "read_chunk");
+	j->poll_ms     = (int)host->cfg_int(cfg, "poll_ms");
+	j->is_stdin    = path_is_stdin(path);
+	j->path        = strdup(path);
+	j->lcap        = j->max_line + LINE_SLACK;
+	j->rbuf        = malloc(j->read_chunk);
+	j->lbuf        = malloc(j->lcap);
 	if (j->path == NULL || j->rbuf == NULL || j->lbuf == NULL)
 		goto nomem;
-	j->name = j->is_stdin ? "stdin" : j->path;
-	j->c_read = host->counter(ctx, "jsonl_lines_read_total",
-	    "Lines handed to the daemon as posts.");
+	j->name       = j->is_stdin ? "stdin" : j->path;
+	j->c_read     = host->counter(ctx, "jsonl_lines_read_total",
+	        "Lines handed to the daemon as posts.");
 	j->c_oversize = host->counter(ctx, "jsonl_lines_oversize_total",
 	    "Lines skipped for being longer than max_line.");
-	j->c_invalid = host->counter(ctx, "jsonl_posts_invalid_total",
-	    "Lines that the daemon found not to be valid posts.");
-	*instance = j;
+	j->c_invalid  = host->counter(ctx, "jsonl_posts_invalid_total",
+	     "Lines that the daemon found not to be valid posts.");
+	*instance     = j;
 	return VIGIL_OK;
 nomem:
 	host->log(ctx, VIGIL_LOG_ERR, "out of memory");
@@ -1058,7 +1090,8 @@ start_stdin(struct jsonl *j, struct event_base *base)
 
 	j->fd = STDIN_FILENO;
 	if (fstat(j->fd, &st) != 0) {
-		j->host->log(j->ctx, VIGIL_LOG_ERR, "stdin: %s", strerror(errno));
+		j->host->log(
+		    j->ctx, VIGIL_LOG_ERR, "stdin: %s", strerror(errno));
 		return VIGIL_ERR;
 	}
 	/* Files and devices like /dev/null cannot be polled: read them by
@@ -1072,8 +1105,10 @@ start_stdin(struct jsonl *j, struct event_base *base)
 	j->stdin_flags = fcntl(j->fd, F_GETFL);
 	if (j->stdin_flags < 0 ||
 	    fcntl(j->fd, F_SETFL, j->stdin_flags | O_NONBLOCK) != 0) {
-		j->host->log(j->ctx, VIGIL_LOG_ERR, "stdin: cannot make it "
-		    "non-blocking: %s", strerror(errno));
+		j->host->log(j->ctx, VIGIL_LOG_ERR,
+		    "stdin: cannot make it "
+		    "non-blocking: %s",
+		    strerror(errno));
 		j->stdin_flags = -1;
 		return VIGIL_ERR;
 	}
@@ -1088,20 +1123,22 @@ start_stdin(struct jsonl *j, struct event_base *base)
 static int
 start_file(struct jsonl *j)
 {
-	struct timeval tv = { j->poll_ms / 1000, (j->poll_ms % 1000) * 1000 };
+	struct timeval tv = {j->poll_ms / 1000, (j->poll_ms % 1000) * 1000};
 	struct stat    st;
 	const char    *why;
 	int            fd;
 
 	fd = open_file(j, &st, &why);
 	if (fd < 0 && !(errno == ENOENT && j->follow)) {
-		j->host->log(j->ctx, VIGIL_LOG_ERR, "%s: cannot read: %s",
-		    j->name, why);
+		j->host->log(
+		    j->ctx, VIGIL_LOG_ERR, "%s: cannot read: %s", j->name, why);
 		return VIGIL_ERR;
 	}
 	if (fd < 0)
-		j->host->log(j->ctx, VIGIL_LOG_NOTICE, "%s: does not exist "
-		    "yet; waiting for it", j->name);
+		j->host->log(j->ctx, VIGIL_LOG_NOTICE,
+		    "%s: does not exist "
+		    "yet; waiting for it",
+		    j->name);
 	else
 		attach_file(j, fd, &st, true);
 	if (j->follow && evtimer_add(j->ev_poll, &tv) != 0) {
@@ -1115,7 +1152,7 @@ start_file(struct jsonl *j)
 static int
 jsonl_start(void *instance)
 {
-	struct jsonl      *j = instance;
+	struct jsonl      *j    = instance;
 	struct event_base *base = j->host->event_base(j->ctx);
 
 	j->ev_pump = evtimer_new(base, pump_cb, j);
@@ -1201,19 +1238,19 @@ jsonl_destroy(void *instance)
 }
 
 static const vigil_plugin jsonl_plugin = {
-	VIGIL_PLUGIN_HEADER,
-	.name = "jsonl",
-	.version = "1.0",
-	.kind = VIGIL_PLUGIN_INPUT,
-	.description = "Posts as JSON lines from a followed file or stdin.",
-	.settings = jsonl_settings,
-	.validate = jsonl_validate,
-	.init = jsonl_init,
-	.start = jsonl_start,
-	.stop = jsonl_stop,
-	.destroy = jsonl_destroy,
-	.pause = jsonl_pause,
-	.resume = jsonl_resume,
+    VIGIL_PLUGIN_HEADER,
+    .name        = "jsonl",
+    .version     = "1.0",
+    .kind        = VIGIL_PLUGIN_INPUT,
+    .description = "Posts as JSON lines from a followed file or stdin.",
+    .settings    = jsonl_settings,
+    .validate    = jsonl_validate,
+    .init        = jsonl_init,
+    .start       = jsonl_start,
+    .stop        = jsonl_stop,
+    .destroy     = jsonl_destroy,
+    .pause       = jsonl_pause,
+    .resume      = jsonl_resume,
 };
 
 VIGIL_EXPORT const vigil_plugin *vigil_plugin_entry(void);
