@@ -508,34 +508,6 @@ doc_verdict(const verdict_post *vp)
 	return o;
 }
 
-static json_t *
-doc_window(const vigil_alert *a)
-{
-	json_t *o = json_object();
-
-	if (o == NULL || put(o, "name", json_string(a->window)) ||
-	    put(o, "start", time_string(a->window_start)) ||
-	    put(o, "end", time_string(a->window_end))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-static json_t *
-doc_legal(const vigil_alert *a)
-{
-	json_t *o = json_object();
-
-	if (o == NULL || put(o, "law", opt_string(a->law)) ||
-	    put(o, "article", opt_string(a->article)) ||
-	    put(o, "penalty", opt_string(a->penalty))) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* What a finding adds to its alert besides the vigil_alert fields. */
 typedef struct finding_parts {
 	json_t *legal, *window;     /* in the verdict, or NULL */
@@ -557,9 +529,14 @@ alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
 	    put(d, "score", json_real(a->score)) ||
 	    put(d, "title", json_string(a->title)))
 		goto fail;
-	if (fp->legal != NULL && put(d, "legal", doc_legal(a)))
+	if (fp->legal != NULL &&
+	    put(d, "legal",
+	        verdict_legal_object(a->law, a->article, a->penalty)))
 		goto fail;
-	if (fp->window != NULL && put(d, "window", doc_window(a)))
+	if (fp->window != NULL &&
+	    put(d, "window",
+	        verdict_window_object(
+	            a->window, a->window_start, a->window_end)))
 		goto fail;
 	if (put(d, "evidence", json_incref(fp->evidence)) ||
 	    put(d, "signals", json_incref(fp->signals)) ||

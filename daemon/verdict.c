@@ -442,28 +442,28 @@ fail:
 	return NULL;
 }
 
-static json_t *
-legal_object(const vigil_finding *f)
+json_t *
+verdict_legal_object(const char *law, const char *article, const char *penalty)
 {
 	json_t *o = json_object();
 
-	if (o == NULL || put(o, "law", opt_string(f->law)) ||
-	    put(o, "article", opt_string(f->article)) ||
-	    put(o, "penalty", opt_string(f->penalty))) {
+	if (o == NULL || put(o, "law", opt_string(law)) ||
+	    put(o, "article", opt_string(article)) ||
+	    put(o, "penalty", opt_string(penalty))) {
 		json_decref(o);
 		return NULL;
 	}
 	return o;
 }
 
-static json_t *
-window_object(const vigil_finding *f)
+json_t *
+verdict_window_object(const char *name, int64_t start, int64_t end)
 {
 	json_t *o = json_object();
 
-	if (o == NULL || put(o, "name", json_string(f->window)) ||
-	    put(o, "start", time_string(f->window_start)) ||
-	    put(o, "end", time_string(f->window_end))) {
+	if (o == NULL || put(o, "name", json_string(name)) ||
+	    put(o, "start", time_string(start)) ||
+	    put(o, "end", time_string(end))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -534,9 +534,13 @@ finding_object(const vigil_post *pv, const vigil_finding *f,
 	    put(o, "title", json_string(f->title)))
 		goto fail;
 	if ((f->law != NULL || f->article != NULL || f->penalty != NULL) &&
-	    put(o, "legal", legal_object(f)))
+	    put(o, "legal",
+	        verdict_legal_object(f->law, f->article, f->penalty)))
 		goto fail;
-	if (f->window != NULL && put(o, "window", window_object(f)))
+	if (f->window != NULL &&
+	    put(o, "window",
+	        verdict_window_object(
+	            f->window, f->window_start, f->window_end)))
 		goto fail;
 	if (put(o, "evidence", evidence_array(f)) ||
 	    put(o, "signals", signal_array(f)))

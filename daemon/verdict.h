@@ -65,6 +65,13 @@ int finding_signal(vigil_finding *f, const char *name, double weight);
  * sev, score and len may be NULL. Returns NULL when out of memory (or
  * when a string of a post not made by post_parse is not UTF-8).
  * [any thread] */
+/* The "legal" and "window" objects of a finding, shared by verdicts and
+ * alert documents so that both say the same thing the same way (times as
+ * RFC 3339 UTC). NULL on allocation failure. */
+json_t *verdict_legal_object(
+    const char *law, const char *article, const char *penalty);
+json_t *verdict_window_object(const char *name, int64_t start, int64_t end);
+
 /* How verdict_json writes a verdict: one line, key order kept, numbers
  * with 15 significant digits. */
 #define VERDICT_DUMP_FLAGS                                                     \
