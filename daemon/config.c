@@ -67,9 +67,12 @@ const vigil_setting config_workers_settings[] = {
         "Local scoring workers to run: 0 runs one per online CPU; -1 runs "
         "none, leaving the scoring to remote workers.",
         NULL, 0, -1, 1024},
-    {"inflight", VIGIL_SET_INT, "4", "Requests in flight per worker.", NULL, 0,
-        1, 1024},
-    {"batch", VIGIL_SET_INT, "64", "Posts per request to a worker, at most.",
+    {"inflight", VIGIL_SET_INT, "2",
+        "Requests in flight per worker: one scored while the next waits.", NULL,
+        0, 1, 1024},
+    {"batch", VIGIL_SET_INT, "256",
+        "Posts per request to a worker, at most; a request leaves with what "
+        "has arrived, so batches only fill up under load.",
         NULL, 0, 1, 4096},
     {"max_crashes", VIGIL_SET_INT, "3",
         "Worker crashes a post may be involved in before it is "

@@ -716,8 +716,8 @@ test_config_defaults(void **state)
 	assert_int_equal(c->max_post_bytes, 262144);
 	assert_int_equal(c->backlog, 8192);
 	assert_int_equal(c->n_workers, 0);
-	assert_int_equal(c->inflight, 4);
-	assert_int_equal(c->batch, 64);
+	assert_int_equal(c->inflight, 2);
+	assert_int_equal(c->batch, 256);
 	assert_int_equal(c->max_crashes, 3);
 	assert_int_equal(c->max_message, 16777216);
 	assert_int_equal(cfg_int(c->workers, "restart_min_ms"), 100);
