@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "dispatch.h"
 #include "input.h"
 #include "kv.h"
@@ -32,12 +34,13 @@ typedef struct input_inst {
 } input_inst;
 
 struct inputs {
-	vigild     *v;
-	generation *g;
-	input_inst *items;
-	size_t      n;
-	size_t      outstanding;
-	bool        stopped;
+	vigild       *v;
+	generation   *g;
+	input_inst   *items;
+	size_t        n;
+	size_t        outstanding;
+	bool          stopped;
+	struct event *retry; /* resumes inputs paused with nothing in flight */
 };
 
 /* What travels with a job: where its ack goes. */
@@ -131,6 +134,35 @@ job_finished(job *j, const job_result *r)
 	vigild_progress(set->v);
 }
 
+/* Nothing taken: the input pauses, and is resumed when the backlog has
+ * drained to half, or by the retry timer when nothing was in flight to
+ * drain (memory ran out, say). */
+static int
+input_wait(input_inst *in)
+{
+	static const struct timeval retry = {0, 100000};
+
+	if (!in->paused) {
+		in->paused = true;
+		if (in->conf->desc->pause)
+			in->conf->desc->pause(in->instance);
+	}
+	if (!evtimer_pending(in->set->retry, NULL))
+		evtimer_add(in->set->retry, &retry);
+	return VIGIL_EAGAIN;
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	inputs *set = arg;
+
+	(void)fd;
+	(void)what;
+	if (set->outstanding <= set->g->cfg->backlog / 2)
+		input_resume_all(set);
+}
+
 int
 input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 {
@@ -158,21 +190,15 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 		    len, cfg->max_post_bytes);
 		return VIGIL_ERR;
 	}
-	if (set->outstanding >= cfg->backlog) {
-		if (!in->paused) {
-			in->paused = true;
-			if (in->conf->desc->pause)
-				in->conf->desc->pause(in->instance);
-		}
-		return VIGIL_EAGAIN;
-	}
+	if (set->outstanding >= cfg->backlog)
+		return input_wait(in);
 	jur = o->n_jurisdictions ? (const char *const *)o->jurisdictions
 	                         : in->jur;
 	n_jur =
 	    o->n_jurisdictions ? o->n_jurisdictions : in->conf->n_jurisdictions;
 	slen = o->source ? strlen(o->source) : 0;
 	if ((t = malloc(sizeof(*t) + slen + 1)) == NULL)
-		return VIGIL_EAGAIN;
+		return input_wait(in);
 	t->in      = in;
 	t->ack     = o->ack;
 	t->ack_arg = o->ack_arg;
@@ -180,7 +206,7 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 	memcpy(t->source, o->source ? o->source : "", slen + 1);
 	if ((j = job_new(buf, len, jur, n_jur, job_finished, t)) == NULL) {
 		free(t);
-		return VIGIL_EAGAIN;
+		return input_wait(in);
 	}
 	in->outstanding++;
 	set->outstanding++;
@@ -246,6 +272,8 @@ inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 		goto nomem;
 	set->v = v;
 	set->g = g;
+	if ((set->retry = evtimer_new(v->base, on_retry, set)) == NULL)
+		goto nomem;
 	for (size_t i = 0; i < cfg->n_inputs; i++) {
 		const instance_conf *ic = &cfg->inputs[i];
 		input_inst          *in = &set->items[set->n];
@@ -336,6 +364,8 @@ inputs_free(inputs *set)
 			kv_close(in->ctx.kv);
 		free(in->jur);
 	}
+	if (set->retry)
+		event_free(set->retry);
 	free(set->items);
 	free(set);
 }

@@ -35,6 +35,7 @@ typedef struct delivery {
 	size_t      idx;
 	uint64_t    token;
 	int         attempts;
+	vigil_alert alert; /* what emit sees; stays put until alert_done */
 	TAILQ_ENTRY(delivery) entry;
 } delivery;
 
@@ -98,14 +99,14 @@ arm_retry(sink_inst *s)
 static bool
 delivery_try(delivery *d)
 {
-	sink_inst         *s    = d->sink;
-	const vigil_alert *a    = alert_set_get(d->ss->set, d->idx);
-	vigil_alert        copy = *a;
+	sink_inst         *s = d->sink;
+	const vigil_alert *a = alert_set_get(d->ss->set, d->idx);
 	int                rv;
 
-	copy.token = d->token;
+	d->alert       = *a;
+	d->alert.token = d->token;
 	d->attempts++;
-	rv = s->conf->desc->emit(s->instance, &copy);
+	rv = s->conf->desc->emit(s->instance, &d->alert);
 	switch (rv) {
 	case VIGIL_OK:
 		metrics_counter_add(s->c_sent, 1);

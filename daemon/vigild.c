@@ -43,6 +43,8 @@
 
 #define DRAIN_TIMEOUT_S 30
 
+static const struct timeval one_second = {1, 0};
+
 static const char *plugin_path_arg;
 
 /* ------------------------------------------------------------------ */
@@ -322,20 +324,31 @@ progress(evutil_socket_t fd, short what, void *arg)
 		if (gen_drained(v->cur))
 			reload_switch(v);
 		break;
-	case VS_STOPPING:
-		if (!gen_drained(v->cur) ||
-		    (sinks_pending(v->cur->out) > 0 &&
-		        now_monotonic_us() - stop_since <
-		            DRAIN_TIMEOUT_S * 1000000LL))
-			break;
+	case VS_STOPPING: {
+		bool late = now_monotonic_us() - stop_since >=
+		    DRAIN_TIMEOUT_S * 1000000LL;
+
 		if (v->workers_stopping)
 			break;
+		if (!late &&
+		    (!gen_drained(v->cur) || sinks_pending(v->cur->out)))
+			break;
+		if (!gen_drained(v->cur)) {
+			/* No worker could score them (none connects, say):
+			 * unacked, so their inputs read them again. */
+			log_err("%zu posts were not scored within %d s; their "
+			        "inputs will hand them over again on the next "
+			        "start",
+			    dispatch_held(v->cur->disp), DRAIN_TIMEOUT_S);
+			v->exit_code = 1;
+		}
 		v->workers_stopping = true;
 		if (v->cur->wk)
 			workers_stop(v->cur->wk, shutdown_finish, v);
 		else
 			shutdown_finish(v);
 		break;
+	}
 	default: break;
 	}
 }
@@ -406,11 +419,16 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+	case SIGHUP:
 		if (v->replay) {
 			/* Replay output would be incomplete: say so. */
 			log_warn("interrupted; replay output is incomplete");
 			v->exit_code = 1;
 			event_base_loopbreak(v->base);
+			return;
+		}
+		if (sig == SIGHUP) {
+			start_reload(v, NULL);
 			return;
 		}
 		if (v->state == VS_STOPPING) {
@@ -429,10 +447,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		}
 		v->state   = VS_STOPPING;
 		stop_since = now_monotonic_us();
+		/* Look again every second, for the drain timeout. */
+		evtimer_add(v->stop_timer, &one_second);
 		inputs_stop(v->cur->in);
 		vigild_progress(v);
 		break;
-	case SIGHUP: start_reload(v, NULL); break;
 	case SIGCHLD: workers_reap(); break;
 	}
 }
@@ -616,7 +635,8 @@ usage(FILE *f)
 	    "  -P, --plugin-path DIR with --reference: search DIR for plugins "
 	    "first\n"
 	    "  -l, --log-level LEVEL error, warning, notice, info, debug\n"
-	    "  -V, --version         print the version\n",
+	    "  -V, --version         print the version\n"
+	    "  -h, --help            print this help\n",
 	    VIGIL_SYSCONF_DIR);
 }
 
@@ -650,6 +670,15 @@ remove_replay_dir(const char *dir, uint32_t gens)
 	rmdir(dir);
 }
 
+/* Configuration errors, one per line, each ending in a newline. */
+static void
+print_errors(const char *err)
+{
+	size_t n = strlen(err);
+
+	fprintf(stderr, "%s%s", err, n > 0 && err[n - 1] != '\n' ? "\n" : "");
+}
+
 static int
 check_config(const char *path)
 {
@@ -660,7 +689,7 @@ check_config(const char *path)
 
 	rc = config_load(path, CONFIG_ALL, &ld, &cfg, err, sizeof(err));
 	if (rc != 0)
-		fprintf(stderr, "%s", err);
+		print_errors(err);
 	else
 		fprintf(stderr,
 		    "%s: configuration OK (%zu inputs, %zu rules, "
@@ -680,7 +709,7 @@ print_reference(const char *path)
 	int           rc  = 0;
 
 	if (path && config_load(path, 0, &ld, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s", err);
+		print_errors(err);
 		rc = 1;
 	} else {
 		/* -P first, then the config's plugin_path or the default. */
@@ -760,7 +789,7 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (plugin_path_arg && !reference)) {
 		usage(stderr);
 		return 2;
 	}
@@ -768,8 +797,7 @@ main(int argc, char **argv)
 	if ((reference || test) && text_init() != 0)
 		return 1;
 	if (reference) {
-		rc = print_reference(
-		    conf_given || !plugin_path_arg ? conf : NULL);
+		rc = print_reference(conf_given ? conf : NULL);
 		text_fini();
 		return rc;
 	}
@@ -789,7 +817,7 @@ main(int argc, char **argv)
 		return 1;
 	if (config_load(conf, replay_file ? CONFIG_RULES : CONFIG_ALL, &ld,
 	        &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s", err);
+		print_errors(err);
 		text_fini();
 		return 2;
 	}
@@ -798,13 +826,13 @@ main(int argc, char **argv)
 	evthread_use_pthreads();
 	if ((v.base = event_base_new()) == NULL ||
 	    (v.br = bridge_new(v.base)) == NULL ||
-	    (v.progress_ev = event_new(v.base, -1, 0, progress, &v)) == NULL) {
+	    (v.progress_ev = event_new(v.base, -1, 0, progress, &v)) == NULL ||
+	    (v.stop_timer = event_new(v.base, -1, EV_PERSIST, progress, &v)) ==
+	        NULL) {
 		log_err("cannot set up the event loop");
 		goto out;
 	}
 	for (int i = 0; i < 4; i++) {
-		if (replay_file && sigs[i] == SIGHUP)
-			continue;
 		sig_ev[i] = evsignal_new(v.base, sigs[i], on_signal, &v);
 		if (sig_ev[i] == NULL || event_add(sig_ev[i], NULL) != 0) {
 			log_err("cannot watch signal %d", sigs[i]);
@@ -911,6 +939,8 @@ out:
 			event_free(sig_ev[i]);
 	if (v.progress_ev)
 		event_free(v.progress_ev);
+	if (v.stop_timer)
+		event_free(v.stop_timer);
 	bridge_free(v.br);
 	if (v.base)
 		event_base_free(v.base);

@@ -53,6 +53,7 @@ typedef struct vigild {
 	http_server       *http;
 	control           *ctl;
 	struct event      *progress_ev;
+	struct event      *stop_timer; /* re-checks a drain every second */
 	uint64_t           reloads, reload_failures;
 	char               last_reload_error[1024];
 } vigild;

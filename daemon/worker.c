@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,7 @@ main(int argc, char **argv)
 	const char      *conf = NULL, *connect = NULL, *listen = NULL;
 	uint32_t         generation = 0;
 	int              c, level, rc = 1, rv;
+	bool             level_given = false;
 	char             err[4096];
 	loader          *ld   = NULL;
 	vigil_config    *cfg  = NULL;
@@ -189,6 +191,7 @@ main(int argc, char **argv)
 				return 2;
 			}
 			log_set_level(level);
+			level_given = true;
 			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -212,7 +215,8 @@ main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	log_set_level(cfg->log_level);
+	if (!level_given)
+		log_set_level(cfg->log_level);
 	if ((sc = scorer_new(cfg, err, sizeof(err))) == NULL) {
 		log_err("%s", err);
 		rc = 2;

@@ -150,6 +150,9 @@ proc_exited(worker_proc *p, int status)
 	if (WIFSIGNALED(status))
 		log_warn("worker %d died of signal %d after %.1f s; restarting",
 		    p->index, WTERMSIG(status), (double)lived / 1e6);
+	else if (WEXITSTATUS(status) == 127)
+		log_err("worker %d: cannot run %s (workers.command); retrying",
+		    p->index, w->command);
 	else
 		log_warn("worker %d exited with status %d after %.1f s; "
 		         "restarting",
