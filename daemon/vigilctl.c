@@ -101,6 +101,10 @@ parse_args(int argc, char **argv, struct options *o)
 
 	o->socket    = env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET;
 	o->timeout_s = DEFAULT_TIMEOUT;
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
 	while ((ch = getopt(argc, argv, "+s:t:h")) != -1) {
 		switch (ch) {
 		case 's': o->socket = optarg; break;
