@@ -87,20 +87,6 @@ put(json_t *obj, const char *key, json_t *v)
 	return json_object_set_new(obj, key, v);
 }
 
-static json_t *
-opt_string(const char *s)
-{
-	return s != NULL ? json_string(s) : json_null();
-}
-
-static json_t *
-time_string(int64_t us)
-{
-	char buf[32];
-
-	return json_string(rfc3339_format(us, buf, sizeof(buf)));
-}
-
 /* "prefix.key", or "key" at the top. */
 static const char *
 member_path(char *buf, size_t len, const char *prefix, const char *key)
@@ -473,16 +459,17 @@ doc_post(const verdict_post *vp)
 {
 	json_t *o = json_object(), *a = json_object();
 
-	if (o == NULL || a == NULL || put(a, "id", opt_string(vp->author_id)) ||
-	    put(a, "handle", opt_string(vp->author_handle)) ||
-	    put(a, "name", opt_string(vp->author_name)) ||
+	if (o == NULL || a == NULL ||
+	    put(a, "id", verdict_opt_string(vp->author_id)) ||
+	    put(a, "handle", verdict_opt_string(vp->author_handle)) ||
+	    put(a, "name", verdict_opt_string(vp->author_name)) ||
 	    put(a, "kind", json_string(vp->author_kind)))
 		goto fail;
 	if (put(o, "id", json_string(vp->id)) ||
-	    put(o, "platform", opt_string(vp->platform)) ||
-	    put(o, "channel", opt_string(vp->channel)) ||
-	    put(o, "url", opt_string(vp->url)) ||
-	    put(o, "created_at", time_string(vp->created_at)) ||
+	    put(o, "platform", verdict_opt_string(vp->platform)) ||
+	    put(o, "channel", verdict_opt_string(vp->channel)) ||
+	    put(o, "url", verdict_opt_string(vp->url)) ||
+	    put(o, "created_at", verdict_time(vp->created_at)) ||
 	    put(o, "author", json_incref(a)))
 		goto fail;
 	json_decref(a);
@@ -524,7 +511,7 @@ alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
 	if (d == NULL || put(d, "version", json_integer(1)) ||
 	    put(d, "id", json_string(a->id)) ||
 	    put(d, "rule", json_string(a->rule)) ||
-	    put(d, "jurisdiction", opt_string(a->jurisdiction)) ||
+	    put(d, "jurisdiction", verdict_opt_string(a->jurisdiction)) ||
 	    put(d, "severity", json_string(vigil_severity_name(a->severity))) ||
 	    put(d, "score", json_real(a->score)) ||
 	    put(d, "title", json_string(a->title)))
@@ -542,7 +529,7 @@ alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
 	    put(d, "signals", json_incref(fp->signals)) ||
 	    put(d, "post", doc_post(vp)) ||
 	    put(d, "verdict", doc_verdict(vp)) ||
-	    put(d, "raised_at", time_string(raised_at)))
+	    put(d, "raised_at", verdict_time(raised_at)))
 		goto fail;
 	return d;
 fail:

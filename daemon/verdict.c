@@ -397,8 +397,8 @@ put(json_t *obj, const char *key, json_t *v)
 	return json_object_set_new(obj, key, v);
 }
 
-static json_t *
-opt_string(const char *s)
+json_t *
+verdict_opt_string(const char *s)
 {
 	return s != NULL ? json_string(s) : json_null();
 }
@@ -409,8 +409,8 @@ str_or_null(vigil_str s)
 	return s.len > 0 ? json_stringn(s.ptr, s.len) : json_null();
 }
 
-static json_t *
-time_string(int64_t us)
+json_t *
+verdict_time(int64_t us)
 {
 	char buf[32];
 
@@ -430,7 +430,7 @@ post_object(const vigil_post *p)
 	if (put(o, "platform", str_or_null(p->platform)) ||
 	    put(o, "channel", str_or_null(p->channel)) ||
 	    put(o, "url", str_or_null(p->url)) ||
-	    put(o, "created_at", time_string(p->created_at)) ||
+	    put(o, "created_at", verdict_time(p->created_at)) ||
 	    put(o, "lang", str_or_null(p->lang)) ||
 	    put(o, "author", json_incref(a)))
 		goto fail;
@@ -447,9 +447,9 @@ verdict_legal_object(const char *law, const char *article, const char *penalty)
 {
 	json_t *o = json_object();
 
-	if (o == NULL || put(o, "law", opt_string(law)) ||
-	    put(o, "article", opt_string(article)) ||
-	    put(o, "penalty", opt_string(penalty))) {
+	if (o == NULL || put(o, "law", verdict_opt_string(law)) ||
+	    put(o, "article", verdict_opt_string(article)) ||
+	    put(o, "penalty", verdict_opt_string(penalty))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -462,8 +462,8 @@ verdict_window_object(const char *name, int64_t start, int64_t end)
 	json_t *o = json_object();
 
 	if (o == NULL || put(o, "name", json_string(name)) ||
-	    put(o, "start", time_string(start)) ||
-	    put(o, "end", time_string(end))) {
+	    put(o, "start", verdict_time(start)) ||
+	    put(o, "end", verdict_time(end))) {
 		json_decref(o);
 		return NULL;
 	}
@@ -526,7 +526,7 @@ finding_object(const vigil_post *pv, const vigil_finding *f,
 	if (o == NULL || alert_id_digest(pv, f->rule, hash, id) != 0)
 		goto fail;
 	if (put(o, "rule", json_string(f->rule)) ||
-	    put(o, "jurisdiction", opt_string(f->jurisdiction)) ||
+	    put(o, "jurisdiction", verdict_opt_string(f->jurisdiction)) ||
 	    put(o, "alert_id", json_string(id)) ||
 	    put(o, "score", json_real(f->score)) ||
 	    put(o, "severity",

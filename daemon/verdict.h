@@ -65,6 +65,11 @@ int finding_signal(vigil_finding *f, const char *name, double weight);
  * sev, score and len may be NULL. Returns NULL when out of memory (or
  * when a string of a post not made by post_parse is not UTF-8).
  * [any thread] */
+/* Values as verdicts and alert documents write them: an absent string as
+ * null, a time as RFC 3339 UTC. NULL on allocation failure. */
+json_t *verdict_opt_string(const char *s);
+json_t *verdict_time(int64_t us);
+
 /* The "legal" and "window" objects of a finding, shared by verdicts and
  * alert documents so that both say the same thing the same way (times as
  * RFC 3339 UTC). NULL on allocation failure. */
