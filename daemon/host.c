@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "calendar.h"
 #include "host.h"
+#include "lexicon.h"
 #include "metrics.h"
 #include "post.h"
+#include "registry.h"
 #include "settings.h"
 #include "text.h"
 #include "util.h"
@@ -259,6 +262,27 @@ static const vigil_host the_host = {
     .finding_add       = findings_add,
     .finding_evidence  = finding_evidence,
     .finding_signal    = finding_signal,
+    .calendar_new      = calendar_new,
+    .calendar_add      = calendar_add,
+    .calendar_find     = calendar_find,
+    .calendar_count    = calendar_count,
+    .calendar_window   = calendar_window,
+    .calendar_free     = calendar_free,
+    .registry_new      = registry_new,
+    .registry_add      = registry_add,
+    .registry_load     = registry_load,
+    .registry_has      = registry_has,
+    .registry_size     = registry_size,
+    .registry_free     = registry_free,
+    .lexicon_new       = lexicon_new,
+    .lexicon_from_cfg  = lexicon_from_cfg,
+    .lexicon_size      = lexicon_size,
+    .lexicon_index     = lexicon_index,
+    .lexicon_name      = lexicon_name,
+    .lexicon_weight    = lexicon_weight,
+    .lexicon_scan      = lexicon_scan,
+    .lexicon_free      = lexicon_free,
+    .finding_hit       = finding_hit,
 };
 
 const vigil_host *

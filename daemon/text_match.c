@@ -5,7 +5,8 @@
  * compiled with leftmost start of match. A regex Hyperscan cannot take
  * (a backreference, a lookaround) is compiled in prefilter mode instead,
  * and each pattern that the prefilter reports is confirmed by running
- * PCRE2 over the text, so that what is reported is exact. Word edges are
+ * PCRE2 over the text, so that what is reported is exact. Regex sources
+ * are folded like the text first (text_fold_regex). Word edges are
  * checked here, with ICU properties, because Hyperscan's \b knows only
  * ASCII words.
  *
@@ -186,19 +187,19 @@ regex_flags(const struct pattern *pat)
 	return pat->confirm ? f | HS_FLAG_PREFILTER : f | HS_FLAG_SOM_LEFTMOST;
 }
 
-/* Compiles the PCRE2 twin of a regex Hyperscan refused, to confirm what
- * its prefilter finds. Fails with PCRE2's reason when the regex is not
- * valid at all. */
+/* Compiles the PCRE2 twin of a regex Hyperscan refused (from its folded
+ * source src), to confirm what its prefilter finds. Fails with PCRE2's
+ * reason when the regex is not valid at all. */
 static int
-regex_confirmer(struct pattern *pat, const vigil_pattern *p, size_t i,
-    char *err, size_t errlen)
+regex_confirmer(struct pattern *pat, const char *src, const vigil_pattern *p,
+    size_t i, char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[160];
 	PCRE2_SIZE  off;
 	char        reason[256];
 	int         code;
 
-	pat->confirm = pcre2_compile((PCRE2_SPTR)p->expr, PCRE2_ZERO_TERMINATED,
+	pat->confirm = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
 	    PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &code, &off, NULL);
 	/* No JIT: it halves the time of a confirmation, but reads past the
 	 * end of the subject, which valgrind cannot tell from a bug. */
@@ -249,8 +250,8 @@ compile_db(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 			    err, errlen, &pats[bad], bad, cerr->message);
 			break;
 		}
-		if (regex_confirmer(
-		        &m->pats[bad], &pats[bad], bad, err, errlen) != 0)
+		if (regex_confirmer(&m->pats[bad], srcs[bad], &pats[bad], bad,
+		        err, errlen) != 0)
 			break;
 		m->pats[bad].pf_index = (unsigned)m->n_pf++;
 		flags[bad]            = regex_flags(&m->pats[bad]);
@@ -274,7 +275,7 @@ pattern_label(const vigil_pattern *p, size_t i)
 }
 
 /* Copies what scanning needs of each pattern and builds the Hyperscan
- * sources: escaped normalized literals, regexes as written. */
+ * sources: escaped normalized literals, folded regexes. */
 static int
 prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
     char *err, size_t errlen)
@@ -300,10 +301,11 @@ prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 				    err, errlen, p, i, "not valid UTF-8");
 				return -1;
 			}
-			srcs[i] = strdup(p->expr);
+			srcs[i] = text_fold_regex(p->expr, strlen(p->expr));
 			if (srcs[i] == NULL) {
-				pattern_error(
-				    err, errlen, p, i, "out of memory");
+				pattern_error(err, errlen, p, i,
+				    "cannot fold: out of memory, or "
+				    "text_init not called");
 				return -1;
 			}
 		} else if ((srcs[i] = literal_source(p, i, err, errlen)) ==
@@ -541,27 +543,43 @@ is_word_char(UChar32 c)
 	    (U_GET_GC_MASK(c) & U_GC_M_MASK) != 0;
 }
 
-/* True when [start, end) neither begins nor ends inside a word. */
+/* True when no word character comes right before offset start. */
 static bool
-at_word_edges(const char *text, size_t len, size_t start, size_t end)
+at_word_start(const char *text, size_t start)
 {
 	const uint8_t *s = (const uint8_t *)text;
-	int32_t        i;
+	int32_t        i = (int32_t)start;
 	UChar32        c;
 
-	if (start > 0) {
-		i = (int32_t)start;
-		U8_PREV(s, 0, i, c);
-		if (c >= 0 && is_word_char(c))
-			return false;
-	}
-	if (end < len) {
-		i = (int32_t)end;
-		U8_NEXT(s, i, (int32_t)len, c);
-		if (c >= 0 && is_word_char(c))
-			return false;
-	}
-	return true;
+	if (start == 0)
+		return true;
+	U8_PREV(s, 0, i, c);
+	return c < 0 || !is_word_char(c);
+}
+
+/* True when no word character comes right after offset end. */
+static bool
+at_word_end(const char *text, size_t len, size_t end)
+{
+	const uint8_t *s = (const uint8_t *)text;
+	int32_t        i = (int32_t)end;
+	UChar32        c;
+
+	if (end >= len)
+		return true;
+	U8_NEXT(s, i, (int32_t)len, c);
+	return c < 0 || !is_word_char(c);
+}
+
+/* True when [start, end) meets the word edges that flags ask for:
+ * VIGIL_PAT_WORD both, VIGIL_PAT_PREFIX the start. */
+static bool
+edges_ok(unsigned flags, const char *text, size_t len, size_t start, size_t end)
+{
+	if ((flags & (VIGIL_PAT_WORD | VIGIL_PAT_PREFIX)) &&
+	    !at_word_start(text, start))
+		return false;
+	return !(flags & VIGIL_PAT_WORD) || at_word_end(text, len, end);
 }
 
 static int
@@ -569,8 +587,7 @@ hit_add(struct scan *sc, unsigned idx, size_t start, size_t end)
 {
 	struct scan_slot *s = sc->slot;
 
-	if ((sc->m->pats[idx].flags & VIGIL_PAT_WORD) &&
-	    !at_word_edges(sc->text, sc->len, start, end))
+	if (!edges_ok(sc->m->pats[idx].flags, sc->text, sc->len, start, end))
 		return 0;
 	if (s->n_hits == s->cap_hits) {
 		size_t      ncap = s->cap_hits ? s->cap_hits * 2 : 32;
@@ -620,7 +637,7 @@ next_char(const char *text, size_t len, size_t i)
 }
 
 /* Finds the exact matches of a prefiltered pattern with PCRE2: leftmost,
- * non-overlapping; one that fails the word edges is retried a character
+ * non-overlapping; one that fails its word edges is retried a character
  * further on. */
 static int
 confirm_pattern(struct scan *sc, unsigned idx)
@@ -653,8 +670,7 @@ confirm_pattern(struct scan *sc, unsigned idx)
 			off = next_char(sc->text, sc->len, s);
 			continue;
 		}
-		if ((pat->flags & VIGIL_PAT_WORD) &&
-		    !at_word_edges(sc->text, sc->len, s, e)) {
+		if (!edges_ok(pat->flags, sc->text, sc->len, s, e)) {
 			off = next_char(sc->text, sc->len, s);
 			continue;
 		}

@@ -81,6 +81,20 @@ local_worker_count(const vigil_config *cfg)
 }
 
 /* Starts the workers and links of g. */
+/* Times in a row each local worker may die at start before a replay
+ * gives up on them. */
+#define REPLAY_WORKER_TRIES 5
+
+static void
+replay_workers_failed(void *arg)
+{
+	vigild *v = arg;
+
+	log_err("replay: no worker could start; see the errors above");
+	v->exit_code = 1;
+	event_base_loopbreak(v->base);
+}
+
 static int
 gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 {
@@ -154,6 +168,14 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 		        (int)cfg_int(cfg->workers, "restart_max_ms"),
 		    .log_level = v->log_level_arg,
 		};
+		/* Replay is a batch job: it must end, not wait for workers
+		 * that cannot start, unless others may still answer. */
+		if (v->replay && cfg_count(cfg->workers, "remote") == 0 &&
+		    cfg_count(cfg->workers, "listen") == 0) {
+			wo.give_up_after = REPLAY_WORKER_TRIES;
+			wo.on_give_up    = replay_workers_failed;
+			wo.give_up_arg   = v;
+		}
 		if ((g->wk = workers_start(v->base, &wo, urls, (size_t)n)) ==
 		    NULL) {
 			snprintf(err, errlen, "cannot start %d workers", n);

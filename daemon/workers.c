@@ -35,6 +35,7 @@ typedef struct worker_proc {
 	pid_t         pid;
 	int64_t       started; /* monotonic */
 	int           backoff_ms;
+	unsigned      quick_deaths; /* in a row */
 	struct event *restart;
 } worker_proc;
 
@@ -136,6 +137,18 @@ maybe_done(workers *w)
 	}
 }
 
+/* True once every worker has died young give_up_after times in a row. */
+static bool
+all_failing(const workers *w)
+{
+	if (w->o.give_up_after == 0)
+		return false;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->procs[i].quick_deaths < w->o.give_up_after)
+			return false;
+	return true;
+}
+
 static void
 proc_exited(worker_proc *p, int status)
 {
@@ -157,6 +170,18 @@ proc_exited(worker_proc *p, int status)
 		log_warn("worker %d exited with status %d after %.1f s; "
 		         "restarting",
 		    p->index, WEXITSTATUS(status), (double)lived / 1e6);
+	p->quick_deaths = lived >= STABLE_US ? 0 : p->quick_deaths + 1;
+	if (all_failing(w)) {
+		log_err("workers: each of %zu died within seconds of starting, "
+		        "%u times in a row; giving up",
+		    w->n, w->o.give_up_after);
+		w->stopping = true; /* no restarts */
+		for (size_t i = 0; i < w->n; i++)
+			evtimer_del(w->procs[i].restart);
+		if (w->o.on_give_up != NULL)
+			w->o.on_give_up(w->o.give_up_arg);
+		return;
+	}
 	if (lived >= STABLE_US || p->backoff_ms == 0)
 		p->backoff_ms = w->o.restart_min_ms;
 	else if (p->backoff_ms < w->o.restart_max_ms)

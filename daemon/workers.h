@@ -19,6 +19,13 @@ typedef struct workers_opts {
 	int         restart_min_ms;
 	int         restart_max_ms;
 	const char *log_level; /* passed on, or NULL */
+	/* When every worker has died within seconds of starting this many
+	 * times in a row (0: never), stop restarting them and call
+	 * on_give_up once: for a batch job that would otherwise wait for
+	 * workers that cannot start. */
+	unsigned give_up_after;
+	void (*on_give_up)(void *arg);
+	void *give_up_arg;
 } workers_opts;
 
 /* Starts n workers, worker i dialling urls[i]. Returns NULL on error. */

@@ -58,6 +58,7 @@
 #define TARGET_VIGILD_MIB     32.0
 #define TARGET_WORKER_MIB     64.0
 #define TARGET_WORKER_POSTS_S 50000.0
+#define TARGET_KZ_POSTS_S     50000.0 /* kz + the watchlist */
 
 #define WARMUP_POSTS      2000
 #define STALL_S           60 /* no progress this long: the run failed */
@@ -88,7 +89,13 @@ typedef struct opts {
 	uint64_t    seed;
 	long        batch, inflight, backlog; /* 0: the daemon's default */
 	bool        keep;
+	bool        kz;     /* add the kz rules; posts inside their windows */
+	const char *srcdir; /* for the kz data in etc/kz */
 } opts;
+
+/* With --kz every post falls inside the 2024 referendum's windows, so
+ * that the kz rules do their whole work on each one. */
+static bool posts_in_kz_windows;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -860,11 +867,18 @@ gen_body(body *out, const termset *ts, unsigned match_pct)
 	buf_fmt(&b, "\"platform\":\"%s\",\"channel\":\"@%s\",", PICK(platforms),
 	    channel);
 	gen_author(&b, l, channel);
-	buf_fmt(&b,
-	    "\"created_at\":\"2024-%02zu-%02zuT%02zu:%02zu:%02zu+0%zu:00\","
-	    "\"text\":\"",
-	    rnd_range(1, 12), rnd_range(1, 28), rnd_range(0, 23),
-	    rnd_range(0, 59), rnd_range(0, 59), rnd_range(5, 6));
+	if (posts_in_kz_windows)
+		buf_fmt(&b,
+		    "\"created_at\":\"2024-09-%02zuT%02zu:%02zu:%02zu+05:00\","
+		    "\"text\":\"",
+		    rnd_range(3, 30), rnd_range(0, 23), rnd_range(0, 59),
+		    rnd_range(0, 59));
+	else
+		buf_fmt(&b,
+		    "\"created_at\":\"2024-%02zu-%02zuT%02zu:%02zu:%02zu+0%zu:"
+		    "00\",\"text\":\"",
+		    rnd_range(1, 12), rnd_range(1, 28), rnd_range(0, 23),
+		    rnd_range(0, 59), rnd_range(0, 59), rnd_range(5, 6));
 	gen_text(&b, l, out->poll ? rnd_range(10, 90) : rnd_range(50, 370),
 	    in_poll ? NULL : term);
 	buf_str(&b, "\"");
@@ -949,6 +963,36 @@ check_quotable(const char *what, const char *s)
 		die("%s '%s' cannot go into a configuration string", what, s);
 }
 
+/* Copies a file of the kz data into the config being written. */
+static void
+copy_file(FILE *out, const char *path)
+{
+	char   chunk[8192];
+	size_t n;
+	FILE  *in = fopen(path, "r");
+
+	if (in == NULL)
+		die("cannot read %s: %s (use --srcdir)", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+		fwrite(chunk, 1, n, out);
+	fclose(in);
+}
+
+/* The kz rules with the bundled calendars and signals, inline: libconfig
+ * includes only from the config's own directory. */
+static void
+write_kz_rule(FILE *f, const opts *o)
+{
+	char path[PATH_MAX];
+
+	fprintf(f, ",\n  {\n    plugin = \"kz\";\n    name = \"kz\";\n");
+	snprintf(path, sizeof(path), "%s/etc/kz/elections.conf", o->srcdir);
+	copy_file(f, path);
+	snprintf(path, sizeof(path), "%s/etc/kz/signals.conf", o->srcdir);
+	copy_file(f, path);
+	fprintf(f, "  }");
+}
+
 static void
 write_config(
     const char *path, const opts *o, const termset *ts, const char *fifo)
@@ -992,8 +1036,11 @@ write_config(
 		}
 		fprintf(f, " ]; }%s\n", l + 1 < o->lists ? "," : "");
 	}
+	fprintf(f, "    );\n  }");
+	if (o->kz)
+		write_kz_rule(f, o);
 	fprintf(f,
-	    "    );\n  }\n);\nsinks = (\n  { plugin = \"file\"; name = "
+	    "\n);\nsinks = (\n  { plugin = \"file\"; name = "
 	    "\"fifo\"; path = \"%s\"; min_severity = \"notice\"; }\n);\n",
 	    fifo);
 	if (fclose(f) != 0)
@@ -2024,10 +2071,14 @@ report_worker(const opts *o, const worker_fig *w)
 	}
 	snprintf(m, sizeof(m), "%s posts/s", grouped(g, sizeof(g), per_core));
 	snprintf(t, sizeof(t), ">= %s",
-	    grouped(g, sizeof(g), TARGET_WORKER_POSTS_S));
+	    grouped(g, sizeof(g),
+	        o->kz ? TARGET_KZ_POSTS_S : TARGET_WORKER_POSTS_S));
 	snprintf(what, sizeof(what),
-	    "worker alone: posts/s per core, %zu terms", o->terms);
-	row(what, m, t, verdict(per_core >= TARGET_WORKER_POSTS_S));
+	    "worker alone: posts/s per core, %zu terms%s", o->terms,
+	    o->kz ? " + kz" : "");
+	row(what, m, t,
+	    verdict(per_core >=
+	        (o->kz ? TARGET_KZ_POSTS_S : TARGET_WORKER_POSTS_S)));
 	row("worker alone: latency p50 / p99 / p99.9",
 	    dist_text(m, sizeof(m), &w->lat, 1e3, "us"), "", "");
 	snprintf(m, sizeof(m), "%.1f MiB", mib(w->hwm_kib));
@@ -2160,7 +2211,11 @@ usage(FILE *f)
 	    "      --seed S        random seed (1)\n"
 	    "      --batch B, --inflight I, --backlog K\n"
 	    "                      override these daemon settings\n"
+	    "      --kz            add the kz rules, posts inside their "
+	    "windows\n"
 	    "      --builddir DIR  the built tree (found from this program)\n"
+	    "      --srcdir DIR    the source tree, for etc/kz (the build "
+	    "tree)\n"
 	    "      --dir DIR       working directory (a new one under /tmp)\n"
 	    "      --keep          keep the working directory it made\n");
 }
@@ -2223,7 +2278,9 @@ parse_args(int argc, char **argv, opts *o)
 		O_BACKLOG,
 		O_BUILDDIR,
 		O_DIR,
-		O_KEEP
+		O_KEEP,
+		O_KZ,
+		O_SRCDIR
 	};
 	static const struct option lo[] = {
 	    {"posts", required_argument, NULL, 'n'},
@@ -2243,6 +2300,8 @@ parse_args(int argc, char **argv, opts *o)
 	    {"builddir", required_argument, NULL, O_BUILDDIR},
 	    {"dir", required_argument, NULL, O_DIR},
 	    {"keep", no_argument, NULL, O_KEEP},
+	    {"kz", no_argument, NULL, O_KZ},
+	    {"srcdir", required_argument, NULL, O_SRCDIR},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -2310,6 +2369,8 @@ parse_args(int argc, char **argv, opts *o)
 		case O_BUILDDIR: o->builddir = optarg; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_KEEP: o->keep = true; break;
+		case O_KZ: o->kz = true; break;
+		case O_SRCDIR: o->srcdir = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -2345,7 +2406,8 @@ prepare_dirs(opts *o, char *tmpl)
 	} else if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
 		die("--dir %s: %s", o->dir, strerror(errno));
 	}
-	o->dir = absolute(o->dir);
+	o->dir    = absolute(o->dir);
+	o->srcdir = o->srcdir ? absolute(o->srcdir) : xstrdup(o->builddir);
 	check_quotable("--builddir", o->builddir);
 	check_quotable("--dir", o->dir);
 	/* ipc://DIR/run/w1-N.sock must fit a unix socket's 107 bytes. */
@@ -2385,6 +2447,7 @@ main(int argc, char **argv)
 		o.workers = n > 0 ? (int)n : 1;
 	}
 	rng_state ^= o.seed * 0x9e3779b97f4a7c15ULL;
+	posts_in_kz_windows = o.kz;
 	terms_make(&ts, &o);
 	pool_make(&pl, &ts, &o);
 	made_dir = prepare_dirs(&o, tmpl);
@@ -2418,6 +2481,7 @@ main(int argc, char **argv)
 	else if (made_dir)
 		printf("\nkept %s\n", dir);
 	free(builddir);
+	free((char *)o.srcdir);
 	free(dir);
 	return rc;
 }

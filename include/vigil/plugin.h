@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define VIGIL_ABI_MAJOR 1
-#define VIGIL_ABI_MINOR 0
+#define VIGIL_ABI_MINOR 1
 
 /* The name of the one symbol a plugin exports. */
 #define VIGIL_PLUGIN_ENTRY "vigil_plugin_entry"
@@ -173,8 +173,12 @@ typedef struct vigil_post {
 } vigil_post;
 
 /* Normalized text of one field: NFKC case folded, format characters
- * removed, whitespace collapsed; with a map back to the original bytes.
- * Owned by the host, cached per post, valid during the rule call. */
+ * removed, whitespace collapsed; letters folded for matching (1.1: Latin
+ * diacritics and ё dropped, Kazakh letters to their Russian-keyboard
+ * counterparts, look-alikes inside a mixed-script word brought to one
+ * script, spaced-out letters joined, repeated letters squeezed); with a
+ * map back to the original bytes. Owned by the host, cached per post,
+ * valid during the rule call. */
 typedef struct vigil_norm vigil_norm;
 
 /* A multi-pattern matcher compiled by the host (Hyperscan). Immutable and
@@ -184,6 +188,7 @@ typedef struct vigil_matcher vigil_matcher;
 #define VIGIL_PAT_LITERAL 0x0u /* expr is plain text, normalized by host */
 #define VIGIL_PAT_REGEX   0x1u /* expr is a PCRE regex over folded text */
 #define VIGIL_PAT_WORD    0x2u /* match must start and end at a word edge */
+#define VIGIL_PAT_PREFIX  0x4u /* 1.1: match must start at a word edge (a stem) */
 
 typedef struct vigil_pattern {
 	const char *expr;
@@ -273,6 +278,74 @@ typedef struct vigil_alert {
 	const char    *json;    /* the whole alert, doc/alerts.md */
 	size_t         json_len;
 } vigil_alert;
+
+/* ------------------------------------------------------------------------
+ * 1.1: what every jurisdiction needs. Built at init, immutable after,
+ * safe to read from several threads at once.
+ *
+ * Calendars: named windows of legal time. Each is given in local wall-clock
+ * time for one or more IANA zones and computed once into UTC from the
+ * system's tzdata; across several zones it opens at the earliest local
+ * start and closes at the latest local end. */
+typedef struct vigil_calendar vigil_calendar;
+
+typedef struct vigil_window {
+	const char *event; /* e.g. "mazhilis-2021" */
+	const char *name;  /* e.g. "blackout" */
+	int64_t     start; /* microseconds since the epoch, UTC, inclusive */
+	int64_t     end;   /* exclusive */
+} vigil_window;
+
+/* Registries: author ids (exact) and handles (without regard to case or
+ * a leading '@'), e.g. the pollsters that notified an election body. */
+typedef struct vigil_registry vigil_registry;
+
+/* Lexicons: named signals, each a weighted list of terms (whole words or
+ * phrases), stems (word starts) and regexes, all normalized like posts and
+ * compiled into one matcher that scans every field of a post. */
+typedef struct vigil_lexicon vigil_lexicon;
+
+typedef struct vigil_signal_def {
+	const char        *name;
+	double             weight;
+	const char *const *terms;
+	size_t             n_terms;
+	const char *const *stems;
+	size_t             n_stems;
+	const char *const *regex;
+	size_t             n_regex;
+	const char        *where; /* "file:line" for errors, or NULL */
+} vigil_signal_def;
+
+/* What one signal found in one post. */
+typedef struct vigil_hit {
+	uint32_t count;    /* matches */
+	uint32_t distinct; /* distinct patterns that matched */
+	uint64_t fields;   /* bit n: field n matched (options past 62: bit 63) */
+	unsigned field;    /* the first match: its field and original bytes */
+	size_t   start, end;
+} vigil_hit;
+
+/* Settings of one signal, for a plugin's table of signals:
+ *   static const vigil_setting signal_settings[] = {
+ *       VIGIL_SIGNAL_SETTINGS, {NULL}};
+ * and read them with lexicon_from_cfg. */
+#define VIGIL_SIGNAL_SETTINGS                                                  \
+	{"name", VIGIL_SET_STRING, NULL,                                       \
+	    "Name of the signal, as reviewers see it in a verdict.", NULL,    \
+	    VIGIL_SET_REQUIRED, 0, 0},                                         \
+	    {"weight", VIGIL_SET_FLOAT, "1.0",                                 \
+	        "Score the signal adds when it fires (negative to count "     \
+	        "against).",                                                   \
+	        NULL, 0, -1e6, 1e6},                                           \
+	    {"terms", VIGIL_SET_STRINGS, NULL,                                 \
+	        "Whole words or phrases, normalized like posts.", NULL, 0, 0, \
+	        0},                                                            \
+	    {"stems", VIGIL_SET_STRINGS, NULL,                                 \
+	        "Word beginnings: `голосу` finds `голосуйте`.", NULL, 0, 0,   \
+	        0},                                                            \
+	    {"regex", VIGIL_SET_STRINGS, NULL,                                 \
+	        "PCRE regexes over the folded text.", NULL, 0, 0, 0}
 
 /* HTTP requests on the host's shared listener. */
 typedef struct vigil_http_req vigil_http_req;
@@ -395,6 +468,53 @@ typedef struct vigil_host {
 	/* A named signal that contributed to the score, for reviewers. */
 	int (*finding_signal)(
 	    vigil_finding *f, const char *name, double weight);
+
+	/* 1.1 Calendars [any]. Local times are "YYYY-MM-DD", "YYYY-MM-DD
+	 * HH:MM" or with ":SS"; "24:00" ends the day. An unknown zone, a bad
+	 * time or an end before the start fails with a reason in err. */
+	vigil_calendar *(*calendar_new)(void);
+	int (*calendar_add)(vigil_calendar *cal, const char *event,
+	    const char *name, const char *const *zones, size_t n_zones,
+	    const char *local_start, const char *local_end, char *err,
+	    size_t errlen);
+	/* The first window added, named name (NULL: any), that holds t. */
+	const vigil_window *(*calendar_find)(
+	    const vigil_calendar *cal, const char *name, int64_t t);
+	size_t (*calendar_count)(const vigil_calendar *cal);
+	const vigil_window *(*calendar_window)(
+	    const vigil_calendar *cal, size_t i);
+	void (*calendar_free)(vigil_calendar *cal);
+
+	/* 1.1 Registries [any]. registry_load adds a file's entries, one a
+	 * line, '#' starts a comment; err names file:line. */
+	vigil_registry *(*registry_new)(void);
+	int (*registry_add)(vigil_registry *r, const char *entry);
+	int (*registry_load)(
+	    vigil_registry *r, const char *path, char *err, size_t errlen);
+	int (*registry_has)(const vigil_registry *r, const vigil_post *post);
+	size_t (*registry_size)(const vigil_registry *r);
+	void (*registry_free)(vigil_registry *r);
+
+	/* 1.1 Lexicons [any; scan: rule]. lexicon_from_cfg reads a LIST
+	 * setting whose groups follow VIGIL_SIGNAL_SETTINGS. */
+	vigil_lexicon *(*lexicon_new)(const vigil_signal_def *defs, size_t n,
+	    char *err, size_t errlen);
+	vigil_lexicon *(*lexicon_from_cfg)(
+	    const vigil_cfg *cfg, const char *list, char *err, size_t errlen);
+	size_t (*lexicon_size)(const vigil_lexicon *lx);
+	/* Index of the named signal, or -1. */
+	int (*lexicon_index)(const vigil_lexicon *lx, const char *name);
+	const char *(*lexicon_name)(const vigil_lexicon *lx, size_t i);
+	double (*lexicon_weight)(const vigil_lexicon *lx, size_t i);
+	/* Scans every field of the post; fills hits[lexicon_size]. */
+	int (*lexicon_scan)(const vigil_lexicon *lx, const vigil_post *post,
+	    vigil_hit *hits);
+	void (*lexicon_free)(vigil_lexicon *lx);
+	/* Records signal i on a finding when it fired: its name and weight as
+	 * a signal and its first match as evidence. Returns the weight, or 0
+	 * when the signal did not fire. [rule] */
+	double (*finding_hit)(vigil_finding *f, const vigil_post *post,
+	    const vigil_lexicon *lx, const vigil_hit *hits, size_t i);
 } vigil_host;
 
 /* ------------------------------------------------------------------------

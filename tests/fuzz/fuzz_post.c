@@ -4,7 +4,9 @@
  * parsed; a parsed post then goes the whole way a post goes (normalized
  * fields, findings with evidence on every field, verdict_json), and the
  * verdict it gives must be read back by alert_set_from_verdict: a verdict
- * vigild refuses would be an alert lost.
+ * vigild refuses would be an alert lost. A lexicon of every pattern kind
+ * (terms, stems, a regex) scans each post too, its hits turned into
+ * signals and evidence, as a jurisdiction plugin does.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "alert.h"
+#include "lexicon.h"
 #include "post.h"
 #include "text.h"
 #include "verdict.h"
@@ -19,12 +22,49 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static vigil_lexicon *lexicon;
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	if (text_init() != 0)
+	static const char *const terms[] = {"за кого", "nur otan", "poll"};
+	static const char *const stems[] = {"голосу", "сайлау", "опрос"};
+	static const char *const regex[] = {"\\d{1,3}\\s?%"};
+	const vigil_signal_def   defs[]  = {
+	       {.name = "terms", .weight = 1, .terms = terms, .n_terms = 3},
+	       {.name = "stems", .weight = 2, .stems = stems, .n_stems = 3},
+	       {.name = "regex", .weight = -1, .regex = regex, .n_regex = 1},
+        };
+	char err[256];
+
+	(void)argc;
+	(void)argv;
+	if (text_init() != 0 ||
+	    (lexicon = lexicon_new(defs, 3, err, sizeof(err))) == NULL)
 		abort();
 	return 0;
+}
+
+static void
+add_hits(vigil_findings *f, const vigil_post *v)
+{
+	vigil_hit          hits[3];
+	vigil_finding_spec spec = {
+	    .struct_size = sizeof(spec), .rule = "fuzz.lexicon", .score = 1};
+	vigil_finding *fi;
+
+	if (lexicon_scan(lexicon, v, hits) != VIGIL_OK)
+		return; /* logged: malformed input the host refused */
+	if ((fi = findings_add(f, &spec)) == NULL)
+		abort();
+	for (size_t i = 0; i < 3; i++) {
+		if (hits[i].count > 0 &&
+		    (hits[i].field >= v->n_fields ||
+		        hits[i].start > hits[i].end ||
+		        hits[i].end > post_field(v, hits[i].field).len))
+			abort();
+		(void)finding_hit(fi, v, lexicon, hits, i);
+	}
 }
 
 /* One finding per field, with evidence over its middle third. */
@@ -81,6 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (f == NULL)
 		abort();
 	add_findings(f, post_view(p));
+	add_hits(f, post_view(p));
 	verdict = verdict_json(post_view(p), f, &thr, NULL, NULL, &len);
 	if (verdict == NULL)
 		abort();

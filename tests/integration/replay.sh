@@ -55,4 +55,16 @@ echo 'daemon = { bogus = 1; };' >"$T/bad.conf"
 rc=0
 "$VIGILD" --replay "$T/in.jsonl" -c "$T/bad.conf" >/dev/null 2>>"$T/replay.log" || rc=$?
 [ "$rc" -eq 2 ] || fail "bad config: exit $rc, want 2"
+# Workers that cannot start: replay ends with 1 instead of waiting.
+{
+	daemon_section
+	echo 'workers = { count = 2; command = "/bin/false"; restart_min_ms = 10; };'
+	echo 'rules = ('
+	watchlist_rule
+	echo ');'
+} >"$T/noworkers.conf"
+rc=0
+"$VIGILD" --replay "$T/in.jsonl" -c "$T/noworkers.conf" >/dev/null 2>"$T/noworkers.log" || rc=$?
+[ "$rc" -eq 1 ] || fail "workers that cannot start: exit $rc, want 1"
+grep -q "no worker could start" "$T/noworkers.log" || fail "no reason given for giving up"
 echo "replay: ok"

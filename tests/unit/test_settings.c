@@ -981,8 +981,8 @@ test_config_plugins(void **state)
 	    "'nosuch' not found: looked for sink_nosuch");
 	assert_error_at(err, f, 5, "setting 'sinks.[2].plugin': ");
 	assert_contains(err,
-	    "sink_bad_major.so: plugin 'bad_major' is built "
-	    "for ABI 2.0; this vigil has ABI 1.0 (major differs)");
+	    "sink_bad_major.so: plugin 'bad_major' is built for ABI 2.0; ");
+	assert_contains(err, "(major differs)");
 
 	/* The valid part alone loads; the loader is the caller's. */
 	snprintf(text, sizeof(text),

@@ -1,7 +1,9 @@
 /*
- * test_text.c - normalization (folding, invisible characters, white
- * space, the map back to original bytes) and matching (literals, regexes,
- * word edges, prefiltered regexes confirmed by PCRE2, errors, threads).
+ * test_text.c - normalization (folding, letter folding, invisible
+ * characters, white space, spaced-out letters, mixed scripts, repeated
+ * letters, the map back to original bytes) and matching (literals,
+ * regexes over folded text, word and prefix edges, prefiltered regexes
+ * confirmed by PCRE2, errors, threads).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -144,16 +146,58 @@ test_norm_cyrillic_kazakh_latin(void **state)
 	(void)state;
 	norm_is("ВЫБОРЫ", "выборы");
 	norm_is("Выборы в Мажилис", "выборы в мажилис");
-	/* Kazakh letters keep their identity, only lowercased. */
-	norm_is("ӘҒҚҢӨҰҮҺІ", "әғқңөұүһі");
-	norm_is("әғқңөұүһі", "әғқңөұүһі");
-	norm_is("Сайлау ҚОРЫТЫНДЫСЫ", "сайлау қорытындысы");
-	norm_is("Straße", "strasse");
-	norm_is("HeLLo WoRLD", "hello world");
+	/* Kazakh letters become the Russian-keyboard letters people type
+	 * for them. */
+	norm_is("бә бғ бқ бң бө бұ бү бһ бі", "ба бг бк бн бо бу бу бх би");
+	norm_is("БӘ БҒ БҚ БҢ БӨ БҰ БҮ БҺ БІ", "ба бг бк бн бо бу бу бх би");
+	norm_is("Сайлау ҚОРЫТЫНДЫСЫ", "сайлау корытындысы");
+	norm_is("Straße", "strase"); /* ss, then squeezed */
+	norm_is("HeLLo WoRLD", "helo world");
 	norm_is("Exit poll: НУР ОТАН 71%, Ақ жол 10%",
-	    "exit poll: нур отан 71%, ақ жол 10%");
-	/* ё and й are single letters, not letter + mark. */
-	norm_is("ЁЛКА ЙОГУРТ", "ёлка йогурт");
+	    "exit pol: нур отан 71%, ак жол 10%");
+	/* ё loses its mark; й is a letter of its own and stays. */
+	norm_is("ЁЛКА ЙОГУРТ", "елка йогурт");
+	/* Latin q is not a Kazakh к. */
+	norm_is("Qazaq", "qazaq");
+}
+
+static void
+test_norm_kazakh_sentence(void **state)
+{
+	const char *kz = "Сайлауда қай партияға дауыс бересіз?";
+	const char *ru = "сайлауда кай партияга дауыс бересиз?";
+	vigil_norm *a, *b;
+	size_t      la, lb;
+
+	(void)state;
+	a = norm_check(kz, ru);
+	b = norm_check(ru, ru);
+	assert_string_equal(text_norm_text(a, &la), text_norm_text(b, &lb));
+	assert_int_equal(la, lb);
+	text_norm_free(a);
+	text_norm_free(b);
+	/* Each folded letter maps back to its Kazakh original. */
+	orig_of(kz, "кай партияга", "қай партияға");
+	orig_of(kz, "бересиз", "бересіз");
+}
+
+static void
+test_norm_diacritics(void **state)
+{
+	(void)state;
+	norm_is("äx şx ğx ñx ūx éx öx üx áx çx ıx",
+	    "ax sx gx nx ux ex ox ux ax cx ix");
+	norm_is(
+	    "ÄX ŞX ĞX ÑX ŪX ÉX ÖX ÜX ÁX ÇX", "ax sx gx nx ux ex ox ux ax cx");
+	norm_is("Ångström Łódź İstanbul", "angstrom łodz istanbul");
+	/* Letters that are not a base letter with a mark stay. */
+	norm_is("Øst æble", "øst æble");
+	/* Cyrillic: ё, ӓ, ӧ lose their marks; й and ў... й stays. */
+	norm_is("Ёж, всё, ӓх, ӧх", "еж, все, ах, ох");
+	norm_is("Йод, мой, ЙОД", "йод, мой, йод");
+	norm_is("Ї ї", "и и"); /* Ukrainian yi: і with a mark, і is и */
+	orig_of("Всё ясно", "все", "Всё");
+	orig_of("café crème", "creme", "crème");
 }
 
 static void
@@ -164,12 +208,18 @@ test_norm_compat(void **state)
 	norm_is("\xef\xac\x81nal", "final");
 	norm_is("\xef\xbc\xa1", "a"); /* fullwidth A */
 	norm_is("\xef\xbc\xa1\xef\xbc\xa2\xef\xbc\x91", "ab1");
-	norm_is("x\xc2\xb2", "x2");          /* superscript 2 */
-	norm_is("\xe2\x84\xab", "\xc3\xa5"); /* Angstrom -> å */
+	norm_is("x\xc2\xb2", "x2");   /* superscript 2 */
+	norm_is("\xe2\x84\xab", "a"); /* Angstrom -> å -> a */
 	/* Mathematical bold, outside the BMP: U+1D400 U+1D401. */
 	norm_is("\xf0\x9d\x90\x80\xf0\x9d\x90\x81", "ab");
-	/* Emoji stay as they are. */
+	/* Emoji stay as they are; the variation selector goes. */
 	norm_is("ok \xf0\x9f\x91\x8d", "ok \xf0\x9f\x91\x8d");
+	norm_is("\xe2\x9c\x85\xef\xb8\x8f ok", "\xe2\x9c\x85 ok");
+	/* Outside the table (plane 2): folded all the same. */
+	norm_is("\xf0\xaf\xa0\x80", "\xe4\xb8\xbd"); /* U+2F800 -> U+4E3D */
+	norm_is("\xf0\xa0\x80\x80", "\xf0\xa0\x80\x80");
+	/* Bold Latin in a Cyrillic word is a look-alike like any other. */
+	norm_is("г\xf0\x9d\x90\xa8лос", "голос"); /* U+1D428 bold o */
 }
 
 static void
@@ -201,17 +251,17 @@ test_norm_whitespace(void **state)
 	    "a b"); /* NBSP */
 	norm_is("  a \t\n\r b  ", "a b");
 	/* U+2007, U+202F */
-	norm_is("a\xe2\x80\x87"
-	        "b\xe2\x80\xaf"
-	        "c",
-	    "a b c");
+	norm_is("ab\xe2\x80\x87"
+	        "cd\xe2\x80\xaf"
+	        "ef",
+	    "ab cd ef");
 	norm_is("a\xe3\x80\x80"
 	        "b",
 	    "a b"); /* U+3000 */
-	norm_is("a\xe2\x80\xa8"
-	        "b\xc2\x85"
-	        "c",
-	    "a b c");                       /* U+2028, NEL */
+	norm_is("ab\xe2\x80\xa8"
+	        "cd\xc2\x85"
+	        "ef",
+	    "ab cd ef");                    /* U+2028, NEL */
 	norm_is("a \xe2\x80\x8b b", "a b"); /* invisible inside a run */
 	norm_is(" \xc2\xa0\t\n", "");
 	norm_is("", "");
@@ -221,17 +271,22 @@ static void
 test_norm_combining(void **state)
 {
 	(void)state;
-	norm_is("e\xcc\x81", "\xc3\xa9"); /* e + acute */
+	norm_is("e\xcc\x81", "e"); /* e + acute */
 	norm_is("Е\xcc\x88"
 	        "лка",
-	    "ёлка");               /* Е + diaeresis */
-	norm_is("и\xcc\x86", "й"); /* и + breve */
+	    "елка");               /* Е + diaeresis */
+	norm_is("и\xcc\x86", "й"); /* и + breve composes to й, which stays */
 	/* An invisible character cannot split a letter from its mark. */
-	norm_is("e\xe2\x80\x8b\xcc\x81", "\xc3\xa9");
-	/* A mark that does not compose stays, after the letter. */
-	norm_is("ы\xcc\x81", "ы\xcc\x81");
-	/* Marks are put in canonical order: below (220) before above. */
-	norm_is("q\xcc\x81\xcc\xa3", "q\xcc\xa3\xcc\x81");
+	norm_is("e\xe2\x80\x8b\xcc\x81", "e");
+	/* Marks that do not compose go too, after Latin and Cyrillic
+	 * letters (stress marks, evasion). */
+	norm_is("вы\xcc\x81боры", "выборы");
+	norm_is("q\xcc\x81\xcc\xa3", "q");
+	norm_is("й\xcc\x81", "й");
+	/* After anything else they stay, in canonical order: below (220)
+	 * before above. */
+	norm_is("1\xcc\x81\xcc\xa3", "1\xcc\xa3\xcc\x81");
+	norm_is("\xce\xb1\xcc\x81", "\xce\xac"); /* Greek: composes */
 	/* A mark at the very start. */
 	norm_is("\xcc\x81"
 	        "a",
@@ -239,14 +294,16 @@ test_norm_combining(void **state)
 	    "a");
 	/* Hangul jamo compose into a syllable. */
 	norm_is("\xe1\x84\x80\xe1\x85\xa1", "\xea\xb0\x80");
+	orig_of("за вы\xcc\x81боры", "выборы", "вы\xcc\x81боры");
 }
 
 static void
 test_norm_long_marks(void **state)
 {
-	/* Zalgo-like: one letter with 300 marks. Runs of marks are cut
+	/* Zalgo-like: one character with 300 marks. Runs of marks are cut
 	 * every 30 (as in Unicode's stream-safe format) so that the cost
-	 * stays linear; each piece maps to its own original range. */
+	 * stays linear; each piece maps to its own original range. After
+	 * a letter, every piece drops its marks. */
 	char        in[1 + 300 * 2 + 2];
 	vigil_norm *n;
 	const char *t;
@@ -260,7 +317,17 @@ test_norm_long_marks(void **state)
 	}
 	in[601] = 'b';
 	in[602] = '\0';
-	n       = text_normalize(in, strlen(in));
+	n       = norm_check(in, "ab");
+	text_norm_to_orig(n, 0, 1, &os, &oe);
+	assert_int_equal(os, 0);
+	assert_int_equal(oe, 61);
+	text_norm_to_orig(n, 0, 2, &os, &oe);
+	assert_int_equal(os, 0);
+	assert_int_equal(oe, 602);
+	text_norm_free(n);
+
+	in[0] = '1'; /* not a letter: the marks stay */
+	n     = text_normalize(in, strlen(in));
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
 	assert_true(len > 600);
@@ -325,12 +392,12 @@ test_map_back(void **state)
 	    "выборы",
 	    "ВЫ\xe2\x80\x8b"
 	    "БОРЫ");
-	orig_of("  Сайлау  ҚОРЫТЫНДЫСЫ", "қорытындысы", "ҚОРЫТЫНДЫСЫ");
-	orig_of("Straße", "ss", "ß");
+	orig_of("  Сайлау  ҚОРЫТЫНДЫСЫ", "корытындысы", "ҚОРЫТЫНДЫСЫ");
+	orig_of("Straße", "ase", "aße");
 	orig_of("Straße", "e", "e");
 	orig_of("\xef\xac\x81nal", "i", "\xef\xac\x81");
 	orig_of("x\xef\xbc\xa1y", "a", "\xef\xbc\xa1");
-	orig_of("xe\xcc\x81y", "\xc3\xa9", "e\xcc\x81");
+	orig_of("xe\xcc\x81y", "e", "e\xcc\x81");
 	orig_of("a \xc2\xa0 b", " ", " \xc2\xa0 ");
 	orig_of("вы\xc2\xad"
 	        "боры и ОПРОС",
@@ -362,6 +429,198 @@ test_map_points(void **state)
 	text_norm_to_orig(n, 4, 2, &os, &oe);
 	assert_int_equal(os, oe);
 	text_norm_free(n);
+}
+
+/* ------------------------------------------------------------ words */
+
+/* True when in and other normalize to the same text. */
+static void
+norm_same(const char *in, const char *other)
+{
+	vigil_norm *a = text_normalize(in, strlen(in));
+	vigil_norm *b = text_normalize(other, strlen(other));
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(text_norm_text(a, NULL), text_norm_text(b, NULL));
+	text_norm_free(a);
+	text_norm_free(b);
+}
+
+static void
+test_mixed_latin_in_cyrillic(void **state)
+{
+	/* Latin a, o, H among Cyrillic letters. */
+	const char *in = "Зa кого гoлосуете нa выбoрах в Мaжилис";
+
+	(void)state;
+	text_norm_free(
+	    norm_check(in, "за кого голосуете на выборах в мажилис"));
+	norm_same(in, "За кого голосуете на выборах в Мажилис");
+	orig_of(in, "голосуете", "гoлосуете");
+	orig_of(in, "за", "Зa");
+	orig_of(in, "мажилис", "Мaжилис");
+	/* Uppercase Latin H looks like Н; lowercase h like Kazakh һ (х). */
+	norm_is("НУР ОТAH", "нур отан");
+	norm_is("шаhар", "шахар");
+	/* Latin x, p, c, k, M, t, e, r, i, b in Cyrillic words; r looks
+	 * like г, not р. */
+	norm_is("уxо pуcский cнег kот Mир тoт бeз rод вiд bот",
+	    "ухо руский снег кот мир тот без год вид вот");
+	norm_is("КОT ТОM ВОT", "кот том вот");
+}
+
+static void
+test_mixed_cyrillic_in_latin(void **state)
+{
+	(void)state;
+	/* Cyrillic О in a Latin word. */
+	norm_is("Nur \xd0\x9etan", "nur otan");
+	orig_of("Nur \xd0\x9etan", "otan", "\xd0\x9etan");
+	/* Cyrillic а, е, о, с, р in Latin words. */
+	norm_is("vоtе fоr Аmаnаt", "vote for amanat");
+	norm_is("\xd1\x81"
+	        "ampaign",
+	    "campaign");
+	/* More Latin letters than Cyrillic: Latin, even when the Cyrillic
+	 * letters could take the Latin ones too. */
+	norm_is("g\xd0\xbe\xd0\xbe"
+	        "d",
+	    "god");
+	/* A tie goes to Cyrillic. */
+	norm_is("р\x61", "ра"); /* Cyrillic р, Latin a */
+}
+
+static void
+test_mixed_left_alone(void **state)
+{
+	(void)state;
+	/* Pure words are not touched, whatever their letters look like. */
+	norm_is("hello world", "helo world");
+	norm_is("рос сахар", "рос сахар");
+	norm_is("coca cola", "coca cola");
+	/* Neither script can take the other's letters: s, v and ж have no
+	 * look-alike. */
+	norm_is("vжs", "vжs");
+	/* Digits and punctuation split words. */
+	norm_is("a1б c-д", "a1б c-д");
+	/* Greek letters count for neither script. */
+	norm_is("a\xce\xb1о", "а\xce\xb1о"); /* a tie: Cyrillic */
+}
+
+static void
+test_spaced_letters(void **state)
+{
+	const char *in = "Все на выборы: г о л о с у й!";
+
+	(void)state;
+	norm_is(in, "все на выборы: голосуй!");
+	norm_is("v.o.t.e now", "vote now");
+	norm_is("г-о-л-о-с", "голос");
+	norm_is("a_b_c x*y*z", "abc xyz");
+	norm_is("а\xc2\xb7б\xc2\xb7в", "абв");
+	/* White space of any kind, and more of it, is one space. */
+	norm_is("г\xc2\xa0о  л\tо\nс", "голос");
+	/* Spaced-out look-alikes join and then take one script. */
+	norm_is("г o л o c", "голос");
+	/* A doubled letter is one letter. */
+	norm_is("гг оо л о сс", "голос");
+	orig_of("за гг оо л о сс", "голос", "гг оо л о сс");
+	/* Fewer than three, mixed separators, separators doubled, or a
+	 * longer word: not a run. */
+	norm_is("a b", "a b");
+	norm_is("a.b-c", "a.b-c");
+	norm_is("a..b..c", "a..b..c");
+	norm_is("a b cd", "a b cd");
+	/* Only the run joins; one-letter words around it that are
+	 * separated otherwise stay. */
+	norm_is("x a.b.c", "x abc");
+	orig_of(in, "голосуй", "г о л о с у й");
+	orig_of("go v.o.t.e", "vote", "v.o.t.e");
+}
+
+static void
+test_repeated_letters(void **state)
+{
+	const char *in = "Голлосууй, pooll, 100%";
+
+	(void)state;
+	norm_is(in, "голосуй, pol, 100%");
+	norm_is("Ура-а-а!!! 1000 ммм", "ура-а-а!!! 1000 м");
+	norm_is("Ассамблея", "асамблея");
+	/* A squeezed letter maps to its whole run. */
+	orig_of(in, "голосуй", "Голлосууй");
+	orig_of(in, "л", "лл");
+	orig_of(in, "pol", "pooll");
+	orig_of(in, "100", "100");
+	/* Letters that only look the same after folding squeeze too. */
+	norm_is("ВЫБОРЫЫ ёе", "выборы е");
+}
+
+static void
+test_invisible_in_words(void **state)
+{
+	const char *zw   = "за го\xe2\x80\x8bлос\xe2\x80\x8dуй";
+	const char *nbsp = "за\xc2\xa0голосуй";
+
+	(void)state;
+	norm_is(zw, "за голосуй");
+	orig_of(zw, "голосуй", "го\xe2\x80\x8bлос\xe2\x80\x8dуй");
+	norm_is(nbsp, "за голосуй");
+	orig_of(nbsp, " ", "\xc2\xa0");
+	orig_of(nbsp, "за голосуй", nbsp);
+	/* An invisible character between doubled letters does not save
+	 * them. */
+	norm_is("гол\xc2\xadлос", "голос");
+}
+
+/* Many mixed words that all get longer (Latin a, one byte, becomes
+ * Cyrillic а, two): the result outgrows its first allocation. */
+static void
+test_words_growth(void **state)
+{
+	char        in[4000], want[4000];
+	size_t      i, k = 0, w = 0;
+	vigil_norm *n;
+
+	(void)state;
+	for (i = 0; i < 500; i++) {
+		memcpy(in + k, "вaс ", strlen("вaс "));
+		k += strlen("вaс ");
+		memcpy(want + w, "вас ", strlen("вас "));
+		w += strlen("вас ");
+	}
+	in[k - 1]   = '\0';
+	want[w - 1] = '\0';
+	n           = norm_check(in, want);
+	text_norm_free(n);
+}
+
+/* A field far larger than the buffers a thread keeps. */
+static void
+test_long_text(void **state)
+{
+	size_t      len = 200000, i, tlen, os, oe;
+	char       *in  = malloc(len + 1);
+	vigil_norm *n;
+	const char *t;
+
+	(void)state;
+	assert_non_null(in);
+	for (i = 0; i < len; i++)
+		in[i] = "ab "[i % 3];
+	in[len] = '\0';
+	n       = text_normalize(in, len);
+	assert_non_null(n);
+	t = text_norm_text(n, &tlen);
+	assert_int_equal(tlen, len); /* "ab ab ... ab" */
+	assert_memory_equal(t, "ab ab ab", 8);
+	text_norm_to_orig(n, tlen - 2, tlen, &os, &oe);
+	assert_int_equal(os, len - 2);
+	assert_int_equal(oe, len);
+	text_norm_free(n);
+	norm_is("ok", "ok"); /* and the next text is fine */
+	free(in);
 }
 
 /* ------------------------------------------------------------ matching */
@@ -523,6 +782,143 @@ test_match_regex(void **state)
 }
 
 static void
+test_match_prefix(void **state)
+{
+	/* Stems: "голосу" for every form of "голосовать", but not for
+	 * "проголосовать"; a prefiltered regex (lookahead) the same way. */
+	const vigil_pattern pats[] = {
+	    {.expr = "голосу", .id = 1, .flags = VIGIL_PAT_PREFIX},
+	    {.expr = "голосу", .id = 2},
+	    {.expr     = "голос(?=у)",
+	        .id    = 3,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_PREFIX},
+	    {.expr     = "выбор\\w*",
+	        .id    = 4,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_PREFIX},
+	    {.expr     = "голосу",
+	        .id    = 5,
+	        .flags = VIGIL_PAT_PREFIX | VIGIL_PAT_WORD},
+	};
+	/* Latin O in the second word. */
+	const char    *in = "Проголосуете? ГOЛОСУЙТЕ! Голосуете, выборы, "
+	                    "перевыборы, голосу";
+	vigil_matcher *m  = matcher_ok(pats, 5);
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
+	size_t         i, count[6] = {0};
+	size_t         s4 = strlen("проголосуете? голосуйте! голосуете, ");
+
+	(void)state;
+	for (i = 0; i < hs.n; i++) {
+		assert_true(hs.h[i].id >= 1 && hs.h[i].id <= 5);
+		count[hs.h[i].id]++;
+		if (hs.h[i].id == 1 && count[1] == 1)
+			assert_orig(n, in, &hs.h[i], "ГOЛОСУ");
+		if (hs.h[i].id == 3 && count[3] == 2)
+			assert_orig(n, in, &hs.h[i], "Голос");
+		if (hs.h[i].id == 4)
+			assert_int_equal(hs.h[i].start, s4);
+		if (hs.h[i].id == 5)
+			assert_orig(n, in, &hs.h[i], "голосу");
+	}
+	assert_int_equal(count[1], 3);
+	assert_int_equal(count[2], 4);
+	assert_int_equal(count[3], 3);
+	assert_int_equal(count[4], 2); /* "выбор", "выборы": every end */
+	assert_int_equal(count[5], 1); /* both edges: the last word only */
+	text_norm_free(n);
+	text_matcher_free(m);
+}
+
+static void
+test_match_folded_regex(void **state)
+{
+	const vigil_pattern pats[] = {
+	    {.expr = "выбор(ы|ах)", .id = 1, .flags = VIGIL_PAT_REGEX},
+	    {.expr     = "[а-яё]+ка",
+	        .id    = 2,
+	        .flags = VIGIL_PAT_REGEX | VIGIL_PAT_WORD},
+	    {.expr = "қазақ", .id = 3, .flags = VIGIL_PAT_REGEX},
+	    {.expr = "Straße \\d+", .id = 4, .flags = VIGIL_PAT_REGEX},
+	    {.expr     = "\xef\xbc\x88опрос\xef\xbc\x89",
+	        .id    = 5,
+	        .flags = VIGIL_PAT_REGEX}, /* fullwidth parentheses */
+	    {.expr = "голлосуй", .id = 6, .flags = VIGIL_PAT_REGEX},
+	};
+	const char *in = "На ВЫБОРАХ в Қазақстане: ЁЛКА, STRASSE 2021, "
+	                 "(ОПРОС) \xef\xbc\x88опрос\xef\xbc\x89";
+	vigil_matcher *m = matcher_ok(pats, 6);
+	struct hits    hs;
+	vigil_norm    *n = scan_text(m, in, &hs);
+	size_t         i, count[7] = {0};
+
+	(void)state;
+	for (i = 0; i < hs.n; i++) {
+		assert_true(hs.h[i].id >= 1 && hs.h[i].id <= 6);
+		count[hs.h[i].id]++;
+		switch (hs.h[i].id) {
+		case 1: assert_orig(n, in, &hs.h[i], "ВЫБОРАХ"); break;
+		case 2: assert_orig(n, in, &hs.h[i], "ЁЛКА"); break;
+		case 3: assert_orig(n, in, &hs.h[i], "Қазақ"); break;
+		case 5:
+			if (count[5] == 1)
+				assert_orig(n, in, &hs.h[i], "(ОПРОС)");
+			break;
+		default: break;
+		}
+	}
+	assert_int_equal(count[1], 1);
+	assert_int_equal(count[2], 1);
+	assert_int_equal(count[3], 1);
+	assert_true(count[4] >= 1);
+	assert_int_equal(count[5], 2);
+	/* A doubled letter never occurs in folded text. */
+	assert_int_equal(count[6], 0);
+	text_norm_free(n);
+	text_matcher_free(m);
+}
+
+static void
+test_fold_regex(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *want;
+	} cases[] = {
+	    {"[а-яё]+", "[а-яе]+"},
+	    {"қазақ\\s\\D", "казак\\s\\D"},
+	    {"ВЫБОР(Ы|АХ)", "выбор(ы|ах)"},
+	    {"\xef\xbc\x88да\xef\xbc\x89", "\\(да\\)"},
+	    {"\\ё", "е"},       /* escaping it only made it literal */
+	    {"\\\\ё", "\\\\е"}, /* an escaped backslash stays */
+	    {"Straße", "Strase"},
+	    {"е\xcc\x88", "е"},
+	    {"a\xc2\xa0"
+	     "b",
+	        "a\\ b"},
+	    {"x\xe2\x80\x8by", "xy"},
+	    {"Сс", "с"},
+	    {"\\d{1,3}\\s?%", "\\d{1,3}\\s?%"},
+	};
+	char  *r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = text_fold_regex(cases[i].in, strlen(cases[i].in));
+		assert_non_null(r);
+		assert_string_equal(r, cases[i].want);
+		free(r);
+	}
+	assert_null(text_fold_regex("ab\xff", 3));
+	assert_null(text_fold_regex(NULL, 1));
+	r = text_fold_regex(NULL, 0);
+	assert_non_null(r);
+	assert_string_equal(r, "");
+	free(r);
+}
+
+static void
 test_match_prefilter(void **state)
 {
 	/* Backreferences are beyond Hyperscan: prefilter + PCRE2. */
@@ -671,7 +1067,7 @@ static void
 test_match_empty_and_stop(void **state)
 {
 	const vigil_pattern pats[] = {
-	    {.expr = "а", .id = 1},
+	    {.expr = "да", .id = 1},
 	};
 	vigil_matcher *m;
 	struct hits    hs;
@@ -687,7 +1083,7 @@ test_match_empty_and_stop(void **state)
 	text_matcher_free(m);
 
 	m = matcher_ok(pats, 1);
-	n = text_normalize("а а а а", strlen("а а а а"));
+	n = text_normalize("да да да да", strlen("да да да да"));
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
 	memset(&hs, 0, sizeof(hs));
@@ -729,7 +1125,9 @@ test_match_nested(void **state)
 {
 	const vigil_pattern pats[] = {
 	    {.expr = "да", .id = 1},
-	    {.expr = "(д)\\1", .id = 2, .flags = VIGIL_PAT_REGEX},
+	    /* A backreference (prefiltered): a repeated word, as a
+	     * doubled letter never reaches a regex. */
+	    {.expr = "(да) \\1", .id = 2, .flags = VIGIL_PAT_REGEX},
 	};
 	vigil_matcher *m  = matcher_ok(pats, 2);
 	struct nested  ns = {.m = m};
@@ -738,7 +1136,7 @@ test_match_nested(void **state)
 	assert_int_equal(
 	    text_matcher_scan(m, "да", strlen("да"), nested_cb, &ns), 0);
 	assert_int_equal(ns.outer, 1);
-	assert_int_equal(ns.inner.n, 2);
+	assert_int_equal(ns.inner.n, 3); /* "да" twice, "да да" */
 	text_matcher_free(m);
 }
 
@@ -817,6 +1215,76 @@ test_match_threads(void **state)
 	text_matcher_free(m);
 }
 
+struct norm_worker {
+	const char *in;
+	const char *want;
+	int         failures;
+};
+
+/* cmocka's asserts are not for other threads: count, check later. */
+static void *
+norm_loop(void *arg)
+{
+	struct norm_worker *w = arg;
+	int                 i;
+
+	for (i = 0; i < 300; i++) {
+		vigil_norm *n = text_normalize(w->in, strlen(w->in));
+
+		if (n == NULL || strcmp(text_norm_text(n, NULL), w->want) != 0)
+			w->failures++;
+		text_norm_free(n);
+	}
+	return NULL;
+}
+
+/* Each thread normalizes in buffers of its own, freed when it ends. */
+static void
+test_norm_threads(void **state)
+{
+	struct norm_worker w[4] = {
+	    {"Зa кого гoлосуете?", "за кого голосуете?", 0},
+	    {"г о л о с у й", "голосуй", 0},
+	    {"Сайлауда қай партияға", "сайлауда кай партияга", 0},
+	    {"pooll Nur \xd0\x9etan", "pol nur otan", 0},
+	};
+	pthread_t th[4];
+	int       i;
+
+	(void)state;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, norm_loop, &w[i]), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+}
+
+/* Without the tables nothing is normalized or compiled; the tables can
+ * be built again. */
+static void
+test_fini_init(void **state)
+{
+	const vigil_pattern lit[] = {{.expr = "x", .id = 1}};
+	const vigil_pattern re[]  = {
+	     {.expr = "x", .id = 1, .flags = VIGIL_PAT_REGEX}};
+	char err[256];
+
+	(void)state;
+	text_fini();
+	assert_null(text_normalize("x", 1));
+	assert_null(text_fold_regex("x", 1));
+	assert_null(text_matcher_new(lit, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "text_init"));
+	assert_null(text_matcher_new(re, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "text_init"));
+	text_fini();
+	assert_int_equal(text_init(), 0);
+	assert_int_equal(text_init(), 0);
+	norm_is("Ёж pooll", "еж pol");
+}
+
 /* Matchers come and go (reloads); a thread's remembered slots must not
  * outlive them. */
 static void
@@ -865,6 +1333,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_utf8_valid),
 	    cmocka_unit_test(test_norm_cyrillic_kazakh_latin),
+	    cmocka_unit_test(test_norm_kazakh_sentence),
+	    cmocka_unit_test(test_norm_diacritics),
 	    cmocka_unit_test(test_norm_compat),
 	    cmocka_unit_test(test_norm_invisible),
 	    cmocka_unit_test(test_norm_whitespace),
@@ -874,16 +1344,29 @@ main(void)
 	    cmocka_unit_test(test_norm_empty),
 	    cmocka_unit_test(test_map_back),
 	    cmocka_unit_test(test_map_points),
+	    cmocka_unit_test(test_mixed_latin_in_cyrillic),
+	    cmocka_unit_test(test_mixed_cyrillic_in_latin),
+	    cmocka_unit_test(test_mixed_left_alone),
+	    cmocka_unit_test(test_spaced_letters),
+	    cmocka_unit_test(test_repeated_letters),
+	    cmocka_unit_test(test_invisible_in_words),
+	    cmocka_unit_test(test_words_growth),
+	    cmocka_unit_test(test_long_text),
 	    cmocka_unit_test(test_match_literal),
 	    cmocka_unit_test(test_match_word_edges),
 	    cmocka_unit_test(test_match_regex),
+	    cmocka_unit_test(test_match_prefix),
+	    cmocka_unit_test(test_match_folded_regex),
+	    cmocka_unit_test(test_fold_regex),
 	    cmocka_unit_test(test_match_prefilter),
 	    cmocka_unit_test(test_match_too_large_for_som),
 	    cmocka_unit_test(test_match_errors),
 	    cmocka_unit_test(test_match_empty_and_stop),
 	    cmocka_unit_test(test_match_nested),
 	    cmocka_unit_test(test_match_threads),
+	    cmocka_unit_test(test_norm_threads),
 	    cmocka_unit_test(test_match_reload),
+	    cmocka_unit_test(test_fini_init),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
