@@ -1365,6 +1365,28 @@ out_widen(struct words *w, size_t o, size_t n, uint32_t end)
 		w->omap[k].end = end;
 }
 
+/* True when the space at i stands for two or more white-space characters
+ * of the original: between spaced-out letters that marks a word break
+ * ("Г О Л О С У Й  З А"), which collapsing would otherwise hide. */
+static bool
+wide_space(const struct words *w, size_t i)
+{
+	size_t  k = w->imap[i].start, end = w->imap[i].end, n;
+	int     spaces = 0;
+	UChar32 c;
+
+	if (end > w->orig_len)
+		return false;
+	while (k < end) {
+		if ((n = utf8_decode(w->orig, end, k, &c)) == 0)
+			return false;
+		if (u_isUWhiteSpace(c) && ++spaces > 1)
+			return true;
+		k += n;
+	}
+	return false;
+}
+
 /* The length of a separator at i that may space letters out, or 0. */
 static size_t
 sep_at(const struct words *w, size_t i)
@@ -1372,7 +1394,7 @@ sep_at(const struct words *w, size_t i)
 	if (i >= w->n)
 		return 0;
 	switch (w->in[i]) {
-	case ' ':
+	case ' ': return wide_space(w, i) ? 0 : 1;
 	case '.':
 	case '-':
 	case '_':
@@ -1403,8 +1425,9 @@ one_letter_word(const struct words *w, size_t i)
 }
 
 /* The end of the run of spaced-out one-letter words that begins with the
- * one at [start, end): three or more, one separator between each two,
- * the same one all through. Returns start when there is no such run. */
+ * one at [start, end): three or more (or two between wide spaces), one
+ * separator between each two, the same one all through. Returns start
+ * when there is no such run. */
 static size_t
 spaced_run(const struct words *w, size_t start, size_t end)
 {
@@ -1418,7 +1441,14 @@ spaced_run(const struct words *w, size_t start, size_t end)
 		i = next;
 		count++;
 	}
-	return count >= 3 ? i : start;
+	if (count >= 3)
+		return i;
+	/* Two letters join only where the text breaks words with wider
+	 * spaces on both sides ("Г О Л О С У Й  З А  А Д А Л"). */
+	if (count == 2 && start > 0 && wide_space(w, start - 1) && i < w->n &&
+	    w->in[i] == ' ' && wide_space(w, i))
+		return i;
+	return start;
 }
 
 /* The script that a unit (a word, or a run of spaced-out letters, whose

@@ -2044,12 +2044,17 @@ report_header(const opts *o, const pool *pl, const termset *ts,
 	printf(
 	    "\nposts:    %zu distinct bodies, %.0f bytes a post on average "
 	    "(ru %.0f%%, kk %.0f%%, en %.0f%%), %.1f%% polls, %.1f%% carry a "
-	    "watchlist term\nrules:    one watchlist of %zu terms in %u lists "
+	    "watchlist term\nrules:    one watchlist of %zu terms in %u "
+	    "lists%s "
 	    "(%s)\n",
 	    pl->n, mean_post_bytes(pl), 100.0 * (double)pl->n_lang[RU] / n,
 	    100.0 * (double)pl->n_lang[KK] / n,
 	    100.0 * (double)pl->n_lang[EN] / n, 100.0 * (double)pl->n_poll / n,
-	    100.0 * (double)pl->n_matching / n, ts->n, o->lists, conf);
+	    100.0 * (double)pl->n_matching / n, ts->n, o->lists,
+	    o->kz ? ", and the kz rules (posts dated inside the 2024 "
+	            "referendum's windows)"
+	          : "",
+	    conf);
 	if (o->mode != MODE_WORKER)
 		printf(
 		    "daemon:   %d workers, %zu posts as fast as vigild takes "

@@ -519,8 +519,15 @@ test_spaced_letters(void **state)
 	norm_is("г-о-л-о-с", "голос");
 	norm_is("a_b_c x*y*z", "abc xyz");
 	norm_is("а\xc2\xb7б\xc2\xb7в", "абв");
-	/* White space of any kind, and more of it, is one space. */
-	norm_is("г\xc2\xa0о  л\tо\nс", "голос");
+	/* White space of any kind is one space... */
+	norm_is("г\xc2\xa0о л\tо\nс", "голос");
+	/* ...but where letters are spaced out, two or more break words,
+	 * and two letters between such breaks join too. */
+	norm_is("Г О Л О С У Й  З А  А Д А Л !", "голосуй за адал !");
+	norm_is("Р е з у л ь т а т ы  о п р о с а", "результаты опроса");
+	norm_is("г\xc2\xa0о  л\tо\nс", "г о лос");
+	norm_is("и в у нас", "иву нас");
+	norm_is("и  в нас", "и в нас");
 	/* Spaced-out look-alikes join and then take one script. */
 	norm_is("г o л o c", "голос");
 	/* A doubled letter is one letter. */

@@ -662,7 +662,7 @@ static int
 observe(const kz *k, kz_post *p)
 {
 	const vigil_host *h = k->host;
-	int               local_kz, elsewhere;
+	int               electoral, local_kz, elsewhere;
 
 	if (h->lexicon_scan(k->lx, p->post, p->hits) != VIGIL_OK)
 		return -1;
@@ -670,12 +670,15 @@ observe(const kz *k, kz_post *p)
 		p->fired[s] = p->hits[k->sig[s]].count > 0;
 	p->fired[S_NATIVE_POLL] = p->post->has_poll;
 	p->fired[S_QUESTION]    = find_question(p);
-	/* About an election at all, and not one abroad or in a school. */
-	local_kz  = fired(p, S_PARTY) || fired(p, S_KZ_CONTEXT);
-	elsewhere = fired(p, S_FOREIGN) || fired(p, S_NONPUBLIC);
-	p->relevant =
-	    (local_kz || fired(p, S_ELECTION) || fired(p, S_VOTE_QUESTION)) &&
-	    (local_kz || !elsewhere);
+	/* About an election at all (a place name alone is not), and not one
+	 * abroad or in a school: party names that are also common words
+	 * (ауыл, адал) anchor it in Kazakhstan only beside an election word. */
+	electoral = fired(p, S_PARTY) || fired(p, S_ELECTION) ||
+	    fired(p, S_VOTE_QUESTION);
+	local_kz = fired(p, S_KZ_CONTEXT) ||
+	    (fired(p, S_PARTY) && fired(p, S_ELECTION));
+	elsewhere   = fired(p, S_FOREIGN) || fired(p, S_NONPUBLIC);
+	p->relevant = electoral && (local_kz || !elsewhere);
 	return 0;
 }
 
