@@ -576,8 +576,9 @@ static int
 kz_init(
     const vigil_host *h, vigil_ctx *ctx, const vigil_cfg *cfg, void **instance)
 {
-	char err[1024];
-	kz  *k = calloc(1, sizeof(*k));
+	char    err[1024];
+	kz     *k       = calloc(1, sizeof(*k));
+	int64_t started = h->now_monotonic();
 
 	if (k == NULL)
 		return VIGIL_ERR;
@@ -607,10 +608,14 @@ kz_init(
 	    h->cfg_float(h->cfg_group(cfg, "thresholds"), "agitation");
 	k->c_findings = h->counter(ctx, "kz_findings_total",
 	    "Findings of the kz rules, all rules together.");
+	/* Regexes with wide classes and bounded repeats can take Hyperscan
+	 * seconds to compile: say how long loading took. */
 	h->log(ctx, VIGIL_LOG_INFO,
-	    "%zu windows, %zu registry entries, %zu signals, reading %s",
+	    "%zu windows, %zu registry entries, %zu signals, reading %s; "
+	    "loaded in %.2f s",
 	    h->calendar_count(k->cal), h->registry_size(k->registry),
-	    h->lexicon_size(k->lx), k->broad ? "announcement" : "campaign");
+	    h->lexicon_size(k->lx), k->broad ? "announcement" : "campaign",
+	    (double)(h->now_monotonic() - started) / 1e6);
 	*instance = k;
 	return VIGIL_OK;
 }
