@@ -16,6 +16,7 @@
 #include "registry.h"
 #include "settings.h"
 #include "text.h"
+#include "tz.h"
 #include "util.h"
 #include "verdict.h"
 
@@ -216,6 +217,13 @@ h_histogram(vigil_ctx *ctx, const char *name, const char *help,
 	return metrics_histogram(full, help, labels, bounds, n);
 }
 
+static int
+h_date_add_days(const char *date, int days, char *out, size_t outlen)
+{
+	return tz_date_add_days(date, days, out, outlen) == 0 ? VIGIL_OK
+	                                                      : VIGIL_ERR;
+}
+
 static const vigil_host the_host = {
     .abi_major         = VIGIL_ABI_MAJOR,
     .abi_minor         = VIGIL_ABI_MINOR,
@@ -283,6 +291,8 @@ static const vigil_host the_host = {
     .lexicon_scan      = lexicon_scan,
     .lexicon_free      = lexicon_free,
     .finding_hit       = finding_hit,
+    .date_add_days     = h_date_add_days,
+    .registry_from_cfg = registry_from_cfg,
 };
 
 const vigil_host *

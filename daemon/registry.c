@@ -12,6 +12,7 @@
 #include <unicode/ucasemap.h>
 
 #include "registry.h"
+#include "settings.h"
 #include "text.h"
 
 #define REG_LINE_MAX 1024
@@ -215,6 +216,34 @@ registry_has(const vigil_registry *r, const vigil_post *post)
 	    sorted_has(r->handles, r->n, folded))
 		return 1;
 	return 0;
+}
+
+vigil_registry *
+registry_from_cfg(const vigil_cfg *cfg, const char *list, const char *file,
+    char *err, size_t errlen)
+{
+	vigil_registry *r    = registry_new();
+	const char     *path = file ? cfg_string(cfg, file) : NULL;
+	size_t          n    = list ? cfg_count(cfg, list) : 0;
+
+	if (r == NULL) {
+		snprintf(err, errlen, "registry: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (registry_add(r, cfg_string_at(cfg, list, i)) != VIGIL_OK) {
+			snprintf(err, errlen,
+			    "%s: entry %zu of %s is empty, not UTF-8 or too "
+			    "long",
+			    cfg_where(cfg, list), i + 1, list);
+			goto fail;
+		}
+	if (path != NULL && registry_load(r, path, err, errlen) != VIGIL_OK)
+		goto fail;
+	return r;
+fail:
+	registry_free(r);
+	return NULL;
 }
 
 size_t

@@ -23,6 +23,10 @@ int registry_load(
     vigil_registry *r, const char *path, char *err, size_t errlen);
 int    registry_has(const vigil_registry *r, const vigil_post *post);
 size_t registry_size(const vigil_registry *r);
+/* The entries of STRINGS setting `list` and of the file PATH setting
+ * `file` names (a NULL name, or a setting unset, is skipped). */
+vigil_registry *registry_from_cfg(const vigil_cfg *cfg, const char *list,
+    const char *file, char *err, size_t errlen);
 void   registry_free(vigil_registry *r);
 
 #endif

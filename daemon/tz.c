@@ -1047,3 +1047,26 @@ tz_load(const char *dir, const char *name, char *err, size_t errlen)
 	}
 	return z;
 }
+
+int
+tz_date_add_days(const char *date, int days, char *out, size_t outlen)
+{
+	int     y, m, d, hh, mi, ss;
+	int64_t day, year;
+
+	if (date == NULL || strlen(date) != 10 ||
+	    tz_parse_local(date, &y, &m, &d, &hh, &mi, &ss) != 0 ||
+	    days > 366 * 100 || days < -366 * 100)
+		return -1;
+	day  = days_from_civil(y, m, d) + days;
+	year = year_of_day(day);
+	day -= days_from_civil(year, 1, 1);
+	for (m = 1; m < 12 && day >= month_days(year, m); m++)
+		day -= month_days(year, m);
+	if (year < TZ_YEAR_MIN || year > TZ_YEAR_MAX)
+		return -1;
+	if (snprintf(out, outlen, "%04d-%02d-%02d", (int)year, m,
+	        (int)day + 1) != 10)
+		return -1;
+	return 0;
+}

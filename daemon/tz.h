@@ -90,4 +90,10 @@ int tz_local_to_utc(const tz_zone *z, int year, int month, int day, int hour,
 int tz_parse_local(const char *s, int *year, int *month, int *day, int *hour,
     int *min, int *sec);
 
+/* Writes the date `days` days after date ("YYYY-MM-DD"; days may be
+ * negative, within a century) to out as "YYYY-MM-DD" (out holds at least
+ * 11 bytes). Returns 0, or -1 when date is not a real date or the result
+ * leaves TZ_YEAR_MIN..TZ_YEAR_MAX. */
+int tz_date_add_days(const char *date, int days, char *out, size_t outlen);
+
 #endif

@@ -303,34 +303,6 @@ fail:
 	return NULL;
 }
 
-static vigil_registry *
-build_exempt(
-    const vigil_host *h, const vigil_cfg *cfg, char *err, size_t errlen)
-{
-	vigil_registry *r    = h->registry_new();
-	const char     *file = h->cfg_string(cfg, "exempt_file");
-	size_t          n    = h->cfg_count(cfg, "exempt");
-
-	if (r == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (h->registry_add(r, h->cfg_string_at(cfg, "exempt", i)) !=
-		    VIGIL_OK) {
-			snprintf(err, errlen,
-			    "%s: exempt entry %zu is empty or not UTF-8",
-			    h->cfg_where(cfg, "exempt"), i + 1);
-			goto fail;
-		}
-	if (file != NULL && h->registry_load(r, file, err, errlen) != VIGIL_OK)
-		goto fail;
-	return r;
-fail:
-	h->registry_free(r);
-	return NULL;
-}
-
 /* Frees what build() made; x itself is the caller's. */
 static void
 release(xx *x)
@@ -357,7 +329,7 @@ build(xx *x, const vigil_cfg *cfg, char *err, size_t errlen)
 	/* The loader refuses a plugin built for a newer minor, not one
 	 * that declares an older minor than the header it was built with:
 	 * test a newer service before relying on it. */
-	if (!VIGIL_HAS(h, finding_hit)) {
+	if (!VIGIL_HAS(h, registry_from_cfg)) {
 		snprintf(err, errlen,
 		    "%s: this vigil (ABI %u.%u) lacks the jurisdiction "
 		    "services of ABI 1.1",
@@ -367,7 +339,8 @@ build(xx *x, const vigil_cfg *cfg, char *err, size_t errlen)
 	}
 	if (check_severity(h, cfg, &x->severity, err, errlen) != 0 ||
 	    (x->cal = build_calendar(h, cfg, err, errlen)) == NULL ||
-	    (x->exempt = build_exempt(h, cfg, err, errlen)) == NULL ||
+	    (x->exempt = h->registry_from_cfg(
+	         cfg, "exempt", "exempt_file", err, errlen)) == NULL ||
 	    (x->lx = h->lexicon_from_cfg(cfg, "signals", err, errlen)) ==
 	        NULL ||
 	    bind_signals(h, cfg, x->lx, x->sig, x->weight, err, errlen) != 0) {

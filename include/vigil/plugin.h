@@ -188,7 +188,8 @@ typedef struct vigil_matcher vigil_matcher;
 #define VIGIL_PAT_LITERAL 0x0u /* expr is plain text, normalized by host */
 #define VIGIL_PAT_REGEX   0x1u /* expr is a PCRE regex over folded text */
 #define VIGIL_PAT_WORD    0x2u /* match must start and end at a word edge */
-#define VIGIL_PAT_PREFIX  0x4u /* 1.1: match must start at a word edge (a stem) */
+#define VIGIL_PAT_PREFIX                                                       \
+	0x4u /* 1.1: match must start at a word edge (a stem) */
 
 typedef struct vigil_pattern {
 	const char *expr;
@@ -321,8 +322,8 @@ typedef struct vigil_signal_def {
 typedef struct vigil_hit {
 	uint32_t count;    /* matches */
 	uint32_t distinct; /* distinct patterns that matched */
-	uint64_t fields;   /* bit n: field n matched (options past 62: bit 63) */
-	unsigned field;    /* the first match: its field and original bytes */
+	uint64_t fields; /* bit n: field n matched (options past 62: bit 63) */
+	unsigned field;  /* the first match: its field and original bytes */
 	size_t   start, end;
 } vigil_hit;
 
@@ -332,20 +333,22 @@ typedef struct vigil_hit {
  * and read them with lexicon_from_cfg. */
 #define VIGIL_SIGNAL_SETTINGS                                                  \
 	{"name", VIGIL_SET_STRING, NULL,                                       \
-	    "Name of the signal, as reviewers see it in a verdict.", NULL,    \
+	    "Name of the signal, as reviewers see it in a verdict.", NULL,     \
 	    VIGIL_SET_REQUIRED, 0, 0},                                         \
 	    {"weight", VIGIL_SET_FLOAT, "1.0",                                 \
-	        "Score the signal adds when it fires (negative to count "     \
+	        "Score the signal adds when it fires (negative to count "      \
 	        "against).",                                                   \
 	        NULL, 0, -1e6, 1e6},                                           \
 	    {"terms", VIGIL_SET_STRINGS, NULL,                                 \
-	        "Whole words or phrases, normalized like posts.", NULL, 0, 0, \
+	        "Whole words or phrases, normalized like posts.", NULL, 0, 0,  \
 	        0},                                                            \
 	    {"stems", VIGIL_SET_STRINGS, NULL,                                 \
-	        "Word beginnings: `голосу` finds `голосуйте`.", NULL, 0, 0,   \
+	        "Word beginnings: `голосу` finds `голосуйте`.", NULL, 0, 0,    \
 	        0},                                                            \
-	    {"regex", VIGIL_SET_STRINGS, NULL,                                 \
-	        "PCRE regexes over the folded text.", NULL, 0, 0, 0}
+	{                                                                      \
+		"regex", VIGIL_SET_STRINGS, NULL,                              \
+		    "PCRE regexes over the folded text.", NULL, 0, 0, 0        \
+	}
 
 /* HTTP requests on the host's shared listener. */
 typedef struct vigil_http_req vigil_http_req;
@@ -497,8 +500,8 @@ typedef struct vigil_host {
 
 	/* 1.1 Lexicons [any; scan: rule]. lexicon_from_cfg reads a LIST
 	 * setting whose groups follow VIGIL_SIGNAL_SETTINGS. */
-	vigil_lexicon *(*lexicon_new)(const vigil_signal_def *defs, size_t n,
-	    char *err, size_t errlen);
+	vigil_lexicon *(*lexicon_new)(
+	    const vigil_signal_def *defs, size_t n, char *err, size_t errlen);
 	vigil_lexicon *(*lexicon_from_cfg)(
 	    const vigil_cfg *cfg, const char *list, char *err, size_t errlen);
 	size_t (*lexicon_size)(const vigil_lexicon *lx);
@@ -507,14 +510,26 @@ typedef struct vigil_host {
 	const char *(*lexicon_name)(const vigil_lexicon *lx, size_t i);
 	double (*lexicon_weight)(const vigil_lexicon *lx, size_t i);
 	/* Scans every field of the post; fills hits[lexicon_size]. */
-	int (*lexicon_scan)(const vigil_lexicon *lx, const vigil_post *post,
-	    vigil_hit *hits);
+	int (*lexicon_scan)(
+	    const vigil_lexicon *lx, const vigil_post *post, vigil_hit *hits);
 	void (*lexicon_free)(vigil_lexicon *lx);
 	/* Records signal i on a finding when it fired: its name and weight as
 	 * a signal and its first match as evidence. Returns the weight, or 0
 	 * when the signal did not fire. [rule] */
 	double (*finding_hit)(vigil_finding *f, const vigil_post *post,
 	    const vigil_lexicon *lx, const vigil_hit *hits, size_t i);
+
+	/* 1.1 Dates [any]: the local date `days` after date ("YYYY-MM-DD",
+	 * days may be negative) into out (11 bytes or more), e.g. the day
+	 * before a vote. ISO dates compare with strcmp. VIGIL_ERR for a date
+	 * that does not exist. */
+	int (*date_add_days)(
+	    const char *date, int days, char *out, size_t outlen);
+	/* 1.1 Registries from settings: the entries of STRINGS setting list
+	 * and of the file that PATH setting file names (either may be unset;
+	 * NULL names skip it). err gives file:line. */
+	vigil_registry *(*registry_from_cfg)(const vigil_cfg *cfg,
+	    const char *list, const char *file, char *err, size_t errlen);
 } vigil_host;
 
 /* ------------------------------------------------------------------------

@@ -33,6 +33,7 @@ check "$KZ/broad.conf" "$KZ/cases-broad.jsonl"
 # Cases written to probe the rules the way unseen posts would: every
 # language and evasion, for the 2021 election as the corpus config has it.
 check "$KZ/corpus.conf" "$KZ/cases-extra.jsonl"
+check "$KZ/corpus.conf" "$KZ/cases-probe.jsonl"
 
 # Evidence points into the original text: the excerpt of the first
 # signal's evidence holds the words as written, look-alikes and all.

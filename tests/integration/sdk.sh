@@ -165,6 +165,30 @@ assert by["xx-012"]["findings"][0]["evidence"][0]["field"] == "poll.question"
 assert [s["name"] for s in by["xx-015"]["findings"][0]["signals"]][-1] == "reporting"
 PYEOF
 
+# --- The bundled jurisdictions are written the same way: kz and fr build
+# out of tree from their one source file against the installed SDK alone,
+# load, and score their labelled cases as the in-tree builds do.
+mkdir -p "$T/oot/plugins" "$T/oot/t/kz" "$T/oot/t/fr"
+ln -s "$top_srcdir/etc" "$T/oot/etc"
+for j in kz fr; do
+	# shellcheck disable=SC2046 # pkg-config's flags are meant to split
+	cc -std=c11 -Wall -Wextra -Werror -shared -fPIC \
+	    $(pkg-config --cflags --libs vigil-plugin) -Wl,-z,defs \
+	    -o "$T/oot/plugins/rule_$j.so" "$top_srcdir/plugins/rule/$j/$j.c" \
+	    >>"$T/t.log" 2>&1 || fail "plugins/rule/$j/$j.c does not build out of tree"
+	sed -e "s|\"../../plugins\"|\"$T/oot/plugins\"|" \
+	    "$top_srcdir/tests/$j/corpus.conf" >"$T/oot/t/$j/corpus.conf"
+done
+for set in kz:cases-extra fr:cases; do
+	j=${set%%:*}
+	cases="$top_srcdir/tests/$j/${set#*:}.jsonl"
+	"$VIGILD" --replay "$cases" -c "$T/oot/t/$j/corpus.conf" \
+	    >"$T/oot/$j.out" 2>"$T/oot/$j.log" ||
+		fail "replay with the out-of-tree $j exited $?"
+	"$PY" "$top_srcdir/tests/kz/check_labels.py" "$cases" "$T/oot/$j.out" ||
+		fail "the out-of-tree $j scores differently"
+done
+
 # --- LD_BIND_NOW: a plugin calling a function nothing defines fails at
 # load, in vigild -t, instead of at its first post.
 cat >"$T/unbound.c" <<'EOF'

@@ -198,76 +198,6 @@ static const vigil_setting fr_settings[] = {
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
-/* ------------------------------------------------------------ dates */
-
-/* Days since 1970-01-01 of a date of the proleptic Gregorian calendar. */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp  = (5 * doy + 2) / 153;
-	*d  = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m  = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y  = yoe + era * 400 + (*m <= 2);
-}
-
-static int
-digits(const char *s, size_t n, int *v)
-{
-	*v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		*v = *v * 10 + (s[i] - '0');
-	}
-	return 0;
-}
-
-/* A date written exactly "YYYY-MM-DD", as days since the epoch. */
-static int
-parse_day(const char *s, int64_t *days)
-{
-	int     y, m, d, dd;
-	int64_t yy;
-
-	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
-	    digits(s, 4, &y) != 0 || digits(s + 5, 2, &m) != 0 ||
-	    digits(s + 8, 2, &d) != 0 || m < 1 || m > 12 || d < 1)
-		return -1;
-	*days = days_from_civil(y, m, d);
-	civil_from_days(*days, &yy, &m, &dd);
-	return dd == d ? 0 : -1; /* 2022-02-30 comes back as March */
-}
-
-static void
-format_day(int64_t days, char *buf, size_t len)
-{
-	int64_t y;
-	int     m, d;
-
-	civil_from_days(days, &y, &m, &d);
-	snprintf(buf, len, "%04lld-%02d-%02d", (long long)y, m, d);
-}
-
 /* ------------------------------------------------------------ building */
 
 /* Reads the zones of an overseas group into zones[]. */
@@ -295,25 +225,26 @@ group_zones(const vigil_host *h, const vigil_cfg *g, const char **zones,
  * voting day. */
 static int
 add_overseas(const vigil_host *h, vigil_calendar *cal, const char *name,
-    int64_t day, const vigil_cfg *g, char *err, size_t errlen)
+    const char *metro, const vigil_cfg *g, char *err, size_t errlen)
 {
 	const char *zones[FR_MAX_ZONES], *vote = h->cfg_string(g, "voting_day");
-	char        eve[16], metro[16], vote_end[32], why[384];
-	int64_t     vday;
+	char        eve[16], earliest[16], vote_end[32], why[384];
 	size_t      nz;
 
 	if (group_zones(h, g, zones, &nz, err, errlen) != 0)
 		return -1;
-	if (parse_day(vote, &vday) != 0 || vday > day ||
-	    vday < day - FR_MAX_EARLIER) {
+	/* ISO dates compare as strings. */
+	if (h->date_add_days(metro, -FR_MAX_EARLIER, earliest,
+	        sizeof(earliest)) != VIGIL_OK ||
+	    h->date_add_days(vote, -1, eve, sizeof(eve)) != VIGIL_OK ||
+	    strlen(vote) != 10 || strcmp(vote, metro) > 0 ||
+	    strcmp(vote, earliest) < 0) {
 		snprintf(err, errlen,
 		    "%s: round %s: overseas voting_day \"%s\" is not a date "
 		    "(YYYY-MM-DD) on the round's day or up to %d days before",
 		    h->cfg_where(g, "voting_day"), name, vote, FR_MAX_EARLIER);
 		return -1;
 	}
-	format_day(vday - 1, eve, sizeof(eve));
-	format_day(day, metro, sizeof(metro));
 	snprintf(vote_end, sizeof(vote_end), "%s 24:00", vote);
 	if (h->calendar_add(cal, name, W_BLACKOUT, zones, nz, eve, metro, why,
 	        sizeof(why)) != 0 ||
@@ -336,19 +267,18 @@ add_round(const vigil_host *h, const vigil_cfg *cfg, vigil_calendar *cal,
 	const char *close = h->cfg_string(r, "polls_close");
 	const char *zone  = h->cfg_string(cfg, "zone");
 	char        eve[16], close_at[64], why[384];
-	int64_t     day;
 	size_t      n = h->cfg_count(r, "overseas");
 
 	if (close == NULL)
 		close = h->cfg_string(cfg, "polls_close");
-	if (parse_day(vote, &day) != 0) {
+	if (strlen(vote) != 10 ||
+	    h->date_add_days(vote, -1, eve, sizeof(eve)) != VIGIL_OK) {
 		snprintf(err, errlen,
 		    "%s: round %s: voting_day \"%s\" is not a date "
 		    "(YYYY-MM-DD)",
 		    h->cfg_where(r, "voting_day"), name, vote);
 		return -1;
 	}
-	format_day(day - 1, eve, sizeof(eve));
 	snprintf(close_at, sizeof(close_at), "%s %s", vote, close);
 	if (h->calendar_add(cal, name, W_BLACKOUT, &zone, 1, eve, close_at, why,
 	        sizeof(why)) != 0 ||
@@ -358,7 +288,7 @@ add_round(const vigil_host *h, const vigil_cfg *cfg, vigil_calendar *cal,
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (add_overseas(h, overseas, name, day,
+		if (add_overseas(h, overseas, name, vote,
 		        h->cfg_list_at(r, "overseas", i), err, errlen) != 0)
 			return -1;
 	return 0;

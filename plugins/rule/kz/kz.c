@@ -24,6 +24,10 @@
  * Scoring keeps per-call state on the stack and reads the instance only,
  * so it runs on several threads at once.
  */
+/* strdup is POSIX: say so, for builds with -std=c11 outside the tree. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +37,18 @@
 
 #define KZ_JURISDICTION "kz"
 #define KZ_MAX_SIGNALS  64
+/* Options naming a party that make a platform poll a party poll ("Nur
+ * Otan or Ak Zhol?"); one can be a word (Ауыл "village", Адал "halal"). */
+#define KZ_PARTY_OPTIONS 2
 
 /* The signals the rules combine. Each must be defined in the instance's
  * `signals` list (its words and weight are data); the structural ones
- * (native_poll, question) have no words: the plugin fires them. */
+ * (native_poll, question, poll_topic) have no words: the plugin fires
+ * them. */
 enum {
 	S_NATIVE_POLL,
 	S_QUESTION,
+	S_POLL_TOPIC,
 	S_POLL_WORD,
 	S_ANSWER_CALL,
 	S_VOTE_QUESTION,
@@ -62,6 +71,7 @@ enum {
 static const char *const signal_names[S_COUNT] = {
     [S_NATIVE_POLL]   = "native_poll",
     [S_QUESTION]      = "question",
+    [S_POLL_TOPIC]    = "poll_topic",
     [S_POLL_WORD]     = "poll_word",
     [S_ANSWER_CALL]   = "answer_call",
     [S_VOTE_QUESTION] = "vote_question",
@@ -81,9 +91,9 @@ static const char *const signal_names[S_COUNT] = {
 };
 
 /* The signals each rule sums; the others do not count toward it. */
-static const int poll_signals[] = {S_NATIVE_POLL, S_QUESTION, S_POLL_WORD,
-    S_ANSWER_CALL, S_VOTE_QUESTION, S_VOTE_VERB, S_ELECTION, S_PARTY,
-    S_KZ_CONTEXT, S_REPORTING, S_FOREIGN, S_NONPUBLIC, -1};
+static const int poll_signals[] = {S_NATIVE_POLL, S_QUESTION, S_POLL_TOPIC,
+    S_POLL_WORD, S_ANSWER_CALL, S_VOTE_QUESTION, S_VOTE_VERB, S_ELECTION,
+    S_PARTY, S_KZ_CONTEXT, S_REPORTING, S_FOREIGN, S_NONPUBLIC, -1};
 static const int publication_signals[] = {S_RESULTS, S_FORECAST, S_PERCENT,
     S_ELECTION, S_PARTY, S_KZ_CONTEXT, S_VOTE_VERB, S_PAST_RESULTS, S_FOREIGN,
     S_NONPUBLIC, -1};
@@ -258,7 +268,7 @@ static const vigil_setting kz_settings[] = {
         threshold_settings, 0, 0, 0},
     {"signals", VIGIL_SET_LIST, NULL,
         "Named signals: words, stems and regexes with a weight. The rules "
-        "need native_poll, question, poll_word, answer_call, "
+        "need native_poll, question, poll_topic, poll_word, answer_call, "
         "vote_question, vote_verb, election, party, kz_context, results, "
         "forecast, percent, campaign_call, candidate, reporting, "
         "past_results, foreign and nonpublic.",
@@ -373,34 +383,6 @@ fail:
 	return NULL;
 }
 
-static vigil_registry *
-build_registry(
-    const vigil_host *h, const vigil_cfg *cfg, char *err, size_t errlen)
-{
-	vigil_registry *r    = h->registry_new();
-	const char     *file = h->cfg_string(cfg, "registry_file");
-	size_t          n    = h->cfg_count(cfg, "registry");
-
-	if (r == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (h->registry_add(r, h->cfg_string_at(cfg, "registry", i)) !=
-		    VIGIL_OK) {
-			snprintf(err, errlen,
-			    "%s: registry entry %zu is empty or not UTF-8",
-			    h->cfg_where(cfg, "registry"), i + 1);
-			goto fail;
-		}
-	if (file != NULL && h->registry_load(r, file, err, errlen) != VIGIL_OK)
-		goto fail;
-	return r;
-fail:
-	h->registry_free(r);
-	return NULL;
-}
-
 static int
 check_reading(const vigil_host *h, const vigil_cfg *cfg, int *broad, char *err,
     size_t errlen)
@@ -480,7 +462,8 @@ kz_validate(const vigil_host *h, const vigil_cfg *cfg, char *err, size_t errlen)
 	    check_active(h, cfg, err, errlen) != 0)
 		return VIGIL_ERR;
 	if ((cal = build_calendar(h, cfg, broad, err, errlen)) == NULL ||
-	    (reg = build_registry(h, cfg, err, errlen)) == NULL ||
+	    (reg = h->registry_from_cfg(
+	         cfg, "registry", "registry_file", err, errlen)) == NULL ||
 	    (lx = h->lexicon_from_cfg(cfg, "signals", err, errlen)) == NULL ||
 	    bind_signals(h, cfg, lx, sig, err, errlen) != 0)
 		goto out;
@@ -587,7 +570,8 @@ kz_init(
 	if (check_reading(h, cfg, &k->broad, err, sizeof(err)) != 0 ||
 	    (k->cal = build_calendar(h, cfg, k->broad, err, sizeof(err))) ==
 	        NULL ||
-	    (k->registry = build_registry(h, cfg, err, sizeof(err))) == NULL ||
+	    (k->registry = h->registry_from_cfg(
+	         cfg, "registry", "registry_file", err, sizeof(err))) == NULL ||
 	    (k->lx = h->lexicon_from_cfg(cfg, "signals", err, sizeof(err))) ==
 	        NULL ||
 	    bind_signals(h, cfg, k->lx, k->sig, err, sizeof(err)) != 0) {
@@ -641,7 +625,39 @@ rule_score(const kz *k, const kz_post *p, const int *list)
 	return sum;
 }
 
-/* The first '?' in the poll question, else in the text. */
+/* The first '?' of s outside quotation marks (« », „ “, “ ”, " "), or
+ * NULL: a question quoted from elsewhere ("my poll «За кого?» got me
+ * summoned") is reported, not asked. When the marks do not pair up,
+ * which is inside cannot be told: the first '?' then counts. */
+static const char *
+unquoted_question(const char *s, size_t len)
+{
+	const unsigned char *u     = (const unsigned char *)s;
+	const char          *first = len > 0 ? memchr(s, '?', len) : NULL;
+	int                  depth = 0, ascii = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int ldquo = i + 2 < len && u[i] == 0xE2 && u[i + 1] == 0x80;
+
+		if (u[i] == '"')
+			ascii = !ascii;
+		else if (u[i] == '?' && depth == 0 && !ascii)
+			return s + i;
+		else if (i + 1 < len && u[i] == 0xC2 && u[i + 1] == 0xAB)
+			depth++; /* « */
+		else if (i + 1 < len && u[i] == 0xC2 && u[i + 1] == 0xBB)
+			depth -= depth > 0; /* » */
+		else if (ldquo && u[i + 2] == 0x9E)
+			depth++; /* „ */
+		else if (ldquo && u[i + 2] == 0x9C)
+			depth += depth > 0 ? -1 : 1; /* “ closes „, opens ” */
+		else if (ldquo && u[i + 2] == 0x9D)
+			depth -= depth > 0; /* ” */
+	}
+	return depth > 0 || ascii ? first : NULL;
+}
+
+/* The first unquoted '?' in the poll question, else in the text. */
 static int
 find_question(kz_post *p)
 {
@@ -649,13 +665,13 @@ find_question(kz_post *p)
 	const char       *q;
 
 	if (post->has_poll &&
-	    (q = memchr(post->poll_question.ptr, '?',
-	         post->poll_question.len)) != NULL) {
+	    (q = unquoted_question(
+	         post->poll_question.ptr, post->poll_question.len)) != NULL) {
 		p->q_field = VIGIL_FIELD_POLL_QUESTION;
 		p->q_start = (size_t)(q - post->poll_question.ptr);
 		return 1;
 	}
-	if ((q = memchr(post->text.ptr, '?', post->text.len)) != NULL) {
+	if ((q = unquoted_question(post->text.ptr, post->text.len)) != NULL) {
 		p->q_field = VIGIL_FIELD_TEXT;
 		p->q_start = (size_t)(q - post->text.ptr);
 		return 1;
@@ -663,11 +679,36 @@ find_question(kz_post *p)
 	return 0;
 }
 
+/* Options (fields 2 and up) in which signal s matched. */
+static unsigned
+options_with(const kz *k, const kz_post *p, int s)
+{
+	uint64_t bits = p->hits[k->sig[s]].fields >> VIGIL_FIELD_POLL_OPTION(0);
+	unsigned n    = 0;
+
+	for (; bits != 0; bits &= bits - 1)
+		n++;
+	return n;
+}
+
+/* A platform poll about the election: its question names it, or its
+ * options are parties, whatever the question says ("Опрос", "Кто
+ * победит в воскресенье?"). */
+static int
+poll_topic(const kz *k, const kz_post *p)
+{
+	uint64_t in_question = UINT64_C(1) << VIGIL_FIELD_POLL_QUESTION;
+
+	return p->post->has_poll &&
+	    ((p->hits[k->sig[S_ELECTION]].fields & in_question) != 0 ||
+	        options_with(k, p, S_PARTY) >= KZ_PARTY_OPTIONS);
+}
+
 static int
 observe(const kz *k, kz_post *p)
 {
 	const vigil_host *h = k->host;
-	int               electoral, local_kz, elsewhere;
+	int               electoral, party_vote, local_kz, elsewhere;
 
 	if (h->lexicon_scan(k->lx, p->post, p->hits) != VIGIL_OK)
 		return -1;
@@ -675,15 +716,21 @@ observe(const kz *k, kz_post *p)
 		p->fired[s] = p->hits[k->sig[s]].count > 0;
 	p->fired[S_NATIVE_POLL] = p->post->has_poll;
 	p->fired[S_QUESTION]    = find_question(p);
+	p->fired[S_POLL_TOPIC]  = poll_topic(k, p);
 	/* About an election at all (a place name alone is not), and not one
 	 * abroad or in a school: party names that are also common words
 	 * (ауыл, адал) anchor it in Kazakhstan only beside an election word. */
 	electoral = fired(p, S_PARTY) || fired(p, S_ELECTION) ||
 	    fired(p, S_VOTE_QUESTION);
-	local_kz = fired(p, S_KZ_CONTEXT) ||
-	    (fired(p, S_PARTY) && fired(p, S_ELECTION));
+	party_vote  = fired(p, S_PARTY) && fired(p, S_ELECTION);
+	local_kz    = fired(p, S_KZ_CONTEXT) || party_vote;
 	elsewhere   = fired(p, S_FOREIGN) || fired(p, S_NONPUBLIC);
 	p->relevant = electoral && (local_kz || !elsewhere);
+	/* A Kazakh party beside an election word puts the post in real
+	 * politics: a school or a show named elsewhere in it (a digest's
+	 * other news) does not make its vote a school's or a show's. */
+	if (party_vote)
+		p->fired[S_NONPUBLIC] = 0;
 	return 0;
 }
 
@@ -698,14 +745,14 @@ conducts_poll(const kz *k, const kz_post *p)
 	    rule_score(k, p, poll_signals) >= k->min_poll;
 }
 
-/* Results and forecasts name who gets what, a party or a figure, or at
- * least announce themselves; a post that mentions poll results only to
- * report on them (a reminder of the ban) does neither. */
+/* Results and forecasts give figures, or at least announce themselves;
+ * a post in news or legal wording that mentions results or forecasts
+ * without a figure (a reminder of the ban, a prosecutor's warning that
+ * names a party) reports on them. */
 static int
 publishes_results(const kz *k, const kz_post *p)
 {
-	int says_what =
-	    fired(p, S_PARTY) || fired(p, S_PERCENT) || !fired(p, S_REPORTING);
+	int says_what = fired(p, S_PERCENT) || !fired(p, S_REPORTING);
 
 	return (fired(p, S_RESULTS) || fired(p, S_FORECAST)) && says_what &&
 	    p->relevant &&
@@ -783,7 +830,8 @@ add_finding(const kz *k, const kz_post *p, const kz_rule *r,
 	for (const int *s = r->signals; *s >= 0; s++) {
 		if (!fired(p, *s))
 			continue;
-		if (*s == S_NATIVE_POLL || *s == S_QUESTION) {
+		if (*s == S_NATIVE_POLL || *s == S_QUESTION ||
+		    *s == S_POLL_TOPIC) {
 			h->finding_signal(f, signal_names[*s],
 			    h->lexicon_weight(k->lx, (size_t)k->sig[*s]));
 			if (*s == S_QUESTION)
