@@ -1054,7 +1054,7 @@ tz_date_add_days(const char *date, int days, char *out, size_t outlen)
 	int     y, m, d, hh, mi, ss;
 	int64_t day, year;
 
-	if (date == NULL || strlen(date) != 10 ||
+	if (date == NULL || out == NULL || outlen < 11 || strlen(date) != 10 ||
 	    tz_parse_local(date, &y, &m, &d, &hh, &mi, &ss) != 0 ||
 	    days > 366 * 100 || days < -366 * 100)
 		return -1;

@@ -19,6 +19,7 @@
 #include "post.h"
 #include "registry.h"
 #include "text.h"
+#include "tz.h"
 #include "util.h"
 #include "verdict.h"
 
@@ -153,6 +154,41 @@ test_calendar_errors(void **state)
 	assert_non_null(strstr(err, "no time zone"));
 	assert_int_equal(calendar_count(cal), 0);
 	calendar_free(cal);
+}
+
+/* The day before a vote, across months, years and leap days; dates that
+ * do not exist are refused. */
+static void
+test_date_add_days(void **state)
+{
+	char out[16];
+
+	(void)state;
+	assert_int_equal(
+	    tz_date_add_days("2022-04-10", -1, out, sizeof(out)), 0);
+	assert_string_equal(out, "2022-04-09");
+	assert_int_equal(
+	    tz_date_add_days("2021-01-01", -1, out, sizeof(out)), 0);
+	assert_string_equal(out, "2020-12-31");
+	assert_int_equal(
+	    tz_date_add_days("2024-02-28", 1, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-02-29");
+	assert_int_equal(
+	    tz_date_add_days("2023-02-28", 1, out, sizeof(out)), 0);
+	assert_string_equal(out, "2023-03-01");
+	assert_int_equal(
+	    tz_date_add_days("2024-07-07", -7, out, sizeof(out)), 0);
+	assert_string_equal(out, "2024-06-30");
+	assert_int_equal(
+	    tz_date_add_days("2000-03-01", 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "2000-03-01");
+	assert_int_equal(
+	    tz_date_add_days("2021-02-29", -1, out, sizeof(out)), -1);
+	assert_int_equal(
+	    tz_date_add_days("2021-01-10 20:00", 0, out, sizeof(out)), -1);
+	assert_int_equal(
+	    tz_date_add_days("0000-01-01", -1, out, sizeof(out)), -1);
+	assert_int_equal(tz_date_add_days("2021-01-10", 0, out, 5), -1);
 }
 
 /* ------------------------------------------------------------ registries */
@@ -348,6 +384,7 @@ main(void)
 	    cmocka_unit_test(test_calendar_spans_zones),
 	    cmocka_unit_test(test_calendar_2024_blackout_pinned),
 	    cmocka_unit_test(test_calendar_errors),
+	    cmocka_unit_test(test_date_add_days),
 	    cmocka_unit_test(test_registry_ids_and_handles),
 	    cmocka_unit_test(test_registry_file),
 	    cmocka_unit_test(test_lexicon_scan),
