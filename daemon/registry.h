@@ -27,6 +27,6 @@ size_t registry_size(const vigil_registry *r);
  * `file` names (a NULL name, or a setting unset, is skipped). */
 vigil_registry *registry_from_cfg(const vigil_cfg *cfg, const char *list,
     const char *file, char *err, size_t errlen);
-void   registry_free(vigil_registry *r);
+void            registry_free(vigil_registry *r);
 
 #endif

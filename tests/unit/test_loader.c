@@ -243,8 +243,8 @@ test_check_major(void **state)
 	d.abi_major = VIGIL_ABI_MAJOR + 1;
 	d.name      = NULL; /* under another major, fields are not read */
 	assert_contains(check(&d, -1), "/p/sink_fake.so: plugin 'fake' is ");
-	assert_contains(check(&d, -1), abi_text(want, sizeof(want),
-	                                   VIGIL_ABI_MAJOR + 1, VIGIL_ABI_MINOR));
+	assert_contains(check(&d, -1),
+	    abi_text(want, sizeof(want), VIGIL_ABI_MAJOR + 1, VIGIL_ABI_MINOR));
 	assert_contains(check(&d, -1), " (major differs)");
 	d.abi_major = 0;
 	assert_contains(
