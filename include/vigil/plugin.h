@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define VIGIL_ABI_MAJOR 1
-#define VIGIL_ABI_MINOR 1
+#define VIGIL_ABI_MINOR 2
 
 /* The name of the one symbol a plugin exports. */
 #define VIGIL_PLUGIN_ENTRY "vigil_plugin_entry"
@@ -357,6 +357,36 @@ typedef void (*vigil_http_fn)(vigil_http_req *req, void *arg);
 typedef struct vigil_counter   vigil_counter;
 typedef struct vigil_histogram vigil_histogram;
 
+/* 1.2: outgoing HTTP requests, run by the host on its loop (libcurl multi).
+ * A request is copied at fetch(); its done callback runs once on the loop
+ * with the outcome, unless fetch_cancel came first. */
+typedef struct vigil_fetch vigil_fetch;
+
+typedef struct vigil_fetch_result {
+	uint32_t    struct_size;
+	int         status; /* HTTP status, or 0 when none arrived */
+	const char *error;  /* NULL when a response arrived; else why not */
+	const char *body;   /* NUL-terminated; cut at the request's max_body */
+	size_t      body_len;
+	int64_t     retry_after_ms; /* from Retry-After, or -1 */
+} vigil_fetch_result;
+
+typedef void (*vigil_fetch_fn)(void *arg, const vigil_fetch_result *res);
+
+typedef struct vigil_fetch_req {
+	uint32_t           struct_size;
+	const char        *method; /* "GET", "POST", ... */
+	const char        *url;
+	const char *const *headers; /* "Name: value" */
+	size_t             n_headers;
+	const void        *body; /* sent as is; NULL for none */
+	size_t             body_len;
+	int64_t            timeout_ms; /* whole request; 0: 30 s */
+	size_t             max_body;   /* response bytes kept; 0: 1 MiB */
+	vigil_fetch_fn     done;
+	void              *arg;
+} vigil_fetch_req;
+
 struct event_base;
 
 /* ------------------------------------------------------------------------
@@ -530,6 +560,17 @@ typedef struct vigil_host {
 	 * NULL names skip it). err gives file:line. */
 	vigil_registry *(*registry_from_cfg)(const vigil_cfg *cfg,
 	    const char *list, const char *file, char *err, size_t errlen);
+
+	/* 1.2 HTTP client [loop]: starts a request; NULL (logged) when it
+	 * cannot be started. The handle is valid until done runs or until
+	 * fetch_cancel, after which done is never called. */
+	vigil_fetch *(*fetch)(vigil_ctx *ctx, const vigil_fetch_req *req);
+	void (*fetch_cancel)(vigil_fetch *f);
+	/* 1.2 Sinks [loop]: completes a VIGIL_PENDING emit as VIGIL_ERETRY,
+	 * and asks the host to wait at least delay_ms before the next try
+	 * (a Retry-After, say). */
+	void (*alert_retry_after)(
+	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
 } vigil_host;
 
 /* ------------------------------------------------------------------------
