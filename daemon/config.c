@@ -183,6 +183,54 @@ const vigil_setting config_sink_common[] = {
         "Lowest severity of the alerts handed to this sink: none, notice, "
         "warning or alert.",
         NULL, 0, 0, 0},
+    {"backlog", VIGIL_SET_INT, "10000",
+        "Undelivered alerts this sink may have before inputs are paused "
+        "(backpressure); they resume below half of it.",
+        NULL, 0, 1, 10000000},
+    {"max_inflight", VIGIL_SET_INT, "32",
+        "Alerts handed to the sink and not yet finished, at most.", NULL, 0,
+        1, 100000},
+    {"retry_min_ms", VIGIL_SET_INT, "200",
+        "Delay before the first retry after a temporary failure; it "
+        "doubles with each failure in a row, with jitter (half fixed, "
+        "half random).",
+        NULL, 0, 1, 3600000},
+    {"retry_max_ms", VIGIL_SET_INT, "60000",
+        "Longest delay between retries; a Retry-After from the receiver "
+        "may ask for more.",
+        NULL, 0, 1, 86400000},
+    {"redact", VIGIL_SET_STRINGS, NULL,
+        "Personal data this sink does not get: author_id (id and handle), "
+        "author_name, excerpt (the evidence's text). Blanked in the alert "
+        "and set to null in its document.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
+};
+
+const vigil_setting config_outbox_settings[] = {
+    {"path", VIGIL_SET_STRING, "",
+        "The outbox database (SQLite); empty means state_dir/outbox.db. "
+        "Read at start: a change takes a restart.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"synchronous", VIGIL_SET_STRING, "normal",
+        "normal: a commit survives the daemon being killed; full: it also "
+        "survives power loss, at the cost of an fsync per commit.",
+        NULL, 0, 0, 0},
+    {"max_size", VIGIL_SET_INT, "0",
+        "Largest size of the database in bytes (0: no limit). When it is "
+        "reached, commits fail as on a full disk: logged, retried, and "
+        "inputs wait.",
+        NULL, 0, 0, 1e15},
+    {"retention_s", VIGIL_SET_INT, "604800",
+        "How long delivered alerts are kept, in seconds (default 7 "
+        "days); undelivered and dead ones are kept until delivered or "
+        "purged.",
+        NULL, 0, 60, 1e10},
+    {"dedup_window_s", VIGIL_SET_INT, "86400",
+        "The same post and rule raise one alert within this many seconds, "
+        "and an alert already recorded is not recorded again (a post read "
+        "twice after a crash). 0 turns both off. Bounded by retention_s.",
+        NULL, 0, 0, 1e10},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
@@ -278,7 +326,7 @@ static void
 check_top_level(load_ctx *lc)
 {
 	static const char *const groups[] = {
-	    "daemon", "workers", "scoring", "http"};
+	    "daemon", "workers", "scoring", "http", "outbox"};
 	const config_setting_t *root = config_root_setting(&lc->c->lc);
 	char                    w[512];
 
@@ -292,8 +340,8 @@ check_top_level(load_ctx *lc)
 		if (!known)
 			load_error(lc,
 			    "%s: setting '%s': unknown section (expected "
-			    "daemon, workers, scoring, http, inputs, rules or "
-			    "sinks)",
+			    "daemon, workers, scoring, http, outbox, inputs, "
+			    "rules or sinks)",
 			    src_where(s, w, sizeof(w)), name);
 		else if (list_kind_of(name) && !config_setting_is_list(s))
 			load_error(lc,
@@ -342,6 +390,21 @@ decode_daemon(load_ctx *lc)
 		    cfg_where(c->daemon, "runtime_dir"));
 	c->max_post_bytes = (size_t)cfg_int(c->daemon, "max_post_bytes");
 	c->backlog        = (size_t)cfg_int(c->daemon, "backlog");
+}
+
+static void
+decode_outbox(load_ctx *lc)
+{
+	vigil_config *c    = lc->c;
+	const char   *sync = cfg_string(c->outbox, "synchronous");
+
+	if (strcmp(sync, "normal") != 0 && strcmp(sync, "full") != 0)
+		load_error(lc,
+		    "%s: setting 'outbox.synchronous': unknown value '%s' "
+		    "(normal or full)",
+		    cfg_where(c->outbox, "synchronous"), sync);
+	c->dedup_window_us = cfg_int(c->outbox, "dedup_window_s") * 1000000;
+	c->retention_us    = cfg_int(c->outbox, "retention_s") * 1000000;
 }
 
 static void
@@ -495,6 +558,16 @@ decode_instance(load_ctx *lc, instance_conf *in, const char *path)
 			    "%s: setting '%s.min_severity': unknown "
 			    "severity '%s' (none, notice, warning or alert)",
 			    cfg_where(in->cfg, "min_severity"), path, sev);
+		for (size_t i = 0; i < cfg_count(in->cfg, "redact"); i++) {
+			const char *w = cfg_string_at(in->cfg, "redact", i);
+			if (strcmp(w, "author_id") != 0 &&
+			    strcmp(w, "author_name") != 0 &&
+			    strcmp(w, "excerpt") != 0)
+				load_error(lc,
+				    "%s: setting '%s.redact': unknown item "
+				    "'%s' (author_id, author_name or excerpt)",
+				    cfg_where(in->cfg, "redact"), path, w);
+		}
 	} else {
 		decode_jurisdictions(lc, in, path);
 	}
@@ -648,12 +721,15 @@ load_parsed(load_ctx *lc)
 	c->workers = bind_section(lc, "workers", config_workers_settings);
 	c->scoring = bind_section(lc, "scoring", config_scoring_settings);
 	c->http    = bind_section(lc, "http", config_http_settings);
+	c->outbox  = bind_section(lc, "outbox", config_outbox_settings);
 	if (c->daemon != NULL)
 		decode_daemon(lc);
 	if (c->workers != NULL)
 		decode_workers(lc);
 	if (c->scoring != NULL)
 		decode_scoring(lc);
+	if (c->outbox != NULL)
+		decode_outbox(lc);
 	make_loader(lc);
 	for (size_t i = 0; i < ARRAY_SIZE(list_kinds); i++) {
 		if (load_list(lc, &list_kinds[i], lists[i], counts[i]) < 0)
@@ -795,6 +871,7 @@ config_free(vigil_config *c)
 	settings_free(c->workers);
 	settings_free(c->scoring);
 	settings_free(c->http);
+	settings_free(c->outbox);
 	/* After the cfgs: they point into the parsed tree. */
 	config_destroy(&c->lc);
 	free(c->path);
@@ -852,6 +929,10 @@ config_reference(FILE *out, loader *ld)
 	settings_reference_body(out, "scoring", config_scoring_settings);
 	fputs("## http\n\nThe HTTP listener that inputs share.\n\n", out);
 	settings_reference_body(out, "http", config_http_settings);
+	fputs("## outbox\n\nThe durable outbox: every alert and its delivery "
+	      "to each sink, in SQLite (doc/delivery.md).\n\n",
+	    out);
+	settings_reference_body(out, "outbox", config_outbox_settings);
 	reference_list(out, "inputs", "input", config_input_common);
 	reference_list(out, "rules", "rule", config_rule_common);
 	reference_list(out, "sinks", "sink", config_sink_common);

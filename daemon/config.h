@@ -38,7 +38,8 @@ typedef struct vigil_config {
 	vigil_cfg *daemon;
 	vigil_cfg *workers;
 	vigil_cfg *scoring;
-	vigil_cfg *http; /* the shared HTTP listener of the inputs */
+	vigil_cfg *http;   /* the shared HTTP listener of the inputs */
+	vigil_cfg *outbox; /* the durable outbox */
 
 	/* Decoded from the sections, for the hot paths. */
 	const char *state_dir;
@@ -52,6 +53,8 @@ typedef struct vigil_config {
 	int         max_crashes;
 	size_t      max_message;
 	thresholds  thr;
+	int64_t     dedup_window_us;
+	int64_t     retention_us;
 
 	instance_conf *inputs, *rules, *sinks;
 	size_t         n_inputs, n_rules, n_sinks;
@@ -86,6 +89,7 @@ extern const vigil_setting config_daemon_settings[];
 extern const vigil_setting config_workers_settings[];
 extern const vigil_setting config_scoring_settings[];
 extern const vigil_setting config_http_settings[];
+extern const vigil_setting config_outbox_settings[];
 extern const vigil_setting config_input_common[];
 extern const vigil_setting config_rule_common[];
 extern const vigil_setting config_sink_common[];

@@ -124,6 +124,17 @@ h_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 	loop_ops->alert_done(ctx, token, status);
 }
 
+static void
+h_alert_retry_after(vigil_ctx *ctx, uint64_t token, int64_t delay_ms)
+{
+	if (loop_ops == NULL || loop_ops->alert_retry_after == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR,
+		    "alert_retry_after outside the daemon");
+		return;
+	}
+	loop_ops->alert_retry_after(ctx, token, delay_ms);
+}
+
 static int
 h_kv_put(vigil_ctx *ctx, const char *key, const void *val, size_t len)
 {
@@ -245,6 +256,7 @@ static const vigil_host the_host = {
     .submit            = h_submit,
     .post_check        = h_post_check,
     .alert_done        = h_alert_done,
+    .alert_retry_after = h_alert_retry_after,
     .kv_put            = h_kv_put,
     .kv_get            = h_kv_get,
     .kv_del            = h_kv_del,

@@ -31,6 +31,8 @@ typedef struct host_loop_ops {
 	int (*submit)(vigil_ctx *ctx, const char *buf, size_t len,
 	    const vigil_submit *opts);
 	void (*alert_done)(vigil_ctx *ctx, uint64_t token, int status);
+	void (*alert_retry_after)(
+	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
 	int (*kv_put)(
 	    vigil_ctx *ctx, const char *key, const void *val, size_t len);
 	void *(*kv_get)(vigil_ctx *ctx, const char *key, size_t *len);

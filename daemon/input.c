@@ -88,12 +88,46 @@ input_resume_all(inputs *set)
 	}
 }
 
+static bool
+may_resume(const inputs *set)
+{
+	return set->outstanding <= set->g->cfg->backlog / 2 &&
+	    sinks_roomy(set->g->out);
+}
+
+/* The post is finished: its ack has been called, or will never be. */
+static void
+ticket_close(ticket *t)
+{
+	input_inst *in  = t->in;
+	inputs     *set = in->set;
+
+	in->outstanding--;
+	set->outstanding--;
+	free(t);
+	if (may_resume(set))
+		input_resume_all(set);
+	vigild_progress(set->v);
+}
+
+/* Its alerts are in the outbox: now the input may move on. When they
+ * could not be recorded the post is not acknowledged, so that its input
+ * hands it over again. */
+static void
+alerts_recorded(void *arg, bool recorded)
+{
+	ticket *t = arg;
+
+	if (recorded)
+		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
+	ticket_close(t);
+}
+
 static void
 job_finished(job *j, const job_result *r)
 {
-	ticket     *t   = j->owner;
-	input_inst *in  = t->in;
-	inputs     *set = in->set;
+	ticket     *t  = j->owner;
+	input_inst *in = t->in;
 	char        reason[512];
 
 	if (h_latency)
@@ -102,8 +136,12 @@ job_finished(job *j, const job_result *r)
 	switch (r->status) {
 	case JOB_SCORED:
 		metrics_counter_add(c_verdicts[r->severity & 3], 1);
-		if (r->alerts_len > 0)
-			sinks_deliver(set->g->out, r->alerts, r->alerts_len);
+		if (r->alerts_len > 0) {
+			sinks_accept(in->set->g->out, r->alerts, r->alerts_len,
+			    alerts_recorded, t);
+			job_free(j);
+			return;
+		}
 		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
 		break;
 	case JOB_INVALID:
@@ -125,13 +163,8 @@ job_finished(job *j, const job_result *r)
 		 * position stays before this post and it is read again. */
 		break;
 	}
-	in->outstanding--;
-	set->outstanding--;
-	free(t);
 	job_free(j);
-	if (set->outstanding <= set->g->cfg->backlog / 2)
-		input_resume_all(set);
-	vigild_progress(set->v);
+	ticket_close(t);
 }
 
 /* Nothing taken: the input pauses, and is resumed when the backlog has
@@ -159,8 +192,14 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (set->outstanding <= set->g->cfg->backlog / 2)
+	if (may_resume(set)) {
 		input_resume_all(set);
+	} else if (!set->stopped) {
+		/* Held back by the sinks, which drain without posts
+		 * finishing: look again shortly. */
+		static const struct timeval again = {0, 100000};
+		evtimer_add(set->retry, &again);
+	}
 }
 
 int
@@ -190,7 +229,7 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 		    len, cfg->max_post_bytes);
 		return VIGIL_ERR;
 	}
-	if (set->outstanding >= cfg->backlog)
+	if (set->outstanding >= cfg->backlog || sinks_full(set->g->out))
 		return input_wait(in);
 	jur = o->n_jurisdictions ? (const char *const *)o->jurisdictions
 	                         : in->jur;

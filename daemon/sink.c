@@ -1,12 +1,15 @@
 /*
- * sink.c - delivering alerts to sink plugins (see sink.h).
+ * sink.c - delivering alerts to sink plugins through the outbox (see
+ * sink.h).
  *
- * An alert set (all alerts of one verdict) is shared by its deliveries and
- * freed when the last one finishes. Retries wait on one timer per sink, in
- * order, with a backoff that doubles up to a minute; the durable outbox
- * that survives restarts belongs to the delivery layer that replaces this
- * in-memory queue.
+ * An alert set (all alerts of one verdict) is shared by its deliveries
+ * and freed when the last one finishes. Each sink keeps its undelivered
+ * alerts in a queue ordered by outbox sequence number, and those emitted
+ * and not yet finished in a pending list. A generation that is replaced
+ * hands its queues to the next one's sinks of the same name; what it
+ * still has in flight finishes there, and retries go to the successor.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "settings.h"
 #include "sink.h"
 #include "util.h"
@@ -30,16 +34,23 @@ typedef struct shared_set {
 typedef struct sink_inst sink_inst;
 
 typedef struct delivery {
-	sink_inst  *sink;
+	sink_inst  *sink; /* where it was emitted, or is queued */
 	shared_set *ss;
 	size_t      idx;
+	int64_t     seq;
 	uint64_t    token;
 	int         attempts;
 	vigil_alert alert; /* what emit sees; stays put until alert_done */
+	char       *json;  /* the redacted document, when the sink redacts */
 	TAILQ_ENTRY(delivery) entry;
 } delivery;
 
 TAILQ_HEAD(delivery_list, delivery);
+
+typedef struct accept_op accept_op;
+TAILQ_HEAD(accept_list, accept_op);
+
+enum { REDACT_AUTHOR_ID = 1, REDACT_AUTHOR_NAME = 2, REDACT_EXCERPT = 4 };
 
 struct sink_inst {
 	sinks               *set;
@@ -47,24 +58,57 @@ struct sink_inst {
 	vigil_ctx            ctx;
 	void                *instance;
 	bool                 started;
-	struct delivery_list retry;   /* waiting for the timer */
-	struct delivery_list pending; /* VIGIL_PENDING, by token */
-	struct event        *timer;
-	int                  backoff_ms;
+	sink_inst           *successor; /* after a reload */
+	bool                 retired;   /* its generation was replaced */
+	struct delivery_list queue;     /* by seq */
+	struct delivery_list pending;   /* emitted */
+	size_t               n_queue, n_pending;
+	struct event        *timer; /* backoff */
+	int                  failures; /* in a row */
+	unsigned             redact;
+	size_t               backlog, max_inflight;
+	int                  retry_min_ms, retry_max_ms;
 	vigil_counter       *c_sent, *c_retry, *c_failed;
 };
 
 struct sinks {
-	vigild     *v;
-	generation *g;
-	sink_inst  *items;
-	size_t      n;
-	size_t      pending;
-	uint64_t    next_token;
+	vigild            *v;
+	generation        *g;
+	sink_inst         *items;
+	size_t             n;
+	uint64_t           next_token;
+	struct accept_list accepting; /* commits not yet finished */
 };
 
-#define BACKOFF_MIN_MS 200
-#define BACKOFF_MAX_MS 60000
+/* A commit in progress: the outbox's view and what to do after it. */
+struct accept_op {
+	sinks        *set;
+	shared_set   *ss;
+	outbox_commit c;
+	outbox_alert *alerts;
+	const char  **names;
+	char         *keys; /* the dkeys, back to back */
+	char         *data; /* the encoded set: the worker's reply is freed */
+	void (*done)(void *arg, bool recorded);
+	void         *arg;
+	struct event *retry;
+	bool          orphan; /* its sinks are gone: only free it */
+	TAILQ_ENTRY(accept_op) entry;
+};
+
+static vigil_counter *c_commit_errors, *c_deduplicated;
+static log_limit      commit_limit;
+
+static void VIGIL_PRINTF(1, 2) commit_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_limited(&commit_limit, VIGIL_LOG_ERR, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void sink_pump(sink_inst *s);
 
 static void
 shared_unref(shared_set *ss)
@@ -75,130 +119,251 @@ shared_unref(shared_set *ss)
 	}
 }
 
-static void
-delivery_finish(delivery *d)
+static shared_set *
+shared_new(alert_set *as)
 {
-	d->sink->set->pending--;
+	shared_set *ss = calloc(1, sizeof(*ss));
+
+	if (ss == NULL)
+		return NULL;
+	ss->set  = as;
+	ss->refs = 1;
+	return ss;
+}
+
+static void
+delivery_free(delivery *d)
+{
 	shared_unref(d->ss);
+	free(d->json);
 	free(d);
 }
 
-static void
-arm_retry(sink_inst *s)
+static delivery *
+delivery_new(sink_inst *s, shared_set *ss, size_t idx, int64_t seq)
 {
-	struct timeval tv;
+	delivery *d = calloc(1, sizeof(*d));
 
-	if (evtimer_pending(s->timer, NULL))
-		return;
-	tv.tv_sec  = s->backoff_ms / 1000;
-	tv.tv_usec = (s->backoff_ms % 1000) * 1000;
-	evtimer_add(s->timer, &tv);
+	if (d == NULL)
+		return NULL;
+	d->sink = s;
+	d->ss   = ss;
+	d->idx  = idx;
+	d->seq  = seq;
+	ss->refs++;
+	return d;
 }
 
-/* Emits once; returns true when the delivery is finished or pending. */
+/* Inserts d in seq order; the queue is nearly always appended to. */
+static void
+queue_insert(sink_inst *s, delivery *d)
+{
+	delivery *at;
+
+	d->sink = s;
+	TAILQ_FOREACH_REVERSE (at, &s->queue, delivery_list, entry)
+		if (at->seq < d->seq)
+			break;
+	if (at == NULL)
+		TAILQ_INSERT_HEAD(&s->queue, d, entry);
+	else
+		TAILQ_INSERT_AFTER(&s->queue, at, d, entry);
+	s->n_queue++;
+}
+
 static bool
-delivery_try(delivery *d)
+sink_has_seq(const sink_inst *s, int64_t seq)
 {
-	sink_inst         *s = d->sink;
-	const vigil_alert *a = alert_set_get(d->ss->set, d->idx);
-	int                rv;
+	const delivery *d;
 
-	d->alert       = *a;
-	d->alert.token = d->token;
-	d->attempts++;
-	rv = s->conf->desc->emit(s->instance, &d->alert);
-	switch (rv) {
-	case VIGIL_OK:
-		metrics_counter_add(s->c_sent, 1);
-		s->backoff_ms = BACKOFF_MIN_MS;
-		delivery_finish(d);
-		return true;
-	case VIGIL_PENDING:
-		TAILQ_INSERT_TAIL(&s->pending, d, entry);
-		return true;
-	case VIGIL_EFAIL:
-		metrics_counter_add(s->c_failed, 1);
-		host_log_limited(&s->ctx, VIGIL_LOG_ERR,
-		    "alert %s refused for good; dropped as a dead letter",
-		    a->id);
-		delivery_finish(d);
-		return true;
-	default: metrics_counter_add(s->c_retry, 1); return false;
-	}
+	TAILQ_FOREACH (d, &s->queue, entry)
+		if (d->seq == seq)
+			return true;
+	TAILQ_FOREACH (d, &s->pending, entry)
+		if (d->seq == seq)
+			return true;
+	return false;
 }
 
-static void
-on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	sink_inst *s = arg;
-	delivery  *d;
+/* ---- outcomes -------------------------------------------------------- */
 
-	(void)fd;
-	(void)what;
-	while ((d = TAILQ_FIRST(&s->retry)) != NULL) {
-		TAILQ_REMOVE(&s->retry, d, entry);
-		if (!delivery_try(d)) {
-			/* Still failing: keep the order, back off. */
-			TAILQ_INSERT_HEAD(&s->retry, d, entry);
-			s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS
-			    ? BACKOFF_MAX_MS
-			    : s->backoff_ms * 2;
-			arm_retry(s);
-			return;
-		}
-	}
+static void
+finished(sink_inst *s, delivery *d, int state, const char *error)
+{
+	if (s->set->v->ob)
+		outbox_mark(s->set->v->ob, d->seq, s->conf->name, state,
+		    d->attempts, error);
+	delivery_free(d);
 	vigild_progress(s->set->v);
 }
 
-void
-sinks_deliver(sinks *set, const char *alerts, size_t len)
+static void
+backoff(sink_inst *s, int64_t at_least_ms)
 {
-	char        err[256];
-	shared_set *ss;
-	alert_set  *as;
+	struct timeval tv;
+	int64_t        ms = s->retry_min_ms;
 
-	as = alert_set_decode(alerts, len, err, sizeof(err));
-	if (as == NULL) {
-		log_err("alerts from a worker cannot be read: %s", err);
-		return;
-	}
-	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
-		log_err("out of memory delivering alerts");
-		alert_set_free(as);
-		return;
-	}
-	ss->set  = as;
-	ss->refs = 1;
-	for (size_t i = 0; i < alert_set_count(as); i++) {
-		const vigil_alert *a = alert_set_get(as, i);
-		for (size_t k = 0; k < set->n; k++) {
-			sink_inst *s = &set->items[k];
-			delivery  *d;
-			if (a->severity < s->conf->min_severity)
-				continue;
-			if ((d = calloc(1, sizeof(*d))) == NULL) {
-				log_err(
-				    "out of memory delivering alert %s", a->id);
-				continue;
-			}
-			d->sink  = s;
-			d->ss    = ss;
-			d->idx   = i;
-			d->token = ++set->next_token;
-			ss->refs++;
-			set->pending++;
-			/* Behind earlier retries, to keep the order. */
-			if (!TAILQ_EMPTY(&s->retry) || !delivery_try(d)) {
-				TAILQ_INSERT_TAIL(&s->retry, d, entry);
-				arm_retry(s);
-			}
-		}
-	}
-	shared_unref(ss);
+	for (int i = 1; i < s->failures && ms < s->retry_max_ms; i++)
+		ms *= 2;
+	if (ms > s->retry_max_ms)
+		ms = s->retry_max_ms;
+	/* Equal jitter: half fixed, half random, so that sinks that failed
+	 * together do not come back together. */
+	ms = ms / 2 + (int64_t)(random() % (ms / 2 + 1));
+	if (ms < at_least_ms)
+		ms = at_least_ms;
+	tv.tv_sec  = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->timer, &tv);
 }
 
-void
-sink_alert_done(vigil_ctx *ctx, uint64_t token, int status)
+/* A delivery to try again: back in its sink's queue (the successor's if
+ * its sink was replaced; dropped from memory, still pending in the
+ * outbox, if its sink was removed). */
+static void
+requeue(sink_inst *s, delivery *d, int64_t at_least_ms)
+{
+	metrics_counter_add(s->c_retry, 1);
+	if (s->retired && s->successor == NULL) {
+		/* No sink of this name runs any more: the outbox keeps it. */
+		delivery_free(d);
+		return;
+	}
+	while (s->successor)
+		s = s->successor;
+	s->failures++;
+	queue_insert(s, d);
+	if (!evtimer_pending(s->timer, NULL))
+		backoff(s, at_least_ms);
+}
+
+static void
+outcome(sink_inst *s, delivery *d, int rv, int64_t retry_ms)
+{
+	switch (rv) {
+	case VIGIL_OK:
+		metrics_counter_add(s->c_sent, 1);
+		s->failures = 0;
+		finished(s, d, OB_DELIVERED, NULL);
+		break;
+	case VIGIL_EFAIL:
+		metrics_counter_add(s->c_failed, 1);
+		host_log_limited(&s->ctx, VIGIL_LOG_ERR,
+		    "alert %s refused for good; kept as a dead letter "
+		    "(vigilctl outbox list --state dead)",
+		    d->alert.id ? d->alert.id : "?");
+		finished(s, d, OB_DEAD, "refused by the sink");
+		break;
+	default: requeue(s, d, retry_ms); break;
+	}
+}
+
+/* ---- redaction ---------------------------------------------------------- */
+
+static void
+json_null_path(json_t *root, const char *a, const char *b, const char *c)
+{
+	json_t *o = json_object_get(root, a);
+
+	if (c != NULL)
+		o = json_object_get(o, b);
+	if (json_is_object(o))
+		json_object_set_new(o, c ? c : b, json_null());
+}
+
+/* The alert without what the sink may not see: NULL members, and null in
+ * the document. -1 when memory runs out. */
+static int
+redact(sink_inst *s, delivery *d)
+{
+	json_t *doc;
+	size_t  i;
+	json_t *ev;
+
+	if (s->redact & REDACT_AUTHOR_ID)
+		d->alert.author_id = d->alert.author_handle = NULL;
+	if (s->redact & REDACT_AUTHOR_NAME)
+		d->alert.author_name = NULL;
+	if (s->redact & REDACT_EXCERPT)
+		d->alert.excerpt = NULL;
+	doc = json_loadb(d->alert.json, d->alert.json_len, 0, NULL);
+	if (doc == NULL)
+		return -1;
+	if (s->redact & REDACT_AUTHOR_ID) {
+		json_null_path(doc, "post", "author", "id");
+		json_null_path(doc, "post", "author", "handle");
+	}
+	if (s->redact & REDACT_AUTHOR_NAME)
+		json_null_path(doc, "post", "author", "name");
+	if (s->redact & REDACT_EXCERPT)
+		json_array_foreach (json_object_get(doc, "evidence"), i, ev)
+			if (json_is_object(ev))
+				json_object_set_new(ev, "excerpt", json_null());
+	free(d->json);
+	d->json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (d->json == NULL)
+		return -1;
+	d->alert.json     = d->json;
+	d->alert.json_len = strlen(d->json);
+	return 0;
+}
+
+/* ---- the pump -------------------------------------------------------- */
+
+static void
+emit_one(sink_inst *s, delivery *d)
+{
+	int rv;
+
+	d->alert       = *alert_set_get(d->ss->set, d->idx);
+	d->token       = ++s->set->next_token;
+	d->alert.token = d->token;
+	d->attempts++;
+	if (s->redact && redact(s, d) != 0) {
+		host_log_limited(&s->ctx, VIGIL_LOG_ERR,
+		    "out of memory redacting alert %s; retrying", d->alert.id);
+		requeue(s, d, 0);
+		return;
+	}
+	d->sink = s;
+	TAILQ_INSERT_TAIL(&s->pending, d, entry);
+	s->n_pending++;
+	rv = s->conf->desc->emit(s->instance, &d->alert);
+	if (rv == VIGIL_PENDING)
+		return;
+	/* Finished at once: emit did not keep the alert. */
+	TAILQ_REMOVE(&s->pending, d, entry);
+	s->n_pending--;
+	outcome(s, d, rv, 0);
+}
+
+static void
+sink_pump(sink_inst *s)
+{
+	delivery *d;
+
+	if (!s->started || s->successor || evtimer_pending(s->timer, NULL))
+		return;
+	while (s->n_pending < s->max_inflight &&
+	    (d = TAILQ_FIRST(&s->queue)) != NULL &&
+	    !evtimer_pending(s->timer, NULL)) {
+		TAILQ_REMOVE(&s->queue, d, entry);
+		s->n_queue--;
+		emit_one(s, d);
+	}
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sink_pump(arg);
+}
+
+static void
+completed(vigil_ctx *ctx, uint64_t token, int status, int64_t retry_ms)
 {
 	sink_inst *s = ctx->owner;
 	delivery  *d;
@@ -213,18 +378,418 @@ sink_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 		return;
 	}
 	TAILQ_REMOVE(&s->pending, d, entry);
-	if (status == VIGIL_OK) {
-		metrics_counter_add(s->c_sent, 1);
-		delivery_finish(d);
-	} else if (status == VIGIL_EFAIL) {
-		metrics_counter_add(s->c_failed, 1);
-		delivery_finish(d);
-	} else {
-		metrics_counter_add(s->c_retry, 1);
-		TAILQ_INSERT_TAIL(&s->retry, d, entry);
-		arm_retry(s);
-	}
+	s->n_pending--;
+	outcome(s, d, status, retry_ms);
+	sink_pump(s->successor ? s->successor : s);
 	vigild_progress(s->set->v);
+}
+
+void
+sink_alert_done(vigil_ctx *ctx, uint64_t token, int status)
+{
+	completed(ctx, token, status, 0);
+}
+
+void
+sink_alert_retry_after(vigil_ctx *ctx, uint64_t token, int64_t delay_ms)
+{
+	completed(ctx, token, VIGIL_ERETRY, delay_ms > 0 ? delay_ms : 0);
+}
+
+/* ---- accepting a verdict's alerts -------------------------------------- */
+
+static void accept_commit(accept_op *op);
+
+static void
+accept_free(accept_op *op)
+{
+	if (op->retry)
+		event_free(op->retry);
+	if (op->ss)
+		shared_unref(op->ss);
+	free(op->alerts);
+	free(op->names);
+	free(op->keys);
+	free(op->data);
+	free(op);
+}
+
+static void
+accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	accept_commit(arg);
+}
+
+static void
+accept_committed(void *arg, int rc, const char *err)
+{
+	accept_op *op  = arg;
+	sinks     *set = op->set;
+
+	if (op->orphan) {
+		accept_free(op);
+		return;
+	}
+	if (rc != 0) {
+		static const struct timeval again = {1, 0};
+
+		metrics_counter_add(c_commit_errors, 1);
+		commit_error("%s; the alerts wait and inputs are held back "
+		             "until it can be written",
+		    err);
+		if (op->retry == NULL)
+			op->retry = evtimer_new(set->v->base, accept_retry, op);
+		if (op->retry != NULL) {
+			evtimer_add(op->retry, &again);
+			return;
+		}
+		log_err("out of memory: alerts of a verdict are not recorded; "
+		        "the post is handed over again after a restart");
+		TAILQ_REMOVE(&set->accepting, op, entry);
+		op->done(op->arg, false);
+		accept_free(op);
+		return;
+	}
+	for (size_t i = 0; i < op->c.n; i++) {
+		const outbox_alert *a = &op->alerts[i];
+
+		if (a->sinks && a->seq == 0)
+			metrics_counter_add(c_deduplicated, 1);
+		for (size_t k = 0; a->seq && k < set->n; k++) {
+			delivery *d;
+			if (!(a->sinks & ~a->held & (1u << k)))
+				continue;
+			if ((d = delivery_new(&set->items[k], op->ss, a->idx,
+			         a->seq)) == NULL) {
+				log_err("out of memory queueing alert %s; it is "
+				        "sent after a restart",
+				    a->id);
+				continue;
+			}
+			queue_insert(&set->items[k], d);
+		}
+	}
+	for (size_t k = 0; k < set->n; k++)
+		sink_pump(&set->items[k]);
+	TAILQ_REMOVE(&set->accepting, op, entry);
+	op->done(op->arg, true);
+	accept_free(op);
+}
+
+static void
+accept_commit(accept_op *op)
+{
+	op->c.created = now_realtime_us();
+	outbox_commit_alerts(op->set->v->ob, &op->c, accept_committed, op);
+}
+
+static char *
+dkey_put(char *p, const vigil_alert *a)
+{
+	return p + sprintf(p, "%s\x1f%s\x1f%s", a->platform ? a->platform : "",
+	               a->post_id ? a->post_id : "", a->rule) +
+	    1;
+}
+
+static size_t
+dkey_len(const vigil_alert *a)
+{
+	return (a->platform ? strlen(a->platform) : 0) +
+	    (a->post_id ? strlen(a->post_id) : 0) + strlen(a->rule) + 3;
+}
+
+static accept_op *
+accept_build(sinks *set, alert_set *as, const char *bytes, size_t len)
+{
+	size_t     n = alert_set_count(as), keylen = 0;
+	accept_op *op;
+	char      *p;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL ||
+	    (op->ss = shared_new(as)) == NULL) {
+		free(op);
+		alert_set_free(as);
+		return NULL;
+	}
+	op->set = set;
+	for (size_t i = 0; i < n; i++)
+		keylen += dkey_len(alert_set_get(as, i));
+	op->alerts = calloc(n ? n : 1, sizeof(*op->alerts));
+	op->names  = calloc(set->n ? set->n : 1, sizeof(*op->names));
+	op->keys   = malloc(keylen ? keylen : 1);
+	if (op->alerts == NULL || op->names == NULL || op->keys == NULL) {
+		accept_free(op);
+		return NULL;
+	}
+	for (size_t k = 0; k < set->n; k++)
+		op->names[k] = set->items[k].conf->name;
+	p = op->keys;
+	for (size_t i = 0; i < n; i++) {
+		const vigil_alert *a = alert_set_get(as, i);
+		outbox_alert      *o = &op->alerts[i];
+
+		o->id   = a->id;
+		o->rule = a->rule;
+		o->idx  = (uint32_t)i;
+		o->dkey = p;
+		p       = dkey_put(p, a);
+		for (size_t k = 0; k < set->n; k++)
+			if (a->severity >= set->items[k].conf->min_severity)
+				o->sinks |= 1u << k;
+	}
+	op->c = (outbox_commit){.dedup_us = set->g->cfg->dedup_window_us,
+	    .data                         = bytes,
+	    .len                          = len,
+	    .alerts                       = op->alerts,
+	    .n                            = n,
+	    .sinks                        = op->names,
+	    .n_sinks                      = set->n};
+	return op;
+}
+
+void
+sinks_accept(sinks *set, const char *alerts, size_t len,
+    void (*done)(void *arg, bool recorded), void *arg)
+{
+	char       err[256];
+	alert_set *as;
+	accept_op *op;
+	bool       any = false;
+
+	as = alert_set_decode(alerts, len, err, sizeof(err));
+	if (as == NULL) {
+		log_err("alerts from a worker cannot be read: %s", err);
+		done(arg, true);
+		return;
+	}
+	if ((op = accept_build(set, as, alerts, len)) == NULL) {
+		/* Not acknowledged: the input hands the post over again. */
+		log_err("out of memory recording alerts");
+		done(arg, false);
+		return;
+	}
+	for (size_t i = 0; i < op->c.n; i++)
+		any = any || op->alerts[i].sinks;
+	if (!any || set->v->ob == NULL) {
+		done(arg, true);
+		accept_free(op);
+		return;
+	}
+	if ((op->data = malloc(len ? len : 1)) == NULL) {
+		log_err("out of memory recording alerts");
+		done(arg, false);
+		accept_free(op);
+		return;
+	}
+	memcpy(op->data, alerts, len);
+	op->c.data = op->data;
+	op->done   = done;
+	op->arg    = arg;
+	TAILQ_INSERT_TAIL(&set->accepting, op, entry);
+	accept_commit(op);
+}
+
+/* ---- loading from the outbox ------------------------------------------ */
+
+typedef struct load_req {
+	vigild *v; /* not the sinks: a reload may free them meanwhile */
+	char   *name;
+} load_req;
+
+static sink_inst *
+sink_named(sinks *set, const char *name)
+{
+	for (size_t k = 0; set && k < set->n; k++)
+		if (strcmp(set->items[k].conf->name, name) == 0)
+			return &set->items[k];
+	return NULL;
+}
+
+static void
+loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
+{
+	load_req   *lr = arg;
+	sink_inst  *s  = NULL;
+	shared_set *ss = NULL;
+	const char *ss_data = NULL; /* the bytes ss was decoded from */
+	size_t      added   = 0;
+	char        why[256];
+
+	if (lr->v->cur != NULL)
+		s = sink_named(lr->v->cur->out, lr->name);
+	if (rc != 0)
+		log_err("sink %s: cannot load undelivered alerts: %s", lr->name,
+		    err);
+	for (size_t i = 0; s && i < n; i++) {
+		delivery *d;
+
+		if (sink_has_seq(s, rows[i].seq))
+			continue;
+		if (rows[i].data != ss_data) {
+			alert_set *as;
+			if (ss)
+				shared_unref(ss);
+			ss      = NULL;
+			ss_data = rows[i].data;
+			as = alert_set_decode(
+			    rows[i].data, rows[i].len, why, sizeof(why));
+			if (as == NULL || (ss = shared_new(as)) == NULL) {
+				log_err("outbox: alert %lld cannot be read: "
+				        "%s",
+				    (long long)rows[i].seq,
+				    as ? "out of memory" : why);
+				alert_set_free(as);
+				continue;
+			}
+		}
+		if (ss == NULL || rows[i].idx >= alert_set_count(ss->set) ||
+		    (d = delivery_new(s, ss, rows[i].idx, rows[i].seq)) ==
+		        NULL)
+			continue;
+		d->attempts = rows[i].attempts;
+		queue_insert(s, d);
+		added++;
+	}
+	if (ss)
+		shared_unref(ss);
+	if (added)
+		host_log(&s->ctx, VIGIL_LOG_NOTICE,
+		    "%zu undelivered alerts from the outbox", added);
+	if (s)
+		sink_pump(s);
+	outbox_rows_free(rows, n);
+	free(lr->name);
+	free(lr);
+}
+
+static void
+load_pending(sinks *set, const char *name)
+{
+	load_req *lr = calloc(1, sizeof(*lr));
+
+	if (set->v->ob == NULL)
+		goto out;
+	if (lr == NULL || (lr->name = strdup(name)) == NULL) {
+		log_err("sink %s: out of memory loading undelivered alerts",
+		    name);
+		goto out;
+	}
+	lr->v = set->v;
+	outbox_load(set->v->ob, name, OB_PENDING, 0, SIZE_MAX / 2, loaded, lr);
+	return;
+out:
+	free(lr);
+}
+
+void
+sinks_reload_pending(sinks *set, const char *sink)
+{
+	for (size_t k = 0; set && k < set->n; k++)
+		if (sink == NULL || strcmp(set->items[k].conf->name, sink) == 0)
+			load_pending(set, set->items[k].conf->name);
+}
+
+void
+sinks_takeover(sinks *set, sinks *prev)
+{
+	for (size_t k = 0; prev && k < prev->n; k++)
+		prev->items[k].retired = true;
+	for (size_t k = 0; k < set->n; k++) {
+		sink_inst *s = &set->items[k];
+		sink_inst *p = sink_named(prev, s->conf->name);
+		delivery  *d;
+
+		if (p == NULL) {
+			load_pending(set, s->conf->name);
+			continue;
+		}
+		p->successor = s;
+		while ((d = TAILQ_FIRST(&p->queue)) != NULL) {
+			TAILQ_REMOVE(&p->queue, d, entry);
+			p->n_queue--;
+			queue_insert(s, d);
+		}
+		sink_pump(s);
+	}
+	for (size_t k = 0; prev && k < prev->n; k++) {
+		sink_inst *p = &prev->items[k];
+		delivery  *d;
+
+		if (p->n_queue)
+			host_log(&p->ctx, VIGIL_LOG_WARNING,
+			    "removed by the reload: %zu undelivered alerts "
+			    "stay in the outbox",
+			    p->n_queue);
+		while ((d = TAILQ_FIRST(&p->queue)) != NULL) {
+			TAILQ_REMOVE(&p->queue, d, entry);
+			p->n_queue--;
+			delivery_free(d);
+		}
+	}
+}
+
+/* ---- the set ------------------------------------------------------------ */
+
+size_t
+sinks_pending(const sinks *set)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; set && k < set->n; k++)
+		n += set->items[k].n_pending;
+	return n;
+}
+
+size_t
+sinks_queued(const sinks *set)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; set && k < set->n; k++)
+		n += set->items[k].n_queue + set->items[k].n_pending;
+	return n;
+}
+
+bool
+sinks_full(const sinks *set)
+{
+	for (size_t k = 0; set && k < set->n; k++) {
+		const sink_inst *s = &set->items[k];
+		if (s->n_queue + s->n_pending >= s->backlog)
+			return true;
+	}
+	return false;
+}
+
+bool
+sinks_roomy(const sinks *set)
+{
+	for (size_t k = 0; set && k < set->n; k++) {
+		const sink_inst *s = &set->items[k];
+		if (s->n_queue + s->n_pending > s->backlog / 2)
+			return false;
+	}
+	return true;
+}
+
+void
+sinks_status(const sinks *set, json_t *obj)
+{
+	json_t *arr = json_array();
+
+	for (size_t k = 0; arr && set && k < set->n; k++) {
+		const sink_inst *s = &set->items[k];
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:I, s:I, s:I, s:b}", "name",
+		        s->conf->name, "queued", (json_int_t)s->n_queue,
+		        "inflight", (json_int_t)s->n_pending, "backlog",
+		        (json_int_t)s->backlog, "backing_off",
+		        evtimer_pending(s->timer, NULL) != 0));
+	}
+	if (arr)
+		json_object_set_new(obj, "sinks", arr);
 }
 
 static vigil_counter *
@@ -238,31 +803,77 @@ sink_counter(const char *sink, const char *state)
 	    "vigil_alerts_total", "Alerts by sink and outcome.", l);
 }
 
+static unsigned
+redact_flags(const vigil_cfg *cfg)
+{
+	unsigned f = 0;
+
+	for (size_t i = 0; i < cfg_count(cfg, "redact"); i++) {
+		const char *w = cfg_string_at(cfg, "redact", i);
+		if (strcmp(w, "author_id") == 0)
+			f |= REDACT_AUTHOR_ID;
+		else if (strcmp(w, "author_name") == 0)
+			f |= REDACT_AUTHOR_NAME;
+		else if (strcmp(w, "excerpt") == 0)
+			f |= REDACT_EXCERPT;
+	}
+	return f;
+}
+
+static void
+sink_settings(sink_inst *s, const vigil_cfg *cfg)
+{
+	s->backlog      = (size_t)cfg_int(cfg, "backlog");
+	s->max_inflight = (size_t)cfg_int(cfg, "max_inflight");
+	s->retry_min_ms = (int)cfg_int(cfg, "retry_min_ms");
+	s->retry_max_ms = (int)cfg_int(cfg, "retry_max_ms");
+	if (s->retry_max_ms < s->retry_min_ms)
+		s->retry_max_ms = s->retry_min_ms;
+	s->redact = redact_flags(cfg);
+}
+
 sinks *
 sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 {
 	const vigil_config *cfg = g->cfg;
 	sinks              *set = calloc(1, sizeof(*set));
 
+	if (c_commit_errors == NULL) {
+		c_commit_errors = metrics_counter("vigil_outbox_errors_total",
+		    "Outbox commits that failed and wait to be tried again.",
+		    NULL);
+		c_deduplicated = metrics_counter(
+		    "vigil_alerts_deduplicated_total",
+		    "Alerts not sent again: the same post and rule within "
+		    "outbox.dedup_window.",
+		    NULL);
+	}
+	if (cfg->n_sinks > 32) {
+		snprintf(err, errlen, "%s: at most 32 sinks are supported",
+		    cfg->path);
+		free(set);
+		return NULL;
+	}
 	if (set == NULL ||
 	    (set->items = calloc(
 	         cfg->n_sinks ? cfg->n_sinks : 1, sizeof(sink_inst))) == NULL)
 		goto nomem;
 	set->v = v;
 	set->g = g;
+	TAILQ_INIT(&set->accepting);
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const instance_conf *ic = &cfg->sinks[i];
 		sink_inst           *s  = &set->items[set->n];
 
-		s->set        = set;
-		s->conf       = ic;
-		s->backoff_ms = BACKOFF_MIN_MS;
-		TAILQ_INIT(&s->retry);
+		s->set  = set;
+		s->conf = ic;
+		sink_settings(s, ic->cfg);
+		TAILQ_INIT(&s->queue);
 		TAILQ_INIT(&s->pending);
 		host_ctx_init(
 		    &s->ctx, VIGIL_PLUGIN_SINK, ic->name, ic->desc, v->base, s);
 		s->ctx.state_dir = cfg->state_dir;
-		if ((s->timer = evtimer_new(v->base, on_retry, s)) == NULL)
+		if ((s->timer = evtimer_new(v->base, on_timer, s)) == NULL)
 			goto nomem;
 		s->c_sent   = sink_counter(ic->name, "sent");
 		s->c_retry  = sink_counter(ic->name, "retry");
@@ -301,10 +912,22 @@ sinks_start(sinks *set, char *err, size_t errlen)
 	return 0;
 }
 
-size_t
-sinks_pending(const sinks *set)
+void
+sinks_abandon(sinks *set)
 {
-	return set ? set->pending : 0;
+	accept_op *op;
+
+	while (set && (op = TAILQ_FIRST(&set->accepting)) != NULL) {
+		TAILQ_REMOVE(&set->accepting, op, entry);
+		op->done(op->arg, false);
+		if (op->retry && evtimer_pending(op->retry, NULL)) {
+			accept_free(op);
+		} else {
+			/* In the outbox's queue: freed when it completes. */
+			op->orphan = true;
+			op->set    = NULL;
+		}
+	}
 }
 
 void
@@ -321,25 +944,35 @@ sinks_free(sinks *set)
 {
 	if (set == NULL)
 		return;
+	sinks_abandon(set);
 	for (size_t i = set->n; i-- > 0;) {
 		sink_inst *s = &set->items[i];
 		delivery  *d;
-		size_t     lost = 0;
+		size_t     left = s->n_queue + s->n_pending;
 
 		if (s->started && s->conf->desc->stop)
 			s->conf->desc->stop(s->instance);
-		while ((d = TAILQ_FIRST(&s->retry)) != NULL ||
-		    (d = TAILQ_FIRST(&s->pending)) != NULL) {
-			if (d == TAILQ_FIRST(&s->retry))
-				TAILQ_REMOVE(&s->retry, d, entry);
-			else
-				TAILQ_REMOVE(&s->pending, d, entry);
-			lost++;
-			delivery_finish(d);
+		while ((d = TAILQ_FIRST(&s->queue)) != NULL) {
+			TAILQ_REMOVE(&s->queue, d, entry);
+			delivery_free(d);
 		}
-		if (lost)
-			host_log(&s->ctx, VIGIL_LOG_ERR,
-			    "stopped with %zu alerts undelivered", lost);
+		while ((d = TAILQ_FIRST(&s->pending)) != NULL) {
+			TAILQ_REMOVE(&s->pending, d, entry);
+			delivery_free(d);
+		}
+		if (left && s->successor) {
+			/* Still in flight when the old generation went: the
+			 * new sink reads them back from the outbox. */
+			sink_inst *n = s->successor;
+			while (n->successor)
+				n = n->successor;
+			load_pending(n->set, n->conf->name);
+		} else if (left) {
+			host_log(&s->ctx, VIGIL_LOG_WARNING,
+			    "stopped with %zu alerts undelivered; they stay in "
+			    "the outbox and are sent after a restart",
+			    left);
+		}
 		if (s->instance && s->conf->desc->destroy)
 			s->conf->desc->destroy(s->instance);
 		if (s->timer)

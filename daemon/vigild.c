@@ -33,6 +33,7 @@
 #include "input.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "replay.h"
 #include "settings.h"
 #include "sink.h"
@@ -56,8 +57,10 @@ gen_free(generation *g)
 	if (g == NULL)
 		return;
 	/* Order: nothing may call into what is already gone. Jobs still
-	 * held are aborted first, while their inputs and sinks exist. */
+	 * held are aborted first, while their inputs and sinks exist, and
+	 * so are commits of alerts the outbox could not write. */
 	dispatch_free(g->disp);
+	sinks_abandon(g->out);
 	inputs_free(g->in);
 	workers_free(g->wk);
 	sinks_free(g->out);
@@ -294,6 +297,7 @@ reload_switch(vigild *v)
 	old->in = NULL;
 	v->cur  = v->next;
 	v->next = NULL;
+	sinks_takeover(v->cur->out, old->out);
 	for (size_t i = 0; i < cfg_count(v->cur->cfg->workers, "listen"); i++) {
 		const char *url =
 		    cfg_string_at(v->cur->cfg->workers, "listen", i);
@@ -543,6 +547,10 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 	        (json_int_t)sinks_pending(v->cur->out), "requests",
 	        (json_int_t)ds.requests, "quarantined",
 	        (json_int_t)ds.quarantined));
+	sinks_status(v->cur->out, reply);
+	if (v->ob)
+		json_object_set_new(reply, "outbox_ops",
+		    json_integer((json_int_t)outbox_backlog(v->ob)));
 	json_object_set_new(reply, "plugins", pl);
 	return 0;
 }
@@ -585,6 +593,131 @@ cmd_metrics(void *arg, control_req *req, json_t *args, json_t *reply)
 	fclose(f);
 	json_object_set_new(reply, "text", json_stringn(text, len));
 	free(text);
+	return 0;
+}
+
+/* vigilctl outbox: answered when the outbox has run the query. */
+typedef struct outbox_call {
+	vigild      *v;
+	control_req *req;
+} outbox_call;
+
+static void
+outbox_answered(void *arg, json_t *reply, const char *err)
+{
+	outbox_call *oc = arg;
+	json_t      *d;
+	size_t       i;
+
+	if (reply == NULL) {
+		reply = json_pack("{s:b, s:s}", "ok", 0, "error",
+		    err ? err : "outbox query failed");
+	} else if (oc->v->cur != NULL &&
+	    strcmp(json_string_value(json_object_get(reply, "action")),
+	        "retry") == 0) {
+		/* Pending again: the sinks read them back. */
+		json_array_foreach (json_object_get(reply, "deliveries"), i, d)
+			if (i == 0 ||
+			    strcmp(json_string_value(json_object_get(d, "sink")),
+			        json_string_value(json_object_get(
+			            json_array_get(json_object_get(
+			                               reply, "deliveries"),
+			                i - 1),
+			            "sink"))) != 0)
+				sinks_reload_pending(oc->v->cur->out,
+				    json_string_value(json_object_get(d, "sink")));
+	}
+	control_reply(oc->req, reply);
+	free(oc);
+}
+
+static int
+cmd_outbox(void *arg, control_req *req, json_t *args, json_t *reply)
+{
+	static const char *const actions[] = {
+	    "stats", "list", "retry", "purge"};
+	vigild      *v = arg;
+	outbox_query q = {.state = -1};
+	outbox_call *oc;
+	const char  *state;
+	bool         known = false;
+
+	q.action = json_string_value(json_object_get(args, "action"));
+	if (q.action == NULL)
+		q.action = "stats";
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+		known = known || strcmp(actions[i], q.action) == 0;
+	if (!known) {
+		json_object_set_new(reply, "error",
+		    json_string("unknown outbox action (stats, list, retry or "
+		                "purge)"));
+		return -1;
+	}
+	q.sink  = json_string_value(json_object_get(args, "sink"));
+	q.id    = json_string_value(json_object_get(args, "id"));
+	state   = json_string_value(json_object_get(args, "state"));
+	q.limit = (size_t)json_integer_value(json_object_get(args, "limit"));
+	if (state && (q.state = outbox_state_parse(state)) < 0) {
+		json_object_set_new(reply, "error",
+		    json_string("unknown state (pending, delivered, dead or "
+		                "held)"));
+		return -1;
+	}
+	/* Only dead letters are retried or purged. */
+	if (strcmp(q.action, "retry") == 0 || strcmp(q.action, "purge") == 0)
+		q.state = OB_DEAD;
+	if (v->ob == NULL || (oc = calloc(1, sizeof(*oc))) == NULL) {
+		json_object_set_new(reply, "error",
+		    json_string(v->ob ? "out of memory" : "no outbox"));
+		return -1;
+	}
+	oc->v   = v;
+	oc->req = req;
+	outbox_run_query(v->ob, &q, outbox_answered, oc);
+	return 1;
+}
+
+#define PRUNE_INTERVAL_S 600
+
+static void
+on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	vigild *v = arg;
+
+	(void)fd;
+	(void)what;
+	if (v->ob && v->cur)
+		outbox_prune(v->ob, now_realtime_us(), v->cur->cfg->retention_us);
+}
+
+static int
+open_outbox(vigild *v, const vigil_config *cfg)
+{
+	const char    *p = cfg_string(cfg->outbox, "path");
+	char           path[PATH_MAX], err[1024];
+	struct timeval every = {PRUNE_INTERVAL_S, 0};
+	outbox_opts    o     = {
+	           .sync_full = strcmp(cfg_string(cfg->outbox, "synchronous"),
+	                            "full") == 0,
+	           .max_bytes = cfg_int(cfg->outbox, "max_size"),
+    };
+
+	if (p == NULL || *p == '\0') {
+		snprintf(path, sizeof(path), "%s/outbox.db", cfg->state_dir);
+		p = path;
+	}
+	o.path = p;
+	if ((v->ob = outbox_open(&o, v->br, err, sizeof(err))) == NULL) {
+		log_err("%s", err);
+		return -1;
+	}
+	if ((v->prune_ev = event_new(v->base, -1, EV_PERSIST, on_prune, v)) ==
+	        NULL ||
+	    event_add(v->prune_ev, &every) != 0) {
+		log_err("cannot set up the outbox's pruning");
+		return -1;
+	}
+	outbox_prune(v->ob, now_realtime_us(), cfg->retention_us);
 	return 0;
 }
 
@@ -890,6 +1023,8 @@ main(int argc, char **argv)
 		    cfg->runtime_dir, strerror(errno));
 		goto out;
 	}
+	if (open_outbox(&v, cfg) != 0)
+		goto out;
 	{
 		const char *cs = cfg_string(cfg->daemon, "control_socket");
 		char        path[PATH_MAX];
@@ -907,6 +1042,7 @@ main(int argc, char **argv)
 		control_command(v.ctl, "plugins", cmd_plugins, &v);
 		control_command(v.ctl, "reload", cmd_reload, &v);
 		control_command(v.ctl, "metrics", cmd_metrics, &v);
+		control_command(v.ctl, "outbox", cmd_outbox, &v);
 	}
 	{
 		http_options ho = {
@@ -931,6 +1067,7 @@ main(int argc, char **argv)
 	}
 	cfg = NULL;
 	ld  = NULL;
+	sinks_takeover(v.cur->out, NULL);
 	if (gen_start_inputs(&v, v.cur, err, sizeof(err)) != 0) {
 		log_err("%s", err);
 		goto out;
@@ -950,6 +1087,15 @@ out:
 		gen_free(v.next);
 	if (v.cur && !replay_file)
 		gen_free(v.cur);
+	v.cur = NULL;
+	if (v.ob) {
+		/* The last delivery states, then the completions. */
+		outbox_close(v.ob);
+		v.ob = NULL;
+		bridge_run(v.br);
+	}
+	if (v.prune_ev)
+		event_free(v.prune_ev);
 	control_close(v.ctl);
 	http_server_free(the_http);
 	the_http = NULL;

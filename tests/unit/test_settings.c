@@ -809,8 +809,8 @@ test_config_unknown_section(void **state)
 	assert_int_equal(count_lines(err), 1);
 	assert_error_at(err, f, 2,
 	    "setting 'outputs': unknown section "
-	    "(expected daemon, workers, scoring, http, inputs, rules or "
-	    "sinks)");
+	    "(expected daemon, workers, scoring, http, outbox, inputs, "
+	    "rules or sinks)");
 }
 
 static void
