@@ -490,12 +490,12 @@ run_query(outbox *ob, op *p)
 		rc = query_rows(ob, p,
 		    "UPDATE deliveries AS d SET state=0, attempts=0, error=NULL,"
 		    " updated=?5 WHERE " FILTERS
-		    " AND ?4=?4 RETURNING d.seq, d.sink",
+		    " AND ?4=?4 RETURNING seq, sink",
 		    arr, changed_row);
 	} else {
 		rc = query_rows(ob, p,
 		    "DELETE FROM deliveries AS d WHERE " FILTERS
-		    " AND ?4=?4 AND ?5=?5 RETURNING d.seq, d.sink",
+		    " AND ?4=?4 AND ?5=?5 RETURNING seq, sink",
 		    arr, changed_row);
 	}
 	if (rc != 0) {
