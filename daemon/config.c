@@ -188,8 +188,8 @@ const vigil_setting config_sink_common[] = {
         "(backpressure); they resume below half of it.",
         NULL, 0, 1, 10000000},
     {"max_inflight", VIGIL_SET_INT, "32",
-        "Alerts handed to the sink and not yet finished, at most.", NULL, 0,
-        1, 100000},
+        "Alerts handed to the sink and not yet finished, at most.", NULL, 0, 1,
+        100000},
     {"retry_min_ms", VIGIL_SET_INT, "200",
         "Delay before the first retry after a temporary failure; it "
         "doubles with each failure in a row, with jitter (half fixed, "

@@ -40,6 +40,7 @@ struct inputs {
 	size_t        n;
 	size_t        outstanding;
 	bool          stopped;
+	bool          sink_hold; /* paused because a sink's backlog is full */
 	struct event *retry; /* resumes inputs paused with nothing in flight */
 };
 
@@ -88,11 +89,16 @@ input_resume_all(inputs *set)
 	}
 }
 
+/* Held back by a full sink, inputs wait until it has drained to half
+ * (so that they do not flap at the edge); otherwise until the posts in
+ * flight have. */
 static bool
-may_resume(const inputs *set)
+may_resume(inputs *set)
 {
+	if (set->sink_hold && sinks_roomy(set->g->out))
+		set->sink_hold = false;
 	return set->outstanding <= set->g->cfg->backlog / 2 &&
-	    sinks_roomy(set->g->out);
+	    !set->sink_hold && !sinks_full(set->g->out);
 }
 
 /* The post is finished: its ack has been called, or will never be. */
@@ -229,8 +235,12 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 		    len, cfg->max_post_bytes);
 		return VIGIL_ERR;
 	}
-	if (set->outstanding >= cfg->backlog || sinks_full(set->g->out))
+	if (set->outstanding >= cfg->backlog)
 		return input_wait(in);
+	if (sinks_full(set->g->out)) {
+		set->sink_hold = true;
+		return input_wait(in);
+	}
 	jur = o->n_jurisdictions ? (const char *const *)o->jurisdictions
 	                         : in->jur;
 	n_jur =

@@ -168,8 +168,8 @@ migrate(outbox *ob, char *err, size_t errlen)
 			sqlite3_exec(ob->db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
-		log_notice("outbox %s: schema migrated to version %d",
-		    ob->path, v + 1);
+		log_notice("outbox %s: schema migrated to version %d", ob->path,
+		    v + 1);
 	}
 	return 0;
 }
@@ -272,15 +272,16 @@ run_commit(outbox *ob, op *p)
 		if (vid == 0) {
 			if (exec1(ob, NULL,
 			        "INSERT INTO sets(created, data) VALUES(?,?)",
-			        "ib", c->created, c->data, c->len) != SQLITE_DONE)
+			        "ib", c->created, c->data,
+			        c->len) != SQLITE_DONE)
 				return op_fail(ob, p, "recording alerts");
 			vid = sqlite3_last_insert_rowid(ob->db);
 		}
 		if (exec1(ob, NULL,
 		        "INSERT INTO alerts(vid, idx, id, dkey, rule, created) "
 		        "VALUES(?,?,?,?,?,?)",
-		        "iittti", vid, (int64_t)a->idx, a->id, a->dkey,
-		        a->rule, c->created) != SQLITE_DONE)
+		        "iittti", vid, (int64_t)a->idx, a->id, a->dkey, a->rule,
+		        c->created) != SQLITE_DONE)
 			return op_fail(ob, p, "recording alerts");
 		a->seq = sqlite3_last_insert_rowid(ob->db);
 		for (size_t k = 0; k < c->n_sinks; k++) {
@@ -305,9 +306,8 @@ run_mark(outbox *ob, op *p)
 	if (exec1(ob, NULL,
 	        "UPDATE deliveries SET state=?, attempts=?, updated=?, "
 	        "error=? WHERE seq=? AND sink=?",
-	        "iiitit", (int64_t)p->u.mark.state,
-	        (int64_t)p->u.mark.attempts, p->u.mark.updated,
-	        p->u.mark.error, p->u.mark.seq,
+	        "iiitit", (int64_t)p->u.mark.state, (int64_t)p->u.mark.attempts,
+	        p->u.mark.updated, p->u.mark.error, p->u.mark.seq,
 	        p->u.mark.sink) != SQLITE_DONE)
 		return op_fail(ob, p, "recording a delivery");
 	return 0;
@@ -317,7 +317,7 @@ static int
 run_load(outbox *ob, op *p)
 {
 	sqlite3_stmt *st;
-	size_t        cap = 0;
+	size_t        cap      = 0;
 	int64_t       last_vid = 0;
 	int           rc;
 
@@ -337,8 +337,8 @@ run_load(outbox *ob, op *p)
 
 		if (p->u.load.n == cap) {
 			size_t      ncap = cap ? cap * 2 : 64;
-			outbox_row *nr   = realloc(
-			      p->u.load.rows, ncap * sizeof(*nr));
+			outbox_row *nr =
+			    realloc(p->u.load.rows, ncap * sizeof(*nr));
 			if (nr == NULL)
 				goto nomem;
 			p->u.load.rows = nr;
@@ -475,9 +475,9 @@ run_query(outbox *ob, op *p)
 		key = "counts";
 		rc  = query_rows(ob, p,
 		     "SELECT d.sink, d.state, count(*) FROM deliveries d WHERE "
-		     "(?1 IS NULL OR d.sink=?1) AND ?2=?2 AND ?3 IS ?3 AND "
-		     "?4=?4 AND ?5=?5 GROUP BY d.sink, d.state "
-		     "ORDER BY d.sink, d.state",
+		      "(?1 IS NULL OR d.sink=?1) AND ?2=?2 AND ?3 IS ?3 AND "
+		      "?4=?4 AND ?5=?5 GROUP BY d.sink, d.state "
+		      "ORDER BY d.sink, d.state",
 		     arr, stats_row);
 	} else if (strcmp(a, "list") == 0) {
 		rc = query_rows(ob, p,
@@ -488,7 +488,8 @@ run_query(outbox *ob, op *p)
 		    arr, list_row);
 	} else if (strcmp(a, "retry") == 0) {
 		rc = query_rows(ob, p,
-		    "UPDATE deliveries AS d SET state=0, attempts=0, error=NULL,"
+		    "UPDATE deliveries AS d SET state=0, attempts=0, "
+		    "error=NULL,"
 		    " updated=?5 WHERE " FILTERS
 		    " AND ?4=?4 RETURNING seq, sink",
 		    arr, changed_row);
@@ -502,8 +503,8 @@ run_query(outbox *ob, op *p)
 		json_decref(arr);
 		return -1;
 	}
-	p->u.query.reply = json_pack("{s:b, s:s, s:o}", "ok", 1, "action", a,
-	    key, arr);
+	p->u.query.reply =
+	    json_pack("{s:b, s:s, s:o}", "ok", 1, "action", a, key, arr);
 	return p->u.query.reply ? 0 : op_fail(ob, p, "out of memory");
 }
 
@@ -700,8 +701,8 @@ outbox_commit_alerts(
 }
 
 void
-outbox_mark(outbox *ob, int64_t seq, const char *sink, int state,
-    int attempts, const char *error)
+outbox_mark(outbox *ob, int64_t seq, const char *sink, int state, int attempts,
+    const char *error)
 {
 	op *p = op_new(OP_MARK, NULL);
 

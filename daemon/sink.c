@@ -63,7 +63,7 @@ struct sink_inst {
 	struct delivery_list queue;     /* by seq */
 	struct delivery_list pending;   /* emitted */
 	size_t               n_queue, n_pending;
-	struct event        *timer; /* backoff */
+	struct event        *timer;    /* backoff */
 	int                  failures; /* in a row */
 	unsigned             redact;
 	size_t               backlog, max_inflight;
@@ -161,9 +161,9 @@ queue_insert(sink_inst *s, delivery *d)
 	delivery *at;
 
 	d->sink = s;
-	TAILQ_FOREACH_REVERSE (at, &s->queue, delivery_list, entry)
-		if (at->seq < d->seq)
-			break;
+	TAILQ_FOREACH_REVERSE(at, &s->queue, delivery_list, entry)
+	if (at->seq < d->seq)
+		break;
 	if (at == NULL)
 		TAILQ_INSERT_HEAD(&s->queue, d, entry);
 	else
@@ -296,9 +296,9 @@ redact(sink_inst *s, delivery *d)
 	if (s->redact & REDACT_AUTHOR_NAME)
 		json_null_path(doc, "post", "author", "name");
 	if (s->redact & REDACT_EXCERPT)
-		json_array_foreach (json_object_get(doc, "evidence"), i, ev)
-			if (json_is_object(ev))
-				json_object_set_new(ev, "excerpt", json_null());
+		json_array_foreach(json_object_get(doc, "evidence"), i,
+		    ev) if (json_is_object(ev))
+		    json_object_set_new(ev, "excerpt", json_null());
 	free(d->json);
 	d->json = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
@@ -463,8 +463,9 @@ accept_committed(void *arg, int rc, const char *err)
 				continue;
 			if ((d = delivery_new(&set->items[k], op->ss, a->idx,
 			         a->seq)) == NULL) {
-				log_err("out of memory queueing alert %s; it is "
-				        "sent after a restart",
+				log_err(
+				    "out of memory queueing alert %s; it is "
+				    "sent after a restart",
 				    a->id);
 				continue;
 			}
@@ -488,8 +489,9 @@ accept_commit(accept_op *op)
 static char *
 dkey_put(char *p, const vigil_alert *a)
 {
-	return p + sprintf(p, "%s\x1f%s\x1f%s", a->platform ? a->platform : "",
-	               a->post_id ? a->post_id : "", a->rule) +
+	return p +
+	    sprintf(p, "%s\x1f%s\x1f%s", a->platform ? a->platform : "",
+	        a->post_id ? a->post_id : "", a->rule) +
 	    1;
 }
 
@@ -610,9 +612,9 @@ sink_named(sinks *set, const char *name)
 static void
 loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
 {
-	load_req   *lr = arg;
-	sink_inst  *s  = NULL;
-	shared_set *ss = NULL;
+	load_req   *lr      = arg;
+	sink_inst  *s       = NULL;
+	shared_set *ss      = NULL;
 	const char *ss_data = NULL; /* the bytes ss was decoded from */
 	size_t      added   = 0;
 	char        why[256];
@@ -633,8 +635,8 @@ loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
 				shared_unref(ss);
 			ss      = NULL;
 			ss_data = rows[i].data;
-			as = alert_set_decode(
-			    rows[i].data, rows[i].len, why, sizeof(why));
+			as      = alert_set_decode(
+			         rows[i].data, rows[i].len, why, sizeof(why));
 			if (as == NULL || (ss = shared_new(as)) == NULL) {
 				log_err("outbox: alert %lld cannot be read: "
 				        "%s",
@@ -645,8 +647,7 @@ loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
 			}
 		}
 		if (ss == NULL || rows[i].idx >= alert_set_count(ss->set) ||
-		    (d = delivery_new(s, ss, rows[i].idx, rows[i].seq)) ==
-		        NULL)
+		    (d = delivery_new(s, ss, rows[i].idx, rows[i].seq)) == NULL)
 			continue;
 		d->attempts = rows[i].attempts;
 		queue_insert(s, d);
@@ -672,8 +673,8 @@ load_pending(sinks *set, const char *name)
 	if (set->v->ob == NULL)
 		goto out;
 	if (lr == NULL || (lr->name = strdup(name)) == NULL) {
-		log_err("sink %s: out of memory loading undelivered alerts",
-		    name);
+		log_err(
+		    "sink %s: out of memory loading undelivered alerts", name);
 		goto out;
 	}
 	lr->v = set->v;
@@ -842,11 +843,11 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 		c_commit_errors = metrics_counter("vigil_outbox_errors_total",
 		    "Outbox commits that failed and wait to be tried again.",
 		    NULL);
-		c_deduplicated = metrics_counter(
-		    "vigil_alerts_deduplicated_total",
-		    "Alerts not sent again: the same post and rule within "
-		    "outbox.dedup_window.",
-		    NULL);
+		c_deduplicated =
+		    metrics_counter("vigil_alerts_deduplicated_total",
+		        "Alerts not sent again: the same post and rule within "
+		        "outbox.dedup_window.",
+		        NULL);
 	}
 	if (cfg->n_sinks > 32) {
 		snprintf(err, errlen, "%s: at most 32 sinks are supported",

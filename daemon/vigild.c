@@ -616,16 +616,15 @@ outbox_answered(void *arg, json_t *reply, const char *err)
 	    strcmp(json_string_value(json_object_get(reply, "action")),
 	        "retry") == 0) {
 		/* Pending again: the sinks read them back. */
-		json_array_foreach (json_object_get(reply, "deliveries"), i, d)
-			if (i == 0 ||
-			    strcmp(json_string_value(json_object_get(d, "sink")),
-			        json_string_value(json_object_get(
-			            json_array_get(json_object_get(
-			                               reply, "deliveries"),
-			                i - 1),
-			            "sink"))) != 0)
-				sinks_reload_pending(oc->v->cur->out,
-				    json_string_value(json_object_get(d, "sink")));
+		json_array_foreach(
+		    json_object_get(reply, "deliveries"), i, d) if (i == 0 ||
+		    strcmp(json_string_value(json_object_get(d, "sink")),
+		        json_string_value(json_object_get(
+		            json_array_get(
+		                json_object_get(reply, "deliveries"), i - 1),
+		            "sink"))) != 0)
+		    sinks_reload_pending(oc->v->cur->out,
+		        json_string_value(json_object_get(d, "sink")));
 	}
 	control_reply(oc->req, reply);
 	free(oc);
@@ -687,7 +686,8 @@ on_prune(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (v->ob && v->cur)
-		outbox_prune(v->ob, now_realtime_us(), v->cur->cfg->retention_us);
+		outbox_prune(
+		    v->ob, now_realtime_us(), v->cur->cfg->retention_us);
 }
 
 static int
@@ -697,10 +697,10 @@ open_outbox(vigild *v, const vigil_config *cfg)
 	char           path[PATH_MAX], err[1024];
 	struct timeval every = {PRUNE_INTERVAL_S, 0};
 	outbox_opts    o     = {
-	           .sync_full = strcmp(cfg_string(cfg->outbox, "synchronous"),
-	                            "full") == 0,
+	           .sync_full =
+	               strcmp(cfg_string(cfg->outbox, "synchronous"), "full") == 0,
 	           .max_bytes = cfg_int(cfg->outbox, "max_size"),
-    };
+        };
 
 	if (p == NULL || *p == '\0') {
 		snprintf(path, sizeof(path), "%s/outbox.db", cfg->state_dir);

@@ -100,8 +100,8 @@ wait_for(fixture *f, int want)
 	while (f->done < want) {
 		struct timeval tick = {0, 10000};
 		if (now_monotonic_us() > deadline)
-			fail_msg("timed out: %d of %d completions", f->done,
-			    want);
+			fail_msg(
+			    "timed out: %d of %d completions", f->done, want);
 		event_base_loopexit(f->base, &tick);
 		event_base_dispatch(f->base);
 	}
@@ -149,15 +149,15 @@ static int
 commit(fixture *f, outbox_alert *alerts, size_t n, int64_t created,
     int64_t dedup_us, const void *data, size_t len)
 {
-	outbox_commit c = {.created = created,
-	    .dedup_us               = dedup_us,
-	    .data                   = data,
-	    .len                    = len,
-	    .alerts                 = alerts,
-	    .n                      = n,
-	    .sinks                  = (const char **)two_sinks,
-	    .n_sinks                = 2};
-	int           want          = f->done + 1;
+	outbox_commit c    = {.created = created,
+	       .dedup_us               = dedup_us,
+	       .data                   = data,
+	       .len                    = len,
+	       .alerts                 = alerts,
+	       .n                      = n,
+	       .sinks                  = (const char **)two_sinks,
+	       .n_sinks                = 2};
+	int           want = f->done + 1;
 
 	outbox_commit_alerts(f->ob, &c, on_commit, f);
 	wait_for(f, want);
@@ -175,8 +175,8 @@ load(fixture *f, const char *sink, int state)
 }
 
 static json_t *
-query(fixture *f, const char *action, const char *sink, const char *id,
-    int state)
+query(
+    fixture *f, const char *action, const char *sink, const char *id, int state)
 {
 	outbox_query q    = {action, sink, id, state, 0};
 	int          want = f->done + 1;
@@ -201,12 +201,11 @@ count_of(json_t *stats, const char *sink, const char *state)
 	size_t  i;
 	json_t *c;
 
-	json_array_foreach (json_object_get(stats, "counts"), i, c)
-		if (strcmp(json_string_value(json_object_get(c, "sink")),
-		        sink) == 0 &&
-		    strcmp(json_string_value(json_object_get(c, "state")),
-		        state) == 0)
-			return json_integer_value(json_object_get(c, "count"));
+	json_array_foreach(json_object_get(stats, "counts"), i,
+	    c) if (strcmp(json_string_value(json_object_get(c, "sink")),
+	               sink) == 0 &&
+	    strcmp(json_string_value(json_object_get(c, "state")), state) ==
+	        0) return json_integer_value(json_object_get(c, "count"));
 	return 0;
 }
 
@@ -222,8 +221,8 @@ test_schema_version(void **state)
 	outbox_close(f->ob);
 	f->ob = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
-	                     &st, NULL),
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -259,13 +258,22 @@ test_unopenable(void **state)
 static void
 test_commit_load_mark(void **state)
 {
-	fixture     *f = *state;
+	fixture     *f    = *state;
 	outbox_alert a[3] = {
-	    {.id = "a1", .dkey = "tg\x1fp1\x1fr1", .rule = "r1", .idx = 0,
+	    {.id       = "a1",
+	        .dkey  = "tg\x1fp1\x1fr1",
+	        .rule  = "r1",
+	        .idx   = 0,
 	        .sinks = 3},
-	    {.id = "a2", .dkey = "tg\x1fp1\x1fr2", .rule = "r2", .idx = 1,
+	    {.id       = "a2",
+	        .dkey  = "tg\x1fp1\x1fr2",
+	        .rule  = "r2",
+	        .idx   = 1,
 	        .sinks = 1},
-	    {.id = "a3", .dkey = "tg\x1fp1\x1fr3", .rule = "r3", .idx = 2,
+	    {.id       = "a3",
+	        .dkey  = "tg\x1fp1\x1fr3",
+	        .rule  = "r3",
+	        .idx   = 2,
 	        .sinks = 0},
 	};
 	json_t *st;
@@ -305,11 +313,11 @@ test_commit_load_mark(void **state)
 static void
 test_dedup(void **state)
 {
-	fixture     *f   = *state;
+	fixture      *f  = *state;
 	const int64_t s1 = 1000000;
-	outbox_alert a   = {.id = "x1", .dkey = "k", .rule = "r", .sinks = 1};
-	outbox_alert b   = {.id = "x2", .dkey = "k", .rule = "r", .sinks = 1};
-	outbox_alert c   = {.id = "x1", .dkey = "k", .rule = "r", .sinks = 1};
+	outbox_alert  a  = {.id = "x1", .dkey = "k", .rule = "r", .sinks = 1};
+	outbox_alert  b  = {.id = "x2", .dkey = "k", .rule = "r", .sinks = 1};
+	outbox_alert  c  = {.id = "x1", .dkey = "k", .rule = "r", .sinks = 1};
 
 	assert_int_equal(commit(f, &a, 1, 100 * s1, 60 * s1, "d", 1), 0);
 	assert_true(a.seq > 0);
@@ -410,8 +418,8 @@ test_prune(void **state)
 	r = query(f, "list", NULL, NULL, -1);
 	assert_int_equal(json_array_size(json_object_get(r, "deliveries")), 3);
 	/* Two hours later the delivered ones go; the undelivered stays. */
-	outbox_prune(f->ob, now_realtime_us() + 7200LL * 1000000,
-	    3600LL * 1000000);
+	outbox_prune(
+	    f->ob, now_realtime_us() + 7200LL * 1000000, 3600LL * 1000000);
 	r = query(f, "list", NULL, NULL, -1);
 	assert_int_equal(json_array_size(json_object_get(r, "deliveries")), 1);
 	load(f, "hook", OB_PENDING);
@@ -448,7 +456,7 @@ test_full(void **state)
 static void
 test_group_commit_order(void **state)
 {
-	fixture      *f = *state;
+	fixture *f = *state;
 	enum { N = 200 };
 	outbox_alert  a[N];
 	outbox_commit c[N];
@@ -489,7 +497,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_schema_version, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unopenable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_commit_load_mark, setup, teardown),
