@@ -231,6 +231,14 @@ const vigil_setting config_outbox_settings[] = {
         "and an alert already recorded is not recorded again (a post read "
         "twice after a crash). 0 turns both off. Bounded by retention_s.",
         NULL, 0, 0, 1e10},
+    {"rate_limit", VIGIL_SET_INT, "0",
+        "Alerts of one rule sent per rate_interval_s, at most (0: no "
+        "limit). Past it, alerts are recorded as held, not sent, and one "
+        "summary alert (rule vigil.rate_limit) counts them when the "
+        "interval ends.",
+        NULL, 0, 0, 1e9},
+    {"rate_interval_s", VIGIL_SET_INT, "60",
+        "The interval of rate_limit, in seconds.", NULL, 0, 1, 86400},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
@@ -403,8 +411,10 @@ decode_outbox(load_ctx *lc)
 		    "%s: setting 'outbox.synchronous': unknown value '%s' "
 		    "(normal or full)",
 		    cfg_where(c->outbox, "synchronous"), sync);
-	c->dedup_window_us = cfg_int(c->outbox, "dedup_window_s") * 1000000;
-	c->retention_us    = cfg_int(c->outbox, "retention_s") * 1000000;
+	c->dedup_window_us  = cfg_int(c->outbox, "dedup_window_s") * 1000000;
+	c->retention_us     = cfg_int(c->outbox, "retention_s") * 1000000;
+	c->rate_limit       = cfg_int(c->outbox, "rate_limit");
+	c->rate_interval_us = cfg_int(c->outbox, "rate_interval_s") * 1000000;
 }
 
 static void

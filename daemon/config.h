@@ -55,6 +55,8 @@ typedef struct vigil_config {
 	thresholds  thr;
 	int64_t     dedup_window_us;
 	int64_t     retention_us;
+	int64_t     rate_limit; /* alerts per rule per interval; 0: none */
+	int64_t     rate_interval_us;
 
 	instance_conf *inputs, *rules, *sinks;
 	size_t         n_inputs, n_rules, n_sinks;

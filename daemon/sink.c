@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "alert.h"
 #include "kv.h"
@@ -50,6 +51,23 @@ TAILQ_HEAD(delivery_list, delivery);
 typedef struct accept_op accept_op;
 TAILQ_HEAD(accept_list, accept_op);
 
+/* The per-rule rate limit: alerts of a rule counted per interval; past
+ * the limit they are recorded as held, and one summary alert says how
+ * many when the interval ends. */
+typedef struct rate_entry {
+	char          *rule;
+	int64_t        start; /* of the interval, realtime us */
+	size_t         sent, held;
+	vigil_severity max;
+} rate_entry;
+
+typedef struct rate_table {
+	rate_entry *e;
+	size_t      n, cap;
+} rate_table;
+
+#define RATE_RULE "vigil.rate_limit"
+
 enum { REDACT_AUTHOR_ID = 1, REDACT_AUTHOR_NAME = 2, REDACT_EXCERPT = 4 };
 
 struct sink_inst {
@@ -78,6 +96,8 @@ struct sinks {
 	size_t             n;
 	uint64_t           next_token;
 	struct accept_list accepting; /* commits not yet finished */
+	rate_table        *rates;     /* moves to the next generation */
+	struct event      *rate_timer;
 };
 
 /* A commit in progress: the outbox's view and what to do after it. */
@@ -96,7 +116,7 @@ struct accept_op {
 	TAILQ_ENTRY(accept_op) entry;
 };
 
-static vigil_counter *c_commit_errors, *c_deduplicated;
+static vigil_counter *c_commit_errors, *c_deduplicated, *c_held;
 static log_limit      commit_limit;
 
 static void VIGIL_PRINTF(1, 2) commit_error(const char *fmt, ...)
@@ -399,6 +419,7 @@ sink_alert_retry_after(vigil_ctx *ctx, uint64_t token, int64_t delay_ms)
 /* ---- accepting a verdict's alerts -------------------------------------- */
 
 static void accept_commit(accept_op *op);
+static bool rate_over(sinks *set, const vigil_alert *a);
 
 static void
 accept_free(accept_op *op)
@@ -540,6 +561,8 @@ accept_build(sinks *set, alert_set *as, const char *bytes, size_t len)
 		for (size_t k = 0; k < set->n; k++)
 			if (a->severity >= set->items[k].conf->min_severity)
 				o->sinks |= 1u << k;
+		if (o->sinks && rate_over(set, a))
+			o->held = o->sinks;
 	}
 	op->c = (outbox_commit){.dedup_us = set->g->cfg->dedup_window_us,
 	    .data                         = bytes,
@@ -591,6 +614,157 @@ sinks_accept(sinks *set, const char *alerts, size_t len,
 	op->arg    = arg;
 	TAILQ_INSERT_TAIL(&set->accepting, op, entry);
 	accept_commit(op);
+}
+
+/* ---- the rate limit ------------------------------------------------------ */
+
+static void
+rate_table_free(rate_table *t)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		free(t->e[i].rule);
+	if (t)
+		free(t->e);
+	free(t);
+}
+
+static rate_entry *
+rate_get(sinks *set, const char *rule, int64_t now)
+{
+	rate_table *t = set->rates;
+	rate_entry *e;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->e[i].rule, rule) == 0)
+			return &t->e[i];
+	if (t->n == t->cap) {
+		size_t      cap = t->cap ? t->cap * 2 : 16;
+		rate_entry *ne  = realloc(t->e, cap * sizeof(*ne));
+		if (ne == NULL)
+			return NULL;
+		t->e   = ne;
+		t->cap = cap;
+	}
+	e  = &t->e[t->n];
+	*e = (rate_entry){.rule = strdup(rule), .start = now};
+	if (e->rule == NULL)
+		return NULL;
+	t->n++;
+	return e;
+}
+
+/* Counts a; true when a is over its rule's limit and is to be held. */
+static bool
+rate_over(sinks *set, const vigil_alert *a)
+{
+	int64_t     limit = set->g->cfg->rate_limit;
+	rate_entry *e;
+
+	if (limit <= 0 || set->rates == NULL || strcmp(a->rule, RATE_RULE) == 0)
+		return false;
+	/* Without memory for the count the alert goes out: never lost. */
+	if ((e = rate_get(set, a->rule, now_realtime_us())) == NULL)
+		return false;
+	if (e->sent < (size_t)limit) {
+		e->sent++;
+		return false;
+	}
+	if (e->held == 0 || a->severity > e->max)
+		e->max = a->severity;
+	e->held++;
+	return true;
+}
+
+static void
+summary_recorded(void *arg, bool recorded)
+{
+	if (!recorded)
+		log_err("the summary of %s was not recorded", (char *)arg);
+	free(arg);
+}
+
+/* The summary as a verdict, so that it becomes an alert like any other. */
+static json_t *
+summary_verdict(const rate_entry *e, int64_t end, int64_t interval_us)
+{
+	char          from[40], to[40], title[512], pid[160], hex[33];
+	unsigned char md[32];
+	char          key[256];
+	unsigned      n;
+
+	rfc3339_format(e->start, from, sizeof(from));
+	rfc3339_format(end, to, sizeof(to));
+	snprintf(title, sizeof(title),
+	    "%zu alerts of rule %s held back by the rate limit (%zu per "
+	    "%lld s) from %s to %s; vigilctl outbox list --state held",
+	    e->held, e->rule, e->sent, (long long)(interval_us / 1000000), from,
+	    to);
+	snprintf(pid, sizeof(pid), "%s/%lld", e->rule, (long long)e->start);
+	n = (unsigned)snprintf(key, sizeof(key), "%s%c%s", RATE_RULE, 0, pid);
+	if (EVP_Digest(key, n < sizeof(key) ? n : sizeof(key) - 1, md, NULL,
+	        EVP_sha256(), NULL) != 1)
+		return NULL;
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return json_pack("{s:s, s:s, s:f, s:[{s:s, s:n, s:s, s:f, s:s, s:s, "
+	                 "s:[], s:[]}], s:{s:s, s:n, s:n, s:s, s:n, s:{s:n, "
+	                 "s:n, s:n, s:s}}}",
+	    "post_id", pid, "severity", vigil_severity_name(e->max), "score",
+	    0.0, "findings", "rule", RATE_RULE, "jurisdiction", "alert_id", hex,
+	    "score", 0.0, "severity", vigil_severity_name(e->max), "title",
+	    title, "evidence", "signals", "post", "platform", "vigil",
+	    "channel", "url", "created_at", to, "lang", "author", "id",
+	    "handle", "name", "kind", "unknown");
+}
+
+static void
+rate_summary(sinks *set, rate_entry *e, int64_t now, int64_t interval_us)
+{
+	char      *text = NULL, *enc = NULL, err[256];
+	size_t     len;
+	json_t    *v   = summary_verdict(e, now, interval_us);
+	alert_set *as  = NULL;
+	char      *arg = strdup(e->rule);
+
+	metrics_counter_add(c_held, e->held);
+	log_notice("rate limit: %zu alerts of rule %s held back in the last "
+	           "%lld s; one summary alert sent in their place",
+	    e->held, e->rule, (long long)(interval_us / 1000000));
+	if (v == NULL || arg == NULL ||
+	    (text = json_dumps(v, JSON_COMPACT)) == NULL ||
+	    (as = alert_set_from_verdict(
+	         text, strlen(text), now, err, sizeof(err))) == NULL ||
+	    alert_set_encode(as, &enc, &len) != 0) {
+		log_err(
+		    "rate limit: the summary of %s cannot be made", e->rule);
+		free(arg);
+	} else {
+		sinks_accept(set, enc, len, summary_recorded, arg);
+	}
+	free(enc);
+	alert_set_free(as);
+	free(text);
+	json_decref(v);
+}
+
+static void
+on_rate_timer(evutil_socket_t fd, short what, void *arg)
+{
+	sinks  *set      = arg;
+	int64_t now      = now_realtime_us();
+	int64_t interval = set->g->cfg->rate_interval_us;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; set->rates && i < set->rates->n; i++) {
+		rate_entry *e = &set->rates->e[i];
+		if (now - e->start < interval)
+			continue;
+		if (e->held)
+			rate_summary(set, e, now, interval);
+		e->start = now;
+		e->sent = e->held = 0;
+	}
 }
 
 /* ---- loading from the outbox ------------------------------------------ */
@@ -695,6 +869,11 @@ sinks_reload_pending(sinks *set, const char *sink)
 void
 sinks_takeover(sinks *set, sinks *prev)
 {
+	if (prev != NULL) {
+		rate_table *t = set->rates;
+		set->rates    = prev->rates;
+		prev->rates   = t;
+	}
 	for (size_t k = 0; prev && k < prev->n; k++)
 		prev->items[k].retired = true;
 	for (size_t k = 0; k < set->n; k++) {
@@ -862,6 +1041,14 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 	set->v = v;
 	set->g = g;
 	TAILQ_INIT(&set->accepting);
+	if ((set->rates = calloc(1, sizeof(*set->rates))) == NULL ||
+	    (set->rate_timer = event_new(
+	         v->base, -1, EV_PERSIST, on_rate_timer, set)) == NULL)
+		goto nomem;
+	if (cfg->rate_limit > 0) {
+		static const struct timeval second = {1, 0};
+		event_add(set->rate_timer, &second);
+	}
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const instance_conf *ic = &cfg->sinks[i];
 		sink_inst           *s  = &set->items[set->n];
@@ -981,6 +1168,9 @@ sinks_free(sinks *set)
 		if (s->ctx.kv)
 			kv_close(s->ctx.kv);
 	}
+	if (set->rate_timer)
+		event_free(set->rate_timer);
+	rate_table_free(set->rates);
 	free(set->items);
 	free(set);
 }
