@@ -28,6 +28,7 @@
 #include "bridge.h"
 #include "control.h"
 #include "dispatch.h"
+#include "fetch.h"
 #include "host.h"
 #include "http.h"
 #include "input.h"
@@ -605,7 +606,14 @@ static const host_loop_ops loop_ops = {
     .http_reply  = http_req_reply,
 };
 
-static http_server *the_http;
+static http_server  *the_http;
+static fetch_client *the_fetch;
+
+static vigil_fetch *
+fetch_on_loop(vigil_ctx *ctx, const vigil_fetch_req *req)
+{
+	return fetch_start(the_fetch, ctx, req);
+}
 
 static int
 route(vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg)
@@ -921,6 +929,10 @@ main(int argc, char **argv)
 		v.http         = the_http;
 		ops.http_route = route;
 	}
+	if ((the_fetch = fetch_client_new(v.base)) == NULL)
+		goto out;
+	ops.fetch        = fetch_on_loop;
+	ops.fetch_cancel = fetch_cancel;
 	host_set_loop_ops(&ops);
 	if ((v.cur = gen_build(&v, cfg, ld, cfg->runtime_dir, true, err,
 	         sizeof(err))) == NULL) {
@@ -953,6 +965,9 @@ out:
 	control_close(v.ctl);
 	http_server_free(the_http);
 	the_http = NULL;
+	/* After the sinks: they cancel their requests when they stop. */
+	fetch_client_free(the_fetch);
+	the_fetch = NULL;
 	host_set_loop_ops(NULL);
 	config_free(cfg);
 	loader_free(ld);
