@@ -124,17 +124,6 @@ h_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 	loop_ops->alert_done(ctx, token, status);
 }
 
-static void
-h_alert_retry_after(vigil_ctx *ctx, uint64_t token, int64_t delay_ms)
-{
-	if (loop_ops == NULL || loop_ops->alert_retry_after == NULL) {
-		host_log(ctx, VIGIL_LOG_ERR,
-		    "alert_retry_after outside the daemon");
-		return;
-	}
-	loop_ops->alert_retry_after(ctx, token, delay_ms);
-}
-
 static int
 h_kv_put(vigil_ctx *ctx, const char *key, const void *val, size_t len)
 {
@@ -193,6 +182,38 @@ h_http_reply(vigil_http_req *req, int status, const char *ctype,
 {
 	if (loop_ops)
 		loop_ops->http_reply(req, status, ctype, body, len);
+}
+
+static vigil_fetch *
+h_fetch(vigil_ctx *ctx, const vigil_fetch_req *req)
+{
+	NEED_LOOP(ctx, "fetch", NULL);
+	if (loop_ops->fetch == NULL) {
+		host_log(ctx, VIGIL_LOG_ERR, "no HTTP client in this mode");
+		return NULL;
+	}
+	return loop_ops->fetch(ctx, req);
+}
+
+static void
+h_fetch_cancel(vigil_fetch *f)
+{
+	if (loop_ops && loop_ops->fetch_cancel)
+		loop_ops->fetch_cancel(f);
+}
+
+static void
+h_alert_retry_after(vigil_ctx *ctx, uint64_t token, int64_t delay_ms)
+{
+	if (loop_ops == NULL) {
+		host_log(
+		    ctx, VIGIL_LOG_ERR, "alert_retry_after outside the daemon");
+		return;
+	}
+	if (loop_ops->alert_retry_after)
+		loop_ops->alert_retry_after(ctx, token, delay_ms);
+	else
+		loop_ops->alert_done(ctx, token, VIGIL_ERETRY);
 }
 
 /* Metrics: a plugin's series carry its instance as a label. */
@@ -256,7 +277,6 @@ static const vigil_host the_host = {
     .submit            = h_submit,
     .post_check        = h_post_check,
     .alert_done        = h_alert_done,
-    .alert_retry_after = h_alert_retry_after,
     .kv_put            = h_kv_put,
     .kv_get            = h_kv_get,
     .kv_del            = h_kv_del,
@@ -305,6 +325,9 @@ static const vigil_host the_host = {
     .finding_hit       = finding_hit,
     .date_add_days     = h_date_add_days,
     .registry_from_cfg = registry_from_cfg,
+    .fetch             = h_fetch,
+    .fetch_cancel      = h_fetch_cancel,
+    .alert_retry_after = h_alert_retry_after,
 };
 
 const vigil_host *

@@ -1,9 +1,9 @@
 /*
  * host.h - the host services table (vigil_host) and the per-instance
  * context (vigil_ctx) that plugins hold. The table is the same in every
- * process; services that only the daemon's loop has (submit, kv, HTTP,
- * alert completion) are filled in by vigild with host_set_loop_ops, and
- * in a worker they fail with a logged reason.
+ * process; services that only the daemon's loop has (submit, kv, HTTP
+ * routes and client, alert completion) are filled in by vigild with
+ * host_set_loop_ops, and in a worker they fail with a logged reason.
  */
 #ifndef VIGIL_HOST_H
 #define VIGIL_HOST_H
@@ -31,8 +31,6 @@ typedef struct host_loop_ops {
 	int (*submit)(vigil_ctx *ctx, const char *buf, size_t len,
 	    const vigil_submit *opts);
 	void (*alert_done)(vigil_ctx *ctx, uint64_t token, int status);
-	void (*alert_retry_after)(
-	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
 	int (*kv_put)(
 	    vigil_ctx *ctx, const char *key, const void *val, size_t len);
 	void *(*kv_get)(vigil_ctx *ctx, const char *key, size_t *len);
@@ -45,6 +43,12 @@ typedef struct host_loop_ops {
 	const void *(*http_body)(vigil_http_req *req, size_t *len);
 	void (*http_reply)(vigil_http_req *req, int status,
 	    const char *content_type, const void *body, size_t len);
+	/* 1.2 */
+	vigil_fetch *(*fetch)(vigil_ctx *ctx, const vigil_fetch_req *req);
+	void (*fetch_cancel)(vigil_fetch *f);
+	/* NULL: completes as VIGIL_ERETRY through alert_done. */
+	void (*alert_retry_after)(
+	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
 } host_loop_ops;
 
 const vigil_host *host_table(void);

@@ -28,6 +28,7 @@
 #include "bridge.h"
 #include "control.h"
 #include "dispatch.h"
+#include "fetch.h"
 #include "host.h"
 #include "http.h"
 #include "input.h"
@@ -725,20 +726,28 @@ open_outbox(vigild *v, const vigil_config *cfg)
 /* Start-up                                                            */
 
 static const host_loop_ops loop_ops = {
-    .submit      = input_submit,
-    .alert_done  = sink_alert_done,
-    .kv_put      = instance_kv_put,
-    .kv_get      = instance_kv_get,
-    .kv_del      = instance_kv_del,
-    .http_route  = NULL, /* set in main once the listener exists */
-    .http_method = http_req_method,
-    .http_header = http_req_header,
-    .http_query  = http_req_query,
-    .http_body   = http_req_body,
-    .http_reply  = http_req_reply,
+    .submit            = input_submit,
+    .alert_done        = sink_alert_done,
+    .kv_put            = instance_kv_put,
+    .kv_get            = instance_kv_get,
+    .kv_del            = instance_kv_del,
+    .http_route        = NULL, /* set in main once the listener exists */
+    .http_method       = http_req_method,
+    .http_header       = http_req_header,
+    .http_query        = http_req_query,
+    .http_body         = http_req_body,
+    .http_reply        = http_req_reply,
+    .alert_retry_after = sink_alert_retry_after,
 };
 
-static http_server *the_http;
+static http_server  *the_http;
+static fetch_client *the_fetch;
+
+static vigil_fetch *
+fetch_on_loop(vigil_ctx *ctx, const vigil_fetch_req *req)
+{
+	return fetch_start(the_fetch, ctx, req);
+}
 
 static int
 route(vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg)
@@ -1057,6 +1066,10 @@ main(int argc, char **argv)
 		v.http         = the_http;
 		ops.http_route = route;
 	}
+	if ((the_fetch = fetch_client_new(v.base)) == NULL)
+		goto out;
+	ops.fetch        = fetch_on_loop;
+	ops.fetch_cancel = fetch_cancel;
 	host_set_loop_ops(&ops);
 	if ((v.cur = gen_build(&v, cfg, ld, cfg->runtime_dir, true, err,
 	         sizeof(err))) == NULL) {
@@ -1099,6 +1112,9 @@ out:
 	control_close(v.ctl);
 	http_server_free(the_http);
 	the_http = NULL;
+	/* After the sinks: they cancel their requests when they stop. */
+	fetch_client_free(the_fetch);
+	the_fetch = NULL;
 	host_set_loop_ops(NULL);
 	config_free(cfg);
 	loader_free(ld);

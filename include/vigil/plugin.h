@@ -359,25 +359,29 @@ typedef struct vigil_histogram vigil_histogram;
 
 /* 1.2: outgoing HTTP requests, run by the host on its loop (libcurl multi).
  * A request is copied at fetch(); its done callback runs once on the loop
- * with the outcome, unless fetch_cancel came first. */
+ * with the outcome, unless fetch_cancel came first, and never inside
+ * fetch() itself. Only http and https URLs; redirects are not followed.
+ * The result is valid during the done call only. */
 typedef struct vigil_fetch vigil_fetch;
 
 typedef struct vigil_fetch_result {
 	uint32_t    struct_size;
-	int         status; /* HTTP status, or 0 when none arrived */
+	int         status; /* HTTP status; 0: no whole response came */
 	const char *error;  /* NULL when a response arrived; else why not */
-	const char *body;   /* NUL-terminated; cut at the request's max_body */
+	const char *body;   /* NUL-terminated, "" for none; cut at max_body */
 	size_t      body_len;
-	int64_t     retry_after_ms; /* from Retry-After, or -1 */
+	/* From Retry-After, delta-seconds or HTTP-date (one past gives 0);
+	 * -1 when absent or unreadable. */
+	int64_t retry_after_ms;
 } vigil_fetch_result;
 
 typedef void (*vigil_fetch_fn)(void *arg, const vigil_fetch_result *res);
 
 typedef struct vigil_fetch_req {
 	uint32_t           struct_size;
-	const char        *method; /* "GET", "POST", ... */
+	const char        *method; /* "GET", "POST", ...; NULL: GET */
 	const char        *url;
-	const char *const *headers; /* "Name: value" */
+	const char *const *headers; /* "Name: value", no line breaks */
 	size_t             n_headers;
 	const void        *body; /* sent as is; NULL for none */
 	size_t             body_len;
