@@ -5,8 +5,43 @@
 # alert id, APP-NAME, PROCID, BOM, Cyrillic text) against the file sink's
 # alerts. Then rsyslogd restarts while posts keep coming: over TCP and the
 # unix socket every alert still arrives, the sink retrying until the
-# receiver is back. Skipped (77) without rsyslogd.
+# receiver is back. Settings that cannot work are refused first; the rest
+# is skipped (77) without rsyslogd.
 . "$(dirname "$0")/lib.sh"
+
+# sink_conf NAME SETTINGS: a configuration with one syslog sink.
+sink_conf() {
+	{
+		daemon_section
+		printf 'rules = (\n%s\n);\n' "$(watchlist_rule)"
+		echo "sinks = ( { plugin = \"syslog\"; $2 } );"
+	} >"$T/$1.conf"
+}
+good() { # NAME SETTINGS
+	sink_conf "$1" "$2"
+	"$VIGILD" -t -c "$T/$1.conf" 2>"$T/$1.err" || fail "$1: refused: $(cat "$T/$1.err")"
+}
+bad() { # NAME PATTERN SETTINGS: refused, with file:line and PATTERN
+	sink_conf "$1" "$3"
+	rc=0
+	"$VIGILD" -t -c "$T/$1.conf" 2>"$T/$1.err" || rc=$?
+	[ "$rc" -ne 0 ] || fail "$1: accepted"
+	grep -q -- "$1.conf:[0-9]*: $2" "$T/$1.err" || fail "$1: error lacks '$2': $(cat "$T/$1.err")"
+}
+good legacy 'format = "json";'
+good unix5424 'format = "rfc5424"; transport = "unix"; message = "json";'
+good tcp6 'format = "rfc5424"; transport = "tcp"; address = "[::1]:6514"; sd_id = "acme@99999.1";'
+bad name "address 'localhost:514' must be a numeric" 'transport = "tcp"; address = "localhost:514";'
+bad noport "address '127.0.0.1' must be a numeric" 'transport = "udp"; address = "127.0.0.1";'
+bad noaddr "transport tcp needs an address" 'transport = "tcp";'
+bad own "format rfc5424 needs transport" 'format = "rfc5424";'
+bad sdid "sd_id 'vigil' must be" 'format = "rfc5424"; transport = "unix"; sd_id = "vigil";'
+bad small "max_message must be at least 480" 'format = "rfc5424"; transport = "unix"; max_message = 300;'
+bad conflict "message 'text' contradicts" 'format = "json"; message = "text";'
+bad udpbig "max_message must be at most 65507" 'transport = "udp"; address = "127.0.0.1:514"; max_message = 100000;'
+bad sockudp "socket is for transport unix" 'transport = "udp"; address = "127.0.0.1:514"; socket = "/dev/log";'
+bad transport "transport 'relp' is not one of" 'transport = "relp";'
+bad host "hostname 'a b' must be" 'hostname = "a b";'
 
 RSYSLOGD=/usr/sbin/rsyslogd
 if [ ! -x "$RSYSLOGD" ]; then

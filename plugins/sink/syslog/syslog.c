@@ -707,15 +707,19 @@ validate_transport(
 		    where(host, cfg, "address"));
 		return VIGIL_ERR;
 	}
+	if ((t == T_UDP || t == T_TCP) && addr == NULL) {
+		snprintf(err, errlen,
+		    "%s: transport %s needs an address, e.g. 127.0.0.1:514",
+		    where(host, cfg, "transport"), t == T_UDP ? "udp" : "tcp");
+		return VIGIL_ERR;
+	}
 	if ((t == T_UDP || t == T_TCP) &&
 	    address_parse(addr, &ss, &sslen) != 0) {
 		snprintf(err, errlen,
 		    "%s: address '%s' must be a numeric IPv4 or IPv6 address "
 		    "and a port, e.g. 127.0.0.1:514 or [::1]:514 (names are "
-		    "not "
-		    "resolved: that could block the daemon)",
-		    addr ? where(host, cfg, "address") : where(host, cfg, NULL),
-		    addr ? addr : "");
+		    "not resolved: that could block the daemon)",
+		    where(host, cfg, "address"), addr);
 		return VIGIL_ERR;
 	}
 	if (t == T_UDP && max > UDP_MESSAGE_MAX) {
