@@ -484,7 +484,7 @@ test_octet_counting(void **state)
 {
 	char        out[SL_FRAME_PREFIX_MAX + 1];
 	char        small[3];
-	char        frame[600];
+	char        frame[SL_FRAME_PREFIX_MAX + 2048];
 	char        buf[2048];
 	sl_msg      m = {buf, 0, sizeof(buf), 0, 0};
 	vigil_alert a = sample_alert();
