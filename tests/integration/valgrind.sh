@@ -29,4 +29,31 @@ $VG "$VIGILD" --replay "$T/in.jsonl" -c "$T/replay.conf" >"$T/out.jsonl" 2>"$T/v
 grep -q '==[0-9]*== ' "$T/vg.log" && fail "valgrind reported: $(grep '==' "$T/vg.log" | head -20)"
 $VG "$VIGILD" -t -c "$T/replay.conf" 2>"$T/vgt.log" || fail "valgrind on -t: exit $?"
 grep -q '==[0-9]*== ' "$T/vgt.log" && fail "valgrind reported on -t: $(grep '==' "$T/vgt.log" | head -20)"
+
+# The daemon itself: input, outbox (its writer thread), sinks with a
+# rate limit and redaction, and a drain on SIGTERM.
+{
+	daemon_section
+	cat <<CONF
+workers = { count = 1; batch = 8; };
+outbox = { rate_limit = 20; rate_interval_s = 1; };
+inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/in.jsonl"; poll_ms = 50; } );
+rules = (
+$(watchlist_rule)
+);
+sinks = (
+  { plugin = "file"; name = "f"; path = "$T/alerts.jsonl"; },
+  { plugin = "file"; name = "r"; path = "$T/redacted.jsonl"; redact = [ "excerpt" ]; }
+);
+CONF
+} >"$T/daemon.conf"
+$VG "$VIGILD" -c "$T/daemon.conf" 2>"$T/vgd.log" &
+VPID=$!
+PIDS="$PIDS $VPID"
+wait_for 120 grep -q vigil.rate_limit "$T/alerts.jsonl" || fail "the daemon under valgrind raised no summary alert"
+kill -TERM "$VPID"
+rc=0
+wait "$VPID" || rc=$?
+[ "$rc" -eq 0 ] || fail "valgrind on the daemon: exit $rc (see $T/vgd.log)"
+grep -q '==[0-9]*== ' "$T/vgd.log" && fail "valgrind reported on the daemon: $(grep '==' "$T/vgd.log" | head -20)"
 echo "valgrind: ok"
