@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -73,6 +74,16 @@ struct outbox {
 	op             *head, **tail;
 	bool            stopping;
 	atomic_size_t   queued;
+	struct {
+		const char   *sql;
+		sqlite3_stmt *st;
+	} cache[16];
+	size_t n_cache;
+	/* The checkpointer: its own connection and thread. */
+	sqlite3       *ckdb;
+	pthread_t      ckthread;
+	pthread_cond_t ckcv;
+	bool           ckstop;
 };
 
 static const char *const state_names[] = {
@@ -179,8 +190,12 @@ configure_db(outbox *ob, const outbox_opts *o, char *err, size_t errlen)
 {
 	char sql[128];
 
+	/* Checkpoints fsync: the checkpointer thread runs them, so that
+	 * commits (and the acks waiting on them) never wait for one. */
 	if (sqlite3_exec(ob->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	        SQLITE_OK ||
+	    sqlite3_exec(ob->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL,
+	        NULL) != SQLITE_OK)
 		return db_err(ob, err, errlen, "enabling WAL");
 	snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s",
 	    o->sync_full ? "FULL" : "NORMAL");
@@ -207,16 +222,36 @@ op_fail(outbox *ob, op *p, const char *what)
 	return -1;
 }
 
-/* Prepares sql, binds the int64s and text of fmt ('i', 't', 'b' for blob
- * followed by its length), and steps it once. Returns the step's code. */
-static int
-exec1(outbox *ob, sqlite3_stmt **stp, const char *sql, const char *fmt, ...)
+/* The writer's statements, prepared once: preparing costs more than
+ * running them. Keyed by the SQL literal's address. */
+static sqlite3_stmt *
+cached(outbox *ob, const char *sql)
 {
 	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < ob->n_cache; i++)
+		if (ob->cache[i].sql == sql)
+			return ob->cache[i].st;
+	if (ob->n_cache == ARRAY_SIZE(ob->cache) ||
+	    sqlite3_prepare_v3(ob->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	        NULL) != SQLITE_OK)
+		return NULL;
+	ob->cache[ob->n_cache].sql  = sql;
+	ob->cache[ob->n_cache++].st = st;
+	return st;
+}
+
+/* Binds the int64s and text of fmt ('i', 't', 'b' for a blob followed by
+ * its length) to sql's cached statement and steps it once. Returns the
+ * step's code. */
+static int
+exec1(outbox *ob, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st = cached(ob, sql);
 	va_list       ap;
 	int           rc, k = 1;
 
-	if (sqlite3_prepare_v2(ob->db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (st == NULL)
 		return SQLITE_ERROR;
 	va_start(ap, fmt);
 	for (const char *f = fmt; *f; f++, k++) {
@@ -236,10 +271,8 @@ exec1(outbox *ob, sqlite3_stmt **stp, const char *sql, const char *fmt, ...)
 	}
 	va_end(ap);
 	rc = sqlite3_step(st);
-	if (stp != NULL && rc == SQLITE_ROW)
-		*stp = st;
-	else
-		sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 
@@ -250,7 +283,7 @@ suppressed(outbox *ob, const outbox_commit *c, const outbox_alert *a)
 
 	if (c->dedup_us <= 0)
 		return false;
-	rc = exec1(ob, NULL,
+	rc = exec1(ob,
 	    "SELECT 1 FROM alerts WHERE id=?1 UNION ALL "
 	    "SELECT 1 FROM alerts WHERE dkey=?2 AND created>=?3 LIMIT 1",
 	    "tti", a->id, a->dkey, c->created - c->dedup_us);
@@ -270,14 +303,14 @@ run_commit(outbox *ob, op *p)
 		if (a->sinks == 0 || suppressed(ob, c, a))
 			continue;
 		if (vid == 0) {
-			if (exec1(ob, NULL,
+			if (exec1(ob,
 			        "INSERT INTO sets(created, data) VALUES(?,?)",
 			        "ib", c->created, c->data,
 			        c->len) != SQLITE_DONE)
 				return op_fail(ob, p, "recording alerts");
 			vid = sqlite3_last_insert_rowid(ob->db);
 		}
-		if (exec1(ob, NULL,
+		if (exec1(ob,
 		        "INSERT INTO alerts(vid, idx, id, dkey, rule, created) "
 		        "VALUES(?,?,?,?,?,?)",
 		        "iittti", vid, (int64_t)a->idx, a->id, a->dkey, a->rule,
@@ -289,7 +322,7 @@ run_commit(outbox *ob, op *p)
 			if (!(a->sinks & (1u << k)))
 				continue;
 			state = a->held & (1u << k) ? OB_HELD : OB_PENDING;
-			if (exec1(ob, NULL,
+			if (exec1(ob,
 			        "INSERT INTO deliveries(seq, sink, state, "
 			        "updated) VALUES(?,?,?,?)",
 			        "itii", a->seq, c->sinks[k], (int64_t)state,
@@ -303,7 +336,7 @@ run_commit(outbox *ob, op *p)
 static int
 run_mark(outbox *ob, op *p)
 {
-	if (exec1(ob, NULL,
+	if (exec1(ob,
 	        "UPDATE deliveries SET state=?, attempts=?, updated=?, "
 	        "error=? WHERE seq=? AND sink=?",
 	        "iiitit", (int64_t)p->u.mark.state, (int64_t)p->u.mark.attempts,
@@ -511,14 +544,14 @@ run_query(outbox *ob, op *p)
 static int
 run_prune(outbox *ob, op *p)
 {
-	if (exec1(ob, NULL,
+	if (exec1(ob,
 	        "DELETE FROM deliveries WHERE state IN (1, 3) AND updated<?",
 	        "i", p->u.prune.before) != SQLITE_DONE ||
-	    exec1(ob, NULL,
+	    exec1(ob,
 	        "DELETE FROM alerts WHERE created<? AND NOT EXISTS (SELECT 1 "
 	        "FROM deliveries d WHERE d.seq=alerts.seq)",
 	        "i", p->u.prune.before) != SQLITE_DONE ||
-	    exec1(ob, NULL,
+	    exec1(ob,
 	        "DELETE FROM sets WHERE created<? AND NOT EXISTS (SELECT 1 "
 	        "FROM alerts a WHERE a.vid=sets.vid)",
 	        "i", p->u.prune.before) != SQLITE_DONE)
@@ -659,6 +692,40 @@ writer(void *arg)
 	return NULL;
 }
 
+/* Copies the WAL into the database every half second (PASSIVE: it never
+ * blocks the writer), so that the WAL stays small and the writer, which
+ * has automatic checkpoints off, never stops for one. */
+static void *
+checkpointer(void *arg)
+{
+	outbox         *ob = arg;
+	struct timespec at;
+	int             log_frames, done_frames;
+
+	pthread_mutex_lock(&ob->mu);
+	while (!ob->ckstop) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_nsec += 500000000;
+		if (at.tv_nsec >= 1000000000) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ob->ckcv, &ob->mu, &at);
+		if (ob->ckstop)
+			break;
+		pthread_mutex_unlock(&ob->mu);
+		if (sqlite3_wal_checkpoint_v2(ob->ckdb, NULL,
+		        SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+		        &done_frames) != SQLITE_OK &&
+		    sqlite3_errcode(ob->ckdb) != SQLITE_BUSY)
+			log_err("outbox %s: checkpoint: %s", ob->path,
+			    sqlite3_errmsg(ob->ckdb));
+		pthread_mutex_lock(&ob->mu);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	return NULL;
+}
+
 /* ---- the loop's side ----------------------------------------------------- */
 
 static op *
@@ -784,6 +851,16 @@ outbox_backlog(const outbox *ob)
 	return atomic_load(&((outbox *)ob)->queued);
 }
 
+static void
+stop_thread(outbox *ob, pthread_t *t, bool *flag, pthread_cond_t *cv)
+{
+	pthread_mutex_lock(&ob->mu);
+	*flag = true;
+	pthread_cond_signal(cv);
+	pthread_mutex_unlock(&ob->mu);
+	pthread_join(*t, NULL);
+}
+
 outbox *
 outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 {
@@ -809,17 +886,37 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 	sqlite3_busy_timeout(ob->db, 5000);
 	if (configure_db(ob, o, err, errlen) != 0)
 		goto fail;
+	if (sqlite3_open_v2(o->path, &ob->ckdb,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	        NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "outbox %s: cannot open: %s", o->path,
+		    ob->ckdb ? sqlite3_errmsg(ob->ckdb) : "out of memory");
+		goto fail;
+	}
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_cond_init(&ob->cv, NULL);
+	pthread_cond_init(&ob->ckcv, NULL);
 	if ((rc = pthread_create(&ob->thread, NULL, writer, ob)) != 0) {
 		snprintf(err, errlen, "outbox %s: cannot start the writer: %s",
 		    o->path, strerror(rc));
-		pthread_cond_destroy(&ob->cv);
-		pthread_mutex_destroy(&ob->mu);
-		goto fail;
+		goto fail_sync;
+	}
+	if ((rc = pthread_create(&ob->ckthread, NULL, checkpointer, ob)) != 0) {
+		snprintf(err, errlen,
+		    "outbox %s: cannot start the checkpointer: %s", o->path,
+		    strerror(rc));
+		stop_thread(ob, &ob->thread, &ob->stopping, &ob->cv);
+		goto fail_sync;
 	}
 	return ob;
+fail_sync:
+	pthread_cond_destroy(&ob->ckcv);
+	pthread_cond_destroy(&ob->cv);
+	pthread_mutex_destroy(&ob->mu);
 fail:
+	for (size_t i = 0; i < ob->n_cache; i++)
+		sqlite3_finalize(ob->cache[i].st);
+	sqlite3_close(ob->ckdb);
 	sqlite3_close(ob->db);
 	free(ob->path);
 	free(ob);
@@ -831,13 +928,17 @@ outbox_close(outbox *ob)
 {
 	if (ob == NULL)
 		return;
-	pthread_mutex_lock(&ob->mu);
-	ob->stopping = true;
-	pthread_cond_signal(&ob->cv);
-	pthread_mutex_unlock(&ob->mu);
-	pthread_join(ob->thread, NULL);
+	stop_thread(ob, &ob->ckthread, &ob->ckstop, &ob->ckcv);
+	stop_thread(ob, &ob->thread, &ob->stopping, &ob->cv);
+	/* Leaves a small WAL behind, and the database whole without it. */
+	sqlite3_wal_checkpoint_v2(
+	    ob->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_close(ob->ckdb);
+	pthread_cond_destroy(&ob->ckcv);
 	pthread_cond_destroy(&ob->cv);
 	pthread_mutex_destroy(&ob->mu);
+	for (size_t i = 0; i < ob->n_cache; i++)
+		sqlite3_finalize(ob->cache[i].st);
 	sqlite3_close(ob->db);
 	free(ob->path);
 	free(ob);
