@@ -153,7 +153,11 @@ for round in 1 2 3 4 5 6; do
 	wait_for 10 sh -c "! pgrep -f '[v]igil-worker.*$T' >/dev/null" || fail "workers outlived vigild"
 done
 wait "$WPID" || fail "the feed writer failed"
+runs=$(grep -c ' running: generation' "$T/vigild3.log")
 start_vigild "$T/vigil.conf" "$T/vigild3.log"
+# Running (signals handled) before the SIGTERM below.
+wait_for 20 sh -c "[ \$(grep -c ' running: generation' \"$T/vigild3.log\") -gt $runs ]" ||
+	fail "vigild did not start again"
 wait_for 60 sh -c "[ \$(grep -o 'id=[0-9a-f]*' \"$T/got.txt\" | sort -u | wc -l) -ge 400 ]" ||
 	fail "kill -9: $(ids "$T/got.txt" | wc -l) of 400 alerts"
 check_all "kill -9" "$T/want3"
