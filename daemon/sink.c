@@ -1136,9 +1136,13 @@ sinks_free(sinks *set)
 	for (size_t i = set->n; i-- > 0;) {
 		sink_inst *s = &set->items[i];
 		delivery  *d;
-		size_t     left = s->n_queue + s->n_pending;
+		size_t     left        = s->n_queue + s->n_pending;
+		bool       was_started = s->started;
 
-		if (s->started && s->conf->desc->stop)
+		/* Completions during stop only requeue: nothing is emitted
+		 * into a sink that is stopping. */
+		s->started = false;
+		if (was_started && s->conf->desc->stop)
 			s->conf->desc->stop(s->instance);
 		while ((d = TAILQ_FIRST(&s->queue)) != NULL) {
 			TAILQ_REMOVE(&s->queue, d, entry);
