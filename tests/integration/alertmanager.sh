@@ -1,0 +1,201 @@
+#!/bin/sh
+# The alertmanager sink against a real Prometheus Alertmanager on loopback,
+# with basic authentication: vigild starts first and the sink retries
+# until Alertmanager is up; then every alert is there with its labels and
+# annotations (checked against the file sink's documents of the same
+# alerts), re-sends move endsAt forward, and an Alertmanager restarted
+# empty gets the active alerts back. The password never reaches the log.
+AM="${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}"
+if [ ! -x "$AM" ]; then
+	echo "SKIP: $AM not installed (Debian: prometheus-alertmanager)"
+	exit 77
+fi
+: "${TEST_TIMEOUT:=120}"
+. "$(dirname "$0")/lib.sh"
+
+port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+AMPORT=$(port)
+PASS='s3cret:пароль'
+printf '%s\n' "$PASS" >"$T/am-pass"
+
+# The Alertmanager: its own configuration, storage and web config (the
+# bcrypt hash of $PASS, cost 4); clustering off.
+cat >"$T/am.yml" <<'YML'
+route:
+  receiver: review
+  group_by: ['alertname', 'jurisdiction']
+receivers:
+  - name: review
+YML
+cat >"$T/web.yml" <<'YML'
+basic_auth_users:
+  vigil: $2b$04$rhCNfKeRqqMKCdjTNnDimugrdwsfM/o/UNf79corfhL0pBJ5sVfmK
+YML
+start_am() {
+	"$AM" --config.file="$T/am.yml" --web.config.file="$T/web.yml" \
+	    --storage.path="$T/am-data" --web.listen-address="127.0.0.1:$AMPORT" \
+	    --cluster.listen-address= --log.level=warn >>"$T/am.log" 2>&1 &
+	AMPID=$!
+	PIDS="$PIDS $AMPID"
+}
+stop_am() {
+	kill -TERM "$AMPID"
+	wait "$AMPID" 2>/dev/null || true
+}
+
+# am.py MODE ...: ready | has IDS_FILE | check DOCS | ends OUT | later OUT
+cat >"$T/am.py" <<'PYEOF'
+import base64, json, sys, urllib.request
+from datetime import datetime, timezone
+
+port, password, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+auth = "Basic " + base64.b64encode(("vigil:" + password).encode()).decode()
+
+def get(path):
+    req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path),
+                                 headers={"Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status, r.read()
+
+def when(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+def alerts():
+    status, body = get("/api/v2/alerts")
+    assert status == 200, status
+    return {a["labels"]["alert_id"]: a for a in json.loads(body)
+            if "alert_id" in a["labels"]}
+
+if mode == "ready":
+    sys.exit(0 if get("/-/ready")[0] == 200 else 1)
+docs = [json.loads(l) for l in open(sys.argv[4], encoding="utf-8")]
+got = alerts()
+now = datetime.now(timezone.utc)
+if mode == "has":
+    missing = [d["id"] for d in docs if d["id"] not in got]
+    if missing:
+        print("missing:", missing)
+    sys.exit(1 if missing else 0)
+if mode == "check":
+    assert len(docs) >= 5, "too few alerts to check: %d" % len(docs)
+    cyrillic = 0
+    for d in docs:
+        a = got[d["id"]]
+        lb, an, post = a["labels"], a["annotations"], d["post"]
+        want = {"alertname": d["rule"], "alert_id": d["id"],
+                "severity": d["severity"], "platform": post["platform"],
+                "channel": post["channel"], "team": "moderation"}
+        if d["jurisdiction"]:
+            want["jurisdiction"] = d["jurisdiction"]
+        assert lb == want, (lb, want)
+        assert an["title"] == d["title"], (an, d["title"])
+        if d["evidence"]:
+            assert an["evidence"] == d["evidence"][0]["excerpt"], (an, d["evidence"])
+        else:
+            assert "evidence" not in an, an
+        assert an["post_id"] == post["id"], an
+        assert post["id"] in an["summary"] and d["title"] in an["summary"], an
+        if post["url"]:
+            assert an["url"] == post["url"] and a["generatorURL"] == post["url"], a
+        else:
+            assert "url" not in an and not a.get("generatorURL"), a
+        if d.get("legal"):
+            lg = d["legal"]
+            assert an["legal_basis"] == "%s, %s" % (lg["law"], lg["article"]), an
+        else:
+            assert "legal_basis" not in an, an
+        if d.get("window"):
+            w = d["window"]
+            assert an["window"].startswith(w["name"] + ", "), an
+            start, end = an["window"][len(w["name"]) + 2:].split(" to ")
+            assert when(start) == when(w["start"]) and when(end) == when(w["end"]), an
+        assert when(a["startsAt"]) == when(post["created_at"]), (a["startsAt"], post)
+        assert when(a["endsAt"]) > now, a["endsAt"]
+        assert a["status"]["state"] == "active", a["status"]
+        if any("\u0400" <= c <= "\u04ff" for c in an["title"] + an.get("evidence", "")):
+            cyrillic += 1
+    assert cyrillic > 0, "no Cyrillic text among the alerts"
+    assert any(not d["jurisdiction"] for d in docs), "every alert has a jurisdiction"
+    assert any(d["jurisdiction"] for d in docs), "no alert has a jurisdiction"
+    sys.exit(0)
+out = sys.argv[5]
+if mode == "ends":
+    json.dump({i: got[d["id"]]["endsAt"] for i, d in enumerate(docs)}, open(out, "w"))
+    sys.exit(0)
+if mode == "later":
+    before = json.load(open(out))
+    stale = [d["id"] for i, d in enumerate(docs)
+             if when(got[d["id"]]["endsAt"]) <= when(before[str(i)])]
+    if stale:
+        print("endsAt did not move:", stale)
+    sys.exit(1 if stale else 0)
+PYEOF
+am() { "$PY" "$T/am.py" "$AMPORT" "$PASS" "$@"; }
+
+# The sample feed under the kz rules and the election watchlist. The file
+# sink writes the same alerts as documents to check against.
+ln -s "$top_srcdir/etc/kz" "$T/kz"
+cp "$top_srcdir/etc/sample-posts.jsonl" "$T/feed.jsonl"
+{
+	daemon_section
+	cat <<CONF
+workers = { count = 2; };
+inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 50; jurisdictions = [ "kz" ]; } );
+rules = (
+  { @include "$top_srcdir/etc/rule-kz.conf" },
+  { @include "$top_srcdir/etc/watchlist-elections.conf" }
+);
+sinks = (
+  { plugin = "file"; name = "ref"; path = "$T/alerts.jsonl"; min_severity = "warning"; },
+  {
+    plugin = "alertmanager"; name = "am"; min_severity = "warning";
+    url = "http://127.0.0.1:$AMPORT/";
+    username = "vigil"; password_file = "$T/am-pass";
+    labels = ( { name = "team"; value = "moderation"; } );
+    lifetime_s = 60; resend_interval_s = 1; batch = 3; timeout_ms = 2000;
+  }
+);
+CONF
+} >"$T/vigil.conf"
+
+# How many alerts to expect: findings of warning and above.
+"$VIGILD" --replay "$T/feed.jsonl" -c "$T/vigil.conf" >"$T/replay.out" 2>"$T/replay.log" ||
+	fail "replay exited $?"
+want=$("$PY" -c '
+import json, sys
+print(sum(1 for l in open(sys.argv[1]) for f in json.loads(l).get("findings", [])
+          if f["severity"] in ("warning", "alert")))' "$T/replay.out")
+[ "$want" -ge 5 ] || fail "the sample feed gives only $want alerts"
+
+# vigild first: Alertmanager is not there yet, so the sink retries.
+start_vigild "$T/vigil.conf" "$T/vigild.log"
+wait_for 30 has_lines "$T/alerts.jsonl" "$want" ||
+	fail "expected $want alerts in the file, got $(lines "$T/alerts.jsonl")"
+wait_for 20 grep -q "to be retried" "$T/vigild.log" ||
+	fail "the sink did not report Alertmanager down"
+
+start_am
+wait_for 20 am ready || fail "Alertmanager did not become ready"
+wait_for 40 am has "$T/alerts.jsonl" || fail "not every alert reached Alertmanager: $(am has "$T/alerts.jsonl")"
+am check "$T/alerts.jsonl" || fail "alerts in Alertmanager are wrong"
+
+# Re-sends keep the alerts active: endsAt moves forward.
+am ends "$T/alerts.jsonl" "$T/ends.json" || fail "cannot read endsAt"
+sleep 2
+wait_for 10 am later "$T/alerts.jsonl" "$T/ends.json" ||
+	fail "re-sends did not move endsAt: $(am later "$T/alerts.jsonl" "$T/ends.json")"
+
+# Alertmanager keeps alerts in memory only: restarted, it gets them back
+# from the re-sends.
+stop_am
+start_am
+wait_for 20 am ready || fail "Alertmanager did not come back"
+wait_for 20 am has "$T/alerts.jsonl" || fail "alerts not re-sent after Alertmanager restarted"
+am check "$T/alerts.jsonl" || fail "re-sent alerts are wrong"
+
+stop_vigild
+grep -q "пароль" "$T/vigild.log" && fail "the password reached the log"
+grep -q "refused for good" "$T/vigild.log" && fail "alerts were refused"
+[ "$(lines "$T/alerts.jsonl")" -eq "$want" ] || fail "the feed gave $(lines "$T/alerts.jsonl") alerts, not $want"
+stop_am
+echo "alertmanager: ok"
