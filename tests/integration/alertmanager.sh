@@ -43,9 +43,11 @@ stop_am() {
 	wait "$AMPID" 2>/dev/null || true
 }
 
-# am.py MODE ...: ready | has IDS_FILE | check DOCS | ends OUT | later OUT
+# am.py MODE ...: ready SECS | has DOCS SECS | check DOCS | ends DOCS OUT |
+# later DOCS OUT SECS. The waits poll inside one python process: starting
+# one per poll is slow on a loaded machine.
 cat >"$T/am.py" <<'PYEOF'
-import base64, json, sys, urllib.request
+import base64, json, sys, time, urllib.request
 from datetime import datetime, timezone
 
 port, password, mode = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -66,75 +68,96 @@ def alerts():
     return {a["labels"]["alert_id"]: a for a in json.loads(body)
             if "alert_id" in a["labels"]}
 
+def until(secs, test):
+    """Polls test() until it returns None (done) or secs pass; exits 1
+    with its last complaint."""
+    end = time.monotonic() + float(secs)
+    while True:
+        try:
+            why = test()
+        except Exception as e:
+            why = repr(e)
+        if why is None:
+            sys.exit(0)
+        if time.monotonic() > end:
+            print(why)
+            sys.exit(1)
+        time.sleep(0.2)
+
 if mode == "ready":
-    sys.exit(0 if get("/-/ready")[0] == 200 else 1)
+    until(sys.argv[4], lambda: None if get("/-/ready")[0] == 200 else "not ready")
 docs = [json.loads(l) for l in open(sys.argv[4], encoding="utf-8")]
-got = alerts()
-now = datetime.now(timezone.utc)
+
+def missing():
+    got = alerts()
+    gone = [d["id"] for d in docs if d["id"] not in got]
+    return "missing: %s" % gone if gone else None
+
 if mode == "has":
-    missing = [d["id"] for d in docs if d["id"] not in got]
-    if missing:
-        print("missing:", missing)
-    sys.exit(1 if missing else 0)
-if mode == "check":
-    assert len(docs) >= 5, "too few alerts to check: %d" % len(docs)
-    cyrillic = 0
-    for d in docs:
-        a = got[d["id"]]
-        lb, an, post = a["labels"], a["annotations"], d["post"]
-        want = {"alertname": d["rule"], "alert_id": d["id"],
-                "severity": d["severity"], "platform": post["platform"],
-                "channel": post["channel"], "team": "moderation"}
-        if d["jurisdiction"]:
-            want["jurisdiction"] = d["jurisdiction"]
-        assert lb == want, (lb, want)
-        assert an["title"] == d["title"], (an, d["title"])
-        if d["evidence"]:
-            assert an["evidence"] == d["evidence"][0]["excerpt"], (an, d["evidence"])
-        else:
-            assert "evidence" not in an, an
-        assert an["post_id"] == post["id"], an
-        assert post["id"] in an["summary"] and d["title"] in an["summary"], an
-        if post["url"]:
-            assert an["url"] == post["url"] and a["generatorURL"] == post["url"], a
-        else:
-            assert "url" not in an and not a.get("generatorURL"), a
-        if d.get("legal"):
-            lg = d["legal"]
-            assert an["legal_basis"] == "%s, %s" % (lg["law"], lg["article"]), an
-        else:
-            assert "legal_basis" not in an, an
-        if d.get("window"):
-            w = d["window"]
-            assert an["window"].startswith(w["name"] + ", "), an
-            start, end = an["window"][len(w["name"]) + 2:].split(" to ")
-            assert when(start) == when(w["start"]) and when(end) == when(w["end"]), an
-        assert when(a["startsAt"]) == when(post["created_at"]), (a["startsAt"], post)
-        assert when(a["endsAt"]) > now, a["endsAt"]
-        assert a["status"]["state"] == "active", a["status"]
-        if any("\u0400" <= c <= "\u04ff" for c in an["title"] + an.get("evidence", "")):
-            cyrillic += 1
-    assert cyrillic > 0, "no Cyrillic text among the alerts"
-    assert any(not d["jurisdiction"] for d in docs), "every alert has a jurisdiction"
-    assert any(d["jurisdiction"] for d in docs), "no alert has a jurisdiction"
-    sys.exit(0)
-out = sys.argv[5]
-if mode == "ends":
-    json.dump({i: got[d["id"]]["endsAt"] for i, d in enumerate(docs)}, open(out, "w"))
-    sys.exit(0)
+    until(sys.argv[5], missing)
 if mode == "later":
-    before = json.load(open(out))
-    stale = [d["id"] for i, d in enumerate(docs)
-             if when(got[d["id"]]["endsAt"]) <= when(before[str(i)])]
-    if stale:
-        print("endsAt did not move:", stale)
-    sys.exit(1 if stale else 0)
+    before = json.load(open(sys.argv[5]))
+    def moved():
+        got = alerts()
+        stale = [d["id"] for d in docs
+                 if when(got[d["id"]]["endsAt"]) <= when(before[d["id"]])]
+        return "endsAt did not move: %s" % stale if stale else None
+    until(sys.argv[6], moved)
+got = alerts()
+if mode == "ends":
+    json.dump({d["id"]: got[d["id"]]["endsAt"] for d in docs}, open(sys.argv[5], "w"))
+    sys.exit(0)
+assert mode == "check", mode
+now = datetime.now(timezone.utc)
+assert len(docs) >= 5, "too few alerts to check: %d" % len(docs)
+cyrillic = 0
+for d in docs:
+    a = got[d["id"]]
+    lb, an, post = a["labels"], a["annotations"], d["post"]
+    want = {"alertname": d["rule"], "alert_id": d["id"],
+            "severity": d["severity"], "platform": post["platform"],
+            "channel": post["channel"], "team": "moderation"}
+    if d["jurisdiction"]:
+        want["jurisdiction"] = d["jurisdiction"]
+    assert lb == want, (lb, want)
+    assert an["title"] == d["title"], (an, d["title"])
+    if d["evidence"]:
+        assert an["evidence"] == d["evidence"][0]["excerpt"], (an, d["evidence"])
+    else:
+        assert "evidence" not in an, an
+    assert an["post_id"] == post["id"], an
+    assert post["id"] in an["summary"] and d["title"] in an["summary"], an
+    if post["url"]:
+        assert an["url"] == post["url"] and a["generatorURL"] == post["url"], a
+    else:
+        assert "url" not in an and not a.get("generatorURL"), a
+    if d.get("legal"):
+        lg = d["legal"]
+        assert an["legal_basis"] == "%s, %s" % (lg["law"], lg["article"]), an
+    else:
+        assert "legal_basis" not in an, an
+    if d.get("window"):
+        w = d["window"]
+        assert an["window"].startswith(w["name"] + ", "), an
+        start, end = an["window"][len(w["name"]) + 2:].split(" to ")
+        assert when(start) == when(w["start"]) and when(end) == when(w["end"]), an
+    assert when(a["startsAt"]) == when(post["created_at"]), (a["startsAt"], post)
+    assert when(a["endsAt"]) > now, a["endsAt"]
+    assert a["status"]["state"] == "active", a["status"]
+    if any("\u0400" <= c <= "\u04ff" for c in an["title"] + an.get("evidence", "")):
+        cyrillic += 1
+assert cyrillic > 0, "no Cyrillic text among the alerts"
+assert any(not d["jurisdiction"] for d in docs), "every alert has a jurisdiction"
+assert any(d["jurisdiction"] for d in docs), "no alert has a jurisdiction"
 PYEOF
 am() { "$PY" "$T/am.py" "$AMPORT" "$PASS" "$@"; }
 
 # The sample feed under the kz rules and the election watchlist. The file
 # sink writes the same alerts as documents to check against.
-ln -s "$top_srcdir/etc/kz" "$T/kz"
+# (libconfig finds @include files beside the configuration).
+for f in kz rule-kz.conf watchlist-elections.conf; do
+	ln -s "$top_srcdir/etc/$f" "$T/$f"
+done
 cp "$top_srcdir/etc/sample-posts.jsonl" "$T/feed.jsonl"
 {
 	daemon_section
@@ -142,8 +165,12 @@ cp "$top_srcdir/etc/sample-posts.jsonl" "$T/feed.jsonl"
 workers = { count = 2; };
 inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 50; jurisdictions = [ "kz" ]; } );
 rules = (
-  { @include "$top_srcdir/etc/rule-kz.conf" },
-  { @include "$top_srcdir/etc/watchlist-elections.conf" }
+  {
+@include "rule-kz.conf"
+  },
+  {
+@include "watchlist-elections.conf"
+  }
 );
 sinks = (
   { plugin = "file"; name = "ref"; path = "$T/alerts.jsonl"; min_severity = "warning"; },
@@ -175,22 +202,20 @@ wait_for 20 grep -q "to be retried" "$T/vigild.log" ||
 	fail "the sink did not report Alertmanager down"
 
 start_am
-wait_for 20 am ready || fail "Alertmanager did not become ready"
-wait_for 40 am has "$T/alerts.jsonl" || fail "not every alert reached Alertmanager: $(am has "$T/alerts.jsonl")"
+am ready 30 || fail "Alertmanager did not become ready"
+am has "$T/alerts.jsonl" 40 || fail "not every alert reached Alertmanager"
 am check "$T/alerts.jsonl" || fail "alerts in Alertmanager are wrong"
 
 # Re-sends keep the alerts active: endsAt moves forward.
 am ends "$T/alerts.jsonl" "$T/ends.json" || fail "cannot read endsAt"
-sleep 2
-wait_for 10 am later "$T/alerts.jsonl" "$T/ends.json" ||
-	fail "re-sends did not move endsAt: $(am later "$T/alerts.jsonl" "$T/ends.json")"
+am later "$T/alerts.jsonl" "$T/ends.json" 15 || fail "re-sends did not move endsAt"
 
 # Alertmanager keeps alerts in memory only: restarted, it gets them back
 # from the re-sends.
 stop_am
 start_am
-wait_for 20 am ready || fail "Alertmanager did not come back"
-wait_for 20 am has "$T/alerts.jsonl" || fail "alerts not re-sent after Alertmanager restarted"
+am ready 30 || fail "Alertmanager did not come back"
+am has "$T/alerts.jsonl" 20 || fail "alerts not re-sent after Alertmanager restarted"
 am check "$T/alerts.jsonl" || fail "re-sent alerts are wrong"
 
 stop_vigild
