@@ -9,8 +9,8 @@
  * generatorURL); batching and the in-flight limits; each kind of reply
  * mapped to alert_done or alert_retry_after; a refused batch posted again
  * one alert at a time; re-sends, their endsAt, max_active and the end of
- * the lifetime; stop; authentication headers and secrets kept out of the
- * log; settings refused with their place.
+ * the lifetime; stop; a POST that cannot start; authentication headers
+ * and secrets kept out of the log; settings refused with their place.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,6 +63,7 @@ static struct {
 	size_t              n_reqs;
 	done_rec            dones[MAX_DONES];
 	size_t              n_dones;
+	int                 fetch_fails; /* fetch returns NULL */
 	char                log[16384];
 } t;
 
@@ -108,6 +109,8 @@ fake_fetch(vigil_ctx *ctx, const vigil_fetch_req *req)
 	fake_req *r;
 
 	(void)ctx;
+	if (t.fetch_fails)
+		return NULL;
 	assert_true(t.n_reqs < MAX_REQS);
 	r = &t.reqs[t.n_reqs++];
 	assert_string_equal(req->method, "POST");
@@ -730,6 +733,29 @@ test_stop(void **state)
 	assert_int_equal(t.n_reqs, 1);
 }
 
+/* A POST that cannot be started: every waiting alert goes back to the
+ * host, in order. */
+static void
+test_fetch_refused(void **state)
+{
+	(void)state;
+	start(BASIC "batch = 1; inflight = 2;");
+	t.fetch_fails = 1;
+	for (uint64_t k = 1; k <= 3; k++)
+		assert_int_equal(emit(k), VIGIL_PENDING);
+	turn();
+	assert_int_equal(t.n_reqs, 0);
+	assert_int_equal(t.n_dones, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(t.dones[i].token, i + 1);
+		assert_int_equal(t.dones[i].status, VIGIL_ERETRY);
+	}
+	t.fetch_fails = 0;
+	assert_int_equal(emit(4), VIGIL_PENDING);
+	turn();
+	assert_int_equal(t.n_reqs, 1);
+}
+
 static void
 test_basic_auth(void **state)
 {
@@ -872,6 +898,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_resend_failure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_fetch_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -101,7 +101,7 @@ struct am_sink {
 	am_post            *resend; /* the re-send POST in flight */
 	struct event       *flush_ev;
 	struct event       *resend_ev;
-	int                 started, stopped;
+	int                 stopped;
 
 	vigil_counter *c_resent, *c_resend_failed, *c_evicted, *c_split;
 };
@@ -775,10 +775,12 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 		TAILQ_INIT(&p->alerts);
 		take_batch(s, p);
 		if (post_start(s, p, TAILQ_FIRST(&p->alerts)) != VIGIL_OK) {
-			/* Logged; the host retries them later. */
+			/* Logged. The others would fare no better: all go
+			 * back to the host, to be retried later. */
+			TAILQ_CONCAT(&p->alerts, &s->queue, link);
 			finish_alerts(s, p, VIGIL_ERETRY, -1);
 			free(p);
-			continue;
+			return;
 		}
 		TAILQ_INSERT_TAIL(&s->posts, p, link);
 		s->n_posts++;
@@ -1276,7 +1278,6 @@ am_start(void *instance)
 		    s->ctx, VIGIL_LOG_ERR, "cannot arm the re-send timer");
 		return VIGIL_ERR;
 	}
-	s->started = 1;
 	return VIGIL_OK;
 }
 
