@@ -43,6 +43,9 @@ typedef struct delivery {
 	int         attempts;
 	vigil_alert alert; /* what emit sees; stays put until alert_done */
 	char       *json;  /* the redacted document, when the sink redacts */
+	bool        early_done; /* alert_done came during emit */
+	int         early_status;
+	int64_t     early_retry_ms;
 	TAILQ_ENTRY(delivery) entry;
 } delivery;
 
@@ -83,7 +86,9 @@ struct sink_inst {
 	size_t               n_queue, n_pending;
 	struct event        *timer;    /* backoff */
 	int                  failures; /* in a row */
+	int64_t              retry_at; /* monotonic us the timer fires */
 	unsigned             redact;
+	delivery            *emitting; /* inside its emit call */
 	size_t               backlog, max_inflight;
 	int                  retry_min_ms, retry_max_ms;
 	vigil_counter       *c_sent, *c_retry, *c_failed;
@@ -218,10 +223,19 @@ finished(sink_inst *s, delivery *d, int state, const char *error)
 }
 
 static void
+arm(sink_inst *s, int64_t ms)
+{
+	struct timeval tv = {
+	    (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	s->retry_at = now_monotonic_us() + ms * 1000;
+	evtimer_add(s->timer, &tv);
+}
+
+static void
 backoff(sink_inst *s, int64_t at_least_ms)
 {
-	struct timeval tv;
-	int64_t        ms = s->retry_min_ms;
+	int64_t ms = s->retry_min_ms;
 
 	for (int i = 1; i < s->failures && ms < s->retry_max_ms; i++)
 		ms *= 2;
@@ -232,9 +246,7 @@ backoff(sink_inst *s, int64_t at_least_ms)
 	ms = ms / 2 + (int64_t)(random() % (ms / 2 + 1));
 	if (ms < at_least_ms)
 		ms = at_least_ms;
-	tv.tv_sec  = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(s->timer, &tv);
+	arm(s, ms);
 }
 
 /* A delivery to try again: back in its sink's queue (the successor's if
@@ -251,10 +263,16 @@ requeue(sink_inst *s, delivery *d, int64_t at_least_ms)
 	}
 	while (s->successor)
 		s = s->successor;
-	s->failures++;
 	queue_insert(s, d);
-	if (!evtimer_pending(s->timer, NULL))
+	/* The deliveries in flight together fail together: one failure for
+	 * the backoff, not one per alert. */
+	if (!evtimer_pending(s->timer, NULL)) {
+		s->failures++;
 		backoff(s, at_least_ms);
+	} else if (now_monotonic_us() + at_least_ms * 1000 > s->retry_at) {
+		/* A Retry-After beyond the backoff already running. */
+		arm(s, at_least_ms);
+	}
 }
 
 static void
@@ -340,21 +358,32 @@ emit_one(sink_inst *s, delivery *d)
 	d->token       = ++s->set->next_token;
 	d->alert.token = d->token;
 	d->attempts++;
+	d->early_done = false;
 	if (s->redact && redact(s, d) != 0) {
 		host_log_limited(&s->ctx, VIGIL_LOG_ERR,
 		    "out of memory redacting alert %s; retrying", d->alert.id);
 		requeue(s, d, 0);
 		return;
 	}
-	d->sink = s;
-	TAILQ_INSERT_TAIL(&s->pending, d, entry);
-	s->n_pending++;
-	rv = s->conf->desc->emit(s->instance, &d->alert);
-	if (rv == VIGIL_PENDING)
+	d->sink     = s;
+	s->emitting = d;
+	rv          = s->conf->desc->emit(s->instance, &d->alert);
+	s->emitting = NULL;
+	if (d->early_done) {
+		/* alert_done came from inside emit. */
+		if (rv != VIGIL_PENDING)
+			host_log_limited(&s->ctx, VIGIL_LOG_ERR,
+			    "emit returned %d after completing alert %s; the "
+			    "completion counts",
+			    rv, d->alert.id);
+		outcome(s, d, d->early_status, d->early_retry_ms);
 		return;
-	/* Finished at once: emit did not keep the alert. */
-	TAILQ_REMOVE(&s->pending, d, entry);
-	s->n_pending--;
+	}
+	if (rv == VIGIL_PENDING) {
+		TAILQ_INSERT_TAIL(&s->pending, d, entry);
+		s->n_pending++;
+		return;
+	}
 	outcome(s, d, rv, 0);
 }
 
@@ -363,7 +392,8 @@ sink_pump(sink_inst *s)
 {
 	delivery *d;
 
-	if (!s->started || s->successor || evtimer_pending(s->timer, NULL))
+	if (!s->started || s->successor || s->emitting ||
+	    evtimer_pending(s->timer, NULL))
 		return;
 	while (s->n_pending < s->max_inflight &&
 	    (d = TAILQ_FIRST(&s->queue)) != NULL &&
@@ -388,6 +418,12 @@ completed(vigil_ctx *ctx, uint64_t token, int status, int64_t retry_ms)
 	sink_inst *s = ctx->owner;
 	delivery  *d;
 
+	if (s->emitting != NULL && s->emitting->token == token) {
+		s->emitting->early_done     = true;
+		s->emitting->early_status   = status;
+		s->emitting->early_retry_ms = retry_ms;
+		return;
+	}
 	TAILQ_FOREACH (d, &s->pending, entry)
 		if (d->token == token)
 			break;
@@ -400,7 +436,9 @@ completed(vigil_ctx *ctx, uint64_t token, int status, int64_t retry_ms)
 	TAILQ_REMOVE(&s->pending, d, entry);
 	s->n_pending--;
 	outcome(s, d, status, retry_ms);
-	sink_pump(s->successor ? s->successor : s);
+	/* Not from inside an emit: the pump that called it goes on. */
+	if (s->emitting == NULL)
+		sink_pump(s->successor ? s->successor : s);
 	vigild_progress(s->set->v);
 }
 
