@@ -2,7 +2,8 @@
  * control.h - the control socket that vigilctl talks to: a unix stream
  * socket (mode 0660) on the daemon's loop. The protocol is one JSON object
  * per line each way: {"cmd":"status"} -> {"ok":true,...} or
- * {"ok":false,"error":"..."}. Commands: status, plugins, reload, metrics.
+ * {"ok":false,"error":"..."}. Commands: status, plugins, reload, metrics,
+ * outbox.
  */
 #ifndef VIGIL_CONTROL_H
 #define VIGIL_CONTROL_H

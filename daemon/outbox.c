@@ -517,7 +517,7 @@ run_query(outbox *ob, op *p)
 		    "SELECT * FROM (SELECT d.seq, a.id, a.rule, d.sink, "
 		    "d.state, d.attempts, d.updated, d.error, a.created FROM "
 		    "deliveries d JOIN alerts a ON a.seq=d.seq WHERE " FILTERS
-		    " AND ?5=?5 ORDER BY d.seq DESC LIMIT ?4) ORDER BY seq",
+		    " AND ?5=?5 ORDER BY d.seq DESC, d.sink LIMIT ?4) ORDER BY seq, sink",
 		    arr, list_row);
 	} else if (strcmp(a, "retry") == 0) {
 		rc = query_rows(ob, p,

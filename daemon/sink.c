@@ -808,9 +808,30 @@ on_rate_timer(evutil_socket_t fd, short what, void *arg)
 /* ---- loading from the outbox ------------------------------------------ */
 
 typedef struct load_req {
-	vigild *v; /* not the sinks: a reload may free them meanwhile */
-	char   *name;
+	vigild  *v; /* not the sinks: a reload may free them meanwhile */
+	char    *name;
+	int64_t *only; /* sorted seqs to take, or NULL for all */
+	size_t   n_only;
 } load_req;
+
+static int
+cmp_seq(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A load is filtered to the seqs it is for (a retry, what a retired sink
+ * had in flight), so that it never brings back what another delivery of
+ * the same sink finished while the outbox was reading. */
+static bool
+load_wants(const load_req *lr, int64_t seq)
+{
+	return lr->only == NULL ||
+	    bsearch(&seq, lr->only, lr->n_only, sizeof(*lr->only), cmp_seq) !=
+	    NULL;
+}
 
 static sink_inst *
 sink_named(sinks *set, const char *name)
@@ -839,7 +860,8 @@ loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
 	for (size_t i = 0; s && i < n; i++) {
 		delivery *d;
 
-		if (sink_has_seq(s, rows[i].seq))
+		if (!load_wants(lr, rows[i].seq) ||
+		    sink_has_seq(s, rows[i].seq))
 			continue;
 		if (rows[i].data != ss_data) {
 			alert_set *as;
@@ -873,35 +895,52 @@ loaded(void *arg, int rc, const char *err, outbox_row *rows, size_t n)
 	if (s)
 		sink_pump(s);
 	outbox_rows_free(rows, n);
+	free(lr->only);
 	free(lr->name);
 	free(lr);
 }
 
+/* Loads the sink's pending deliveries; only those of seqs (taken over,
+ * sorted here) when seqs is not NULL. */
 static void
-load_pending(sinks *set, const char *name)
+load_pending(sinks *set, const char *name, int64_t *seqs, size_t n)
 {
 	load_req *lr = calloc(1, sizeof(*lr));
 
 	if (set->v->ob == NULL)
 		goto out;
 	if (lr == NULL || (lr->name = strdup(name)) == NULL) {
-		log_err(
-		    "sink %s: out of memory loading undelivered alerts", name);
+		log_err("sink %s: out of memory loading undelivered alerts; "
+		        "they are sent after a restart",
+		    name);
 		goto out;
+	}
+	if (seqs != NULL) {
+		qsort(seqs, n, sizeof(*seqs), cmp_seq);
+		lr->only   = seqs;
+		lr->n_only = n;
+		seqs       = NULL;
 	}
 	lr->v = set->v;
 	outbox_load(set->v->ob, name, OB_PENDING, 0, SIZE_MAX / 2, loaded, lr);
 	return;
 out:
+	if (lr)
+		free(lr->name);
 	free(lr);
+	free(seqs);
 }
 
 void
-sinks_reload_pending(sinks *set, const char *sink)
+sinks_load_seqs(sinks *set, const char *sink, int64_t *seqs, size_t n)
 {
-	for (size_t k = 0; set && k < set->n; k++)
-		if (sink == NULL || strcmp(set->items[k].conf->name, sink) == 0)
-			load_pending(set, set->items[k].conf->name);
+	sink_inst *s = sink_named(set, sink);
+
+	if (s == NULL) {
+		free(seqs);
+		return;
+	}
+	load_pending(set, s->conf->name, seqs, n);
 }
 
 void
@@ -920,7 +959,7 @@ sinks_takeover(sinks *set, sinks *prev)
 		delivery  *d;
 
 		if (p == NULL) {
-			load_pending(set, s->conf->name);
+			load_pending(set, s->conf->name, NULL, 0);
 			continue;
 		}
 		p->successor = s;
@@ -1176,6 +1215,8 @@ sinks_free(sinks *set)
 		delivery  *d;
 		size_t     left        = s->n_queue + s->n_pending;
 		bool       was_started = s->started;
+		int64_t   *inflight;
+		size_t     n_inflight;
 
 		/* Completions during stop only requeue: nothing is emitted
 		 * into a sink that is stopping. */
@@ -1186,8 +1227,13 @@ sinks_free(sinks *set)
 			TAILQ_REMOVE(&s->queue, d, entry);
 			delivery_free(d);
 		}
+		n_inflight = 0;
+		inflight =
+		    calloc(s->n_pending ? s->n_pending : 1, sizeof(*inflight));
 		while ((d = TAILQ_FIRST(&s->pending)) != NULL) {
 			TAILQ_REMOVE(&s->pending, d, entry);
+			if (inflight)
+				inflight[n_inflight++] = d->seq;
 			delivery_free(d);
 		}
 		if (left && s->successor) {
@@ -1196,13 +1242,16 @@ sinks_free(sinks *set)
 			sink_inst *n = s->successor;
 			while (n->successor)
 				n = n->successor;
-			load_pending(n->set, n->conf->name);
+			load_pending(
+			    n->set, n->conf->name, inflight, n_inflight);
+			inflight = NULL;
 		} else if (left) {
 			host_log(&s->ctx, VIGIL_LOG_WARNING,
 			    "stopped with %zu alerts undelivered; they stay in "
 			    "the outbox and are sent after a restart",
 			    left);
 		}
+		free(inflight);
 		if (s->instance && s->conf->desc->destroy)
 			s->conf->desc->destroy(s->instance);
 		if (s->timer)

@@ -50,8 +50,9 @@ size_t sinks_queued(const sinks *s);
 bool sinks_full(const sinks *s);
 /* Below half of every backlog again. */
 bool sinks_roomy(const sinks *s);
-/* Loads from the outbox what vigilctl outbox retry made pending again. */
-void sinks_reload_pending(sinks *s, const char *sink);
+/* Queues the deliveries seqs (malloc'd; taken over) of sink, which
+ * vigilctl outbox retry made pending again, from the outbox. */
+void sinks_load_seqs(sinks *s, const char *sink, int64_t *seqs, size_t n);
 /* Adds the sinks' state to a status reply. */
 void sinks_status(const sinks *s, json_t *obj);
 /* Reopens files (log rotation). */

@@ -603,32 +603,74 @@ typedef struct outbox_call {
 	control_req *req;
 } outbox_call;
 
+/* Queues what a retry made pending again: the seqs of each sink. */
+static void
+queue_retried(vigild *v, json_t *deliveries)
+{
+	size_t  n = json_array_size(deliveries), i, k;
+	json_t *d;
+	bool   *done = calloc(n ? n : 1, sizeof(*done));
+
+	for (i = 0; done && i < n; i++) {
+		const char *sink = json_string_value(
+		    json_object_get(json_array_get(deliveries, i), "sink"));
+		int64_t *seqs = NULL;
+		size_t   m    = 0;
+
+		if (done[i] || sink == NULL ||
+		    (seqs = calloc(n, sizeof(*seqs))) == NULL)
+			continue;
+		json_array_foreach(deliveries, k, d)
+		{
+			const char *s =
+			    json_string_value(json_object_get(d, "sink"));
+			if (k >= i && !done[k] && s && strcmp(s, sink) == 0) {
+				seqs[m++] = json_integer_value(
+				    json_object_get(d, "seq"));
+				done[k] = true;
+			}
+		}
+		sinks_load_seqs(v->cur->out, sink, seqs, m);
+	}
+	if (done == NULL)
+		log_err("out of memory queueing retried alerts; they are sent "
+		        "after a restart");
+	free(done);
+}
+
 static void
 outbox_answered(void *arg, json_t *reply, const char *err)
 {
 	outbox_call *oc = arg;
-	json_t      *d;
-	size_t       i;
 
-	if (reply == NULL) {
+	if (reply == NULL)
 		reply = json_pack("{s:b, s:s}", "ok", 0, "error",
 		    err ? err : "outbox query failed");
-	} else if (oc->v->cur != NULL &&
+	else if (oc->v->cur != NULL &&
 	    strcmp(json_string_value(json_object_get(reply, "action")),
-	        "retry") == 0) {
-		/* Pending again: the sinks read them back. */
-		json_array_foreach(
-		    json_object_get(reply, "deliveries"), i, d) if (i == 0 ||
-		    strcmp(json_string_value(json_object_get(d, "sink")),
-		        json_string_value(json_object_get(
-		            json_array_get(
-		                json_object_get(reply, "deliveries"), i - 1),
-		            "sink"))) != 0)
-		    sinks_reload_pending(oc->v->cur->out,
-		        json_string_value(json_object_get(d, "sink")));
-	}
+	        "retry") == 0)
+		queue_retried(oc->v, json_object_get(reply, "deliveries"));
 	control_reply(oc->req, reply);
 	free(oc);
+}
+
+/* A string member, absent, or an error (-1). */
+static int
+opt_string(json_t *args, const char *key, const char **out, json_t *reply)
+{
+	json_t *v = json_object_get(args, key);
+	char    msg[96];
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(msg, sizeof(msg), "'%s' must be a string", key);
+		json_object_set_new(reply, "error", json_string(msg));
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
 }
 
 static int
@@ -640,9 +682,14 @@ cmd_outbox(void *arg, control_req *req, json_t *args, json_t *reply)
 	outbox_query q = {.state = -1};
 	outbox_call *oc;
 	const char  *state;
+	json_t      *limit = json_object_get(args, "limit");
 	bool         known = false;
 
-	q.action = json_string_value(json_object_get(args, "action"));
+	if (opt_string(args, "action", &q.action, reply) != 0 ||
+	    opt_string(args, "sink", &q.sink, reply) != 0 ||
+	    opt_string(args, "id", &q.id, reply) != 0 ||
+	    opt_string(args, "state", &state, reply) != 0)
+		return -1;
 	if (q.action == NULL)
 		q.action = "stats";
 	for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
@@ -653,19 +700,32 @@ cmd_outbox(void *arg, control_req *req, json_t *args, json_t *reply)
 		                "purge)"));
 		return -1;
 	}
-	q.sink  = json_string_value(json_object_get(args, "sink"));
-	q.id    = json_string_value(json_object_get(args, "id"));
-	state   = json_string_value(json_object_get(args, "state"));
-	q.limit = (size_t)json_integer_value(json_object_get(args, "limit"));
+	if (limit != NULL &&
+	    (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+	        json_integer_value(limit) > 100000)) {
+		json_object_set_new(reply, "error",
+		    json_string("'limit' must be an integer from 1 to 100000"));
+		return -1;
+	}
+	q.limit = limit ? (size_t)json_integer_value(limit) : 0;
 	if (state && (q.state = outbox_state_parse(state)) < 0) {
 		json_object_set_new(reply, "error",
 		    json_string("unknown state (pending, delivered, dead or "
 		                "held)"));
 		return -1;
 	}
-	/* Only dead letters are retried or purged. */
-	if (strcmp(q.action, "retry") == 0 || strcmp(q.action, "purge") == 0)
+	/* Only dead letters are retried or purged, and never all of them
+	 * by accident: an id, or "all": true. */
+	if (strcmp(q.action, "retry") == 0 || strcmp(q.action, "purge") == 0) {
 		q.state = OB_DEAD;
+		if (q.id == NULL &&
+		    !json_is_true(json_object_get(args, "all"))) {
+			json_object_set_new(reply, "error",
+			    json_string("retry and purge need an 'id' or "
+			                "\"all\": true"));
+			return -1;
+		}
+	}
 	if (v->ob == NULL || (oc = calloc(1, sizeof(*oc))) == NULL) {
 		json_object_set_new(reply, "error",
 		    json_string(v->ob ? "out of memory" : "no outbox"));
