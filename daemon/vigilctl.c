@@ -1,14 +1,18 @@
 /*
  * vigilctl.c - the command-line client of vigild's control socket: sends
  * one request line, waits (with a timeout) for the one reply line and
- * prints it for people, or as JSON with --json.
+ * prints it for people, or as JSON with --json. `outbox` reads and acts on
+ * the durable outbox: counts, deliveries, and dead letters to retry or
+ * purge.
  *
  * Exit status: 0 done, 1 the daemon answered with an error (for reload:
  * the new configuration was refused), 2 bad usage, 3 the daemon could not
  * be reached or gave no usable reply.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,9 +27,14 @@
 
 #include "control.h"
 
-#define DEFAULT_SOCKET  "/run/vigil/control.sock"
-#define DEFAULT_TIMEOUT 30
-#define MAX_REPLY       (256u << 20) /* metrics of a big setup fit */
+#define DEFAULT_SOCKET      "/run/vigil/control.sock"
+#define DEFAULT_TIMEOUT     30
+#define MAX_REPLY           (256u << 20) /* metrics of a big setup fit */
+#define OUTBOX_LIST_DEFAULT 100          /* the daemon's default for list */
+#define OUTBOX_LIST_MAX     100000
+#define ALERT_ID_LEN        32 /* hexadecimal digits (doc/alerts.md) */
+#define SINK_NAME_MAX       64
+#define NELEM(a)            (sizeof(a) / sizeof(*(a)))
 
 enum {
 	EXIT_OK      = 0,
@@ -39,7 +48,18 @@ struct options {
 	int         timeout_s;
 	const char *command;
 	bool        json;
+	/* outbox */
+	const char *action;
+	const char *sink;                 /* NULL: every sink */
+	const char *state;                /* list: NULL for any */
+	char        id[ALERT_ID_LEN + 1]; /* "" for any */
+	long        limit;                /* list: 0 for the daemon's default */
+	bool        all;                  /* retry, purge: every dead one */
 };
+
+static const char *const outbox_actions[] = {"stats", "list", "retry", "purge"};
+static const char *const outbox_states[]  = {
+     "pending", "delivered", "dead", "held"};
 
 static void
 usage(FILE *out)
@@ -53,25 +73,43 @@ usage(FILE *out)
 	    "  plugins   the plugin instances that are loaded\n"
 	    "  reload    reload the configuration and wait for the outcome\n"
 	    "  metrics   the metrics, in Prometheus text format\n"
+	    "  outbox    the durable outbox of alerts (below)\n"
+	    "\n"
+	    "  outbox [stats] [--sink S]\n"
+	    "            deliveries counted by sink and state\n"
+	    "  outbox list [--sink S] [--state ST] [--id ID] [--limit N]\n"
+	    "            the newest deliveries (default %d, at most %d),\n"
+	    "            oldest first; ST is pending, delivered, dead or held\n"
+	    "  outbox retry (--id ID | --all) [--sink S]\n"
+	    "            dead deliveries become pending and are sent again\n"
+	    "  outbox purge (--id ID | --all) [--sink S]\n"
+	    "            dead deliveries are deleted\n"
 	    "\n"
 	    "options:\n"
 	    "  -s SOCKET   the control socket (default: $VIGIL_CONTROL, or\n"
 	    "              " DEFAULT_SOCKET ")\n"
 	    "  -t SECONDS  how long to wait for the reply (default: %d)\n"
-	    "  --json      print the daemon's reply as it came (status,\n"
-	    "              plugins, reload)\n"
+	    "  --json      print the daemon's reply as it came (every\n"
+	    "              command but metrics)\n"
 	    "  -h          this help\n"
 	    "\n"
 	    "exit status: 0 done, 1 the daemon reported an error (reload:\n"
 	    "refused), 2 bad usage, 3 the daemon cannot be reached\n",
-	    DEFAULT_TIMEOUT);
+	    OUTBOX_LIST_DEFAULT, OUTBOX_LIST_MAX, DEFAULT_TIMEOUT);
 }
 
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static int
-usage_error(const char *fmt, const char *arg)
+usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("vigilctl: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputs("\nusage: vigilctl [-s SOCKET] [-t SECONDS] COMMAND [--json] "
 	      "(vigilctl -h for more)\n",
 	    stderr);
@@ -79,15 +117,190 @@ usage_error(const char *fmt, const char *arg)
 }
 
 static bool
+one_of(const char *s, const char *const *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, set[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
 command_known(const char *cmd)
 {
 	static const char *const known[] = {
-	    "status", "plugins", "reload", "metrics"};
+	    "status", "plugins", "reload", "metrics", "outbox"};
 
-	for (size_t i = 0; i < sizeof(known) / sizeof(*known); i++)
-		if (strcmp(cmd, known[i]) == 0)
-			return true;
-	return false;
+	return one_of(cmd, known, NELEM(known));
+}
+
+/* ------------------------------------------------------------ outbox args */
+
+enum {
+	OPT_SINK  = 1u << 0,
+	OPT_STATE = 1u << 1,
+	OPT_ID    = 1u << 2,
+	OPT_LIMIT = 1u << 3,
+	OPT_ALL   = 1u << 4,
+};
+
+static const struct outbox_opt {
+	const char *name;
+	unsigned    flag;
+	bool        has_value;
+} outbox_opts[] = {
+    {"--sink", OPT_SINK, true},
+    {"--state", OPT_STATE, true},
+    {"--id", OPT_ID, true},
+    {"--limit", OPT_LIMIT, true},
+    {"--all", OPT_ALL, false},
+};
+
+/* The option arg names ("--id" or "--id=..."), or NULL. */
+static const struct outbox_opt *
+outbox_opt_find(const char *arg)
+{
+	for (size_t i = 0; i < NELEM(outbox_opts); i++) {
+		size_t n = strlen(outbox_opts[i].name);
+
+		if (strncmp(arg, outbox_opts[i].name, n) == 0 &&
+		    (arg[n] == '\0' ||
+		        (arg[n] == '=' && outbox_opts[i].has_value)))
+			return &outbox_opts[i];
+	}
+	return NULL;
+}
+
+/* Sink instance names as the configuration allows them. */
+static bool
+sink_name_valid(const char *name)
+{
+	if (!isalnum((unsigned char)name[0]) || strlen(name) > SINK_NAME_MAX)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && strchr("_-.", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* Checks and stores the value of one option; the exit status on error,
+ * else -1. */
+static int
+outbox_opt_set(struct options *o, unsigned flag, const char *val)
+{
+	char *end;
+	long  n;
+
+	switch (flag) {
+	case OPT_SINK:
+		if (!sink_name_valid(val))
+			return usage_error("--sink wants a sink's instance "
+			                   "name (letters, digits, '_', '-' "
+			                   "and '.', at most %d), not '%s'",
+			    SINK_NAME_MAX, val);
+		o->sink = val;
+		break;
+	case OPT_STATE:
+		if (!one_of(val, outbox_states, NELEM(outbox_states)))
+			return usage_error("unknown state '%s' (pending, "
+			                   "delivered, dead or held)",
+			    val);
+		o->state = val;
+		break;
+	case OPT_ID:
+		if (strlen(val) != ALERT_ID_LEN ||
+		    strspn(val, "0123456789abcdefABCDEF") != ALERT_ID_LEN)
+			return usage_error("--id wants an alert id, %d "
+			                   "hexadecimal digits, not '%s'",
+			    ALERT_ID_LEN, val);
+		for (size_t i = 0; i <= ALERT_ID_LEN; i++)
+			o->id[i] = (char)tolower((unsigned char)val[i]);
+		break;
+	default: /* OPT_LIMIT */
+		errno = 0;
+		n     = strtol(val, &end, 10);
+		if (errno != 0 || *end != '\0' || end == val || n < 1 ||
+		    n > OUTBOX_LIST_MAX)
+			return usage_error("--limit wants a whole number from "
+			                   "1 to %d, not '%s'",
+			    OUTBOX_LIST_MAX, val);
+		o->limit = n;
+		break;
+	}
+	return -1;
+}
+
+/* The options each action takes. */
+static unsigned
+outbox_allowed(const char *action)
+{
+	if (strcmp(action, "stats") == 0)
+		return OPT_SINK;
+	if (strcmp(action, "list") == 0)
+		return OPT_SINK | OPT_STATE | OPT_ID | OPT_LIMIT;
+	return OPT_SINK | OPT_ID | OPT_ALL;
+}
+
+/* outbox [ACTION] [OPTIONS] [--json] from argv[i]; -1 to go on, else the
+ * exit status. */
+static int
+parse_outbox(int argc, char **argv, int i, struct options *o)
+{
+	unsigned seen = 0, allowed;
+	int      rc;
+
+	o->action = "stats";
+	if (i < argc && argv[i][0] != '-') {
+		o->action = argv[i++];
+		if (!one_of(o->action, outbox_actions, NELEM(outbox_actions)))
+			return usage_error("unknown outbox action '%s' (stats, "
+			                   "list, retry or purge)",
+			    o->action);
+	}
+	allowed = outbox_allowed(o->action);
+	for (; i < argc; i++) {
+		const struct outbox_opt *opt;
+		const char              *val;
+
+		if (strcmp(argv[i], "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if ((opt = outbox_opt_find(argv[i])) == NULL)
+			return usage_error("unexpected argument '%s'", argv[i]);
+		if ((allowed & opt->flag) == 0 && opt->flag == OPT_STATE)
+			return usage_error("outbox %s acts on dead deliveries "
+			                   "only: --state does not apply",
+			    o->action);
+		if ((allowed & opt->flag) == 0)
+			return usage_error("%s does not apply to outbox %s",
+			    opt->name, o->action);
+		if (seen & opt->flag)
+			return usage_error("%s given twice", opt->name);
+		seen |= opt->flag;
+		if (!opt->has_value) {
+			o->all = true; /* --all, said to the daemon in so many
+			                  words */
+			continue;
+		}
+		val = strchr(argv[i], '=');
+		if (val != NULL)
+			val++;
+		else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+			val = argv[++i];
+		else
+			return usage_error("%s needs a value", opt->name);
+		if ((rc = outbox_opt_set(o, opt->flag, val)) != -1)
+			return rc;
+	}
+	if ((allowed & OPT_ALL) && !(seen & (OPT_ID | OPT_ALL)))
+		return usage_error("outbox %s needs --id ID, or --all for "
+		                   "every dead delivery",
+		    o->action);
+	if ((seen & OPT_ID) && (seen & OPT_ALL))
+		return usage_error(
+		    "outbox %s takes --id or --all, not both", o->action);
+	return -1;
 }
 
 /* Returns -1 to go on, else the exit status. */
@@ -128,6 +341,8 @@ parse_args(int argc, char **argv, struct options *o)
 	o->command = argv[optind++];
 	if (!command_known(o->command))
 		return usage_error("unknown command '%s'", o->command);
+	if (strcmp(o->command, "outbox") == 0)
+		return parse_outbox(argc, argv, optind, o);
 	for (; optind < argc; optind++) {
 		if (strcmp(argv[optind], "--json") != 0 ||
 		    strcmp(o->command, "metrics") == 0)
@@ -249,8 +464,34 @@ fail:
 	return NULL;
 }
 
-/* Sends {"cmd": command} and returns the parsed reply, or NULL after
- * saying why on stderr. */
+/* {"cmd": command}, with the outbox's arguments that were given. */
+static json_t *
+build_request(const struct options *o)
+{
+	json_t *req = json_pack("{s:s}", "cmd", o->command);
+
+	if (req == NULL || strcmp(o->command, "outbox") != 0)
+		return req;
+	if (json_object_set_new(req, "action", json_string(o->action)) != 0 ||
+	    (o->sink != NULL &&
+	        json_object_set_new(req, "sink", json_string(o->sink)) != 0) ||
+	    (o->state != NULL &&
+	        json_object_set_new(req, "state", json_string(o->state)) !=
+	            0) ||
+	    (o->id[0] != '\0' &&
+	        json_object_set_new(req, "id", json_string(o->id)) != 0) ||
+	    (o->all && json_object_set_new(req, "all", json_true()) != 0) ||
+	    (o->limit > 0 &&
+	        json_object_set_new(req, "limit", json_integer(o->limit)) !=
+	            0)) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
+}
+
+/* Sends the request and returns the parsed reply, or NULL after saying
+ * why on stderr. */
 static json_t *
 ask(const struct options *o)
 {
@@ -262,7 +503,7 @@ ask(const struct options *o)
 
 	if ((fd = connect_daemon(o->socket)) == -1)
 		return NULL;
-	req = json_pack("{s:s}", "cmd", o->command);
+	req = build_request(o);
 	if (req == NULL || (text = json_dumps(req, JSON_COMPACT)) == NULL) {
 		fprintf(stderr, "vigilctl: out of memory\n");
 		goto out;
@@ -483,6 +724,304 @@ print_plugins(json_t *reply)
 	}
 }
 
+/* ------------------------------------------------------------ outbox */
+
+/* s on stdout, its control characters as '?' (ids, rules and errors
+ * come from files and receivers), upper-cased or not, padded with spaces
+ * to width. */
+static void
+put_text(const char *s, int width, bool upper)
+{
+	int n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char)s[n];
+
+		putchar(iscntrl(ch) ? '?' : upper ? toupper(ch) : ch);
+	}
+	if (width > n)
+		printf("%*s", width - n, "");
+}
+
+static int
+bad_reply(const struct options *o, const char *why)
+{
+	fprintf(stderr, "vigilctl: %s: unreadable reply: %s\n", o->socket, why);
+	return EXIT_CONNECT;
+}
+
+static int
+max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static int
+str_width(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+static const char *
+member_string(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* Columns: the four states, then any other state the reply names. */
+static json_t *
+stats_columns(json_t *counts)
+{
+	json_t *cols = json_array(), *c, *have;
+	size_t  i, k;
+
+	for (i = 0; cols != NULL && i < NELEM(outbox_states); i++)
+		if (json_array_append_new(cols, json_string(outbox_states[i])))
+			goto fail;
+	json_array_foreach(counts, i, c)
+	{
+		const char *st    = member_string(c, "state");
+		bool        known = false;
+
+		json_array_foreach(cols, k, have)
+		{
+			if (strcmp(json_string_value(have), st) == 0)
+				known = true;
+		}
+		if (!known && json_array_append_new(cols, json_string(st)))
+			goto fail;
+	}
+	return cols;
+fail:
+	json_decref(cols);
+	return NULL;
+}
+
+static json_int_t
+stats_count(json_t *counts, const char *sink, const char *state)
+{
+	json_t    *c;
+	size_t     i;
+	json_int_t n = 0;
+
+	json_array_foreach(counts, i, c)
+	{
+		if (strcmp(member_string(c, "sink"), sink) == 0 &&
+		    strcmp(member_string(c, "state"), state) == 0)
+			n += json_integer_value(json_object_get(c, "count"));
+	}
+	return n;
+}
+
+static bool
+counts_valid(json_t *counts)
+{
+	json_t *c;
+	size_t  i;
+
+	if (!json_is_array(counts))
+		return false;
+	json_array_foreach(counts, i, c)
+	{
+		if (member_string(c, "sink") == NULL ||
+		    member_string(c, "state") == NULL ||
+		    !json_is_integer(json_object_get(c, "count")))
+			return false;
+	}
+	return true;
+}
+
+/* The counts as a table: a row per sink, a column per state. */
+static int
+print_outbox_stats(const struct options *o, json_t *reply)
+{
+	json_t     *counts = json_object_get(reply, "counts");
+	json_t     *cols = NULL, *sinks = NULL, *c, *col;
+	const char *sink;
+	int        *widths = NULL, w_sink = 4, rc = EXIT_DAEMON;
+	size_t      i, k;
+	char        num[32];
+
+	if (!counts_valid(counts))
+		return bad_reply(o, "no \"counts\" of sink, state and count");
+	if (json_array_size(counts) == 0) {
+		if (o->sink != NULL)
+			printf("no deliveries to sink %s\n", o->sink);
+		else
+			puts("the outbox holds no deliveries");
+		return EXIT_OK;
+	}
+	if ((cols = stats_columns(counts)) == NULL ||
+	    (sinks = json_object()) == NULL ||
+	    (widths = calloc(json_array_size(cols), sizeof(*widths))) == NULL)
+		goto nomem;
+	/* The sinks in the reply's order (by name), each once. */
+	json_array_foreach(counts, i, c)
+	{
+		sink = member_string(c, "sink");
+		if (json_object_set_new(sinks, sink, json_true()) != 0)
+			goto nomem;
+		w_sink = max_int(w_sink, str_width(sink));
+	}
+	json_array_foreach(cols, k, col)
+	{
+		widths[k] = str_width(json_string_value(col));
+		json_object_foreach(sinks, sink, c)
+		{
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			    stats_count(counts, sink, json_string_value(col)));
+			widths[k] = max_int(widths[k], str_width(num));
+		}
+	}
+	put_text("sink", w_sink, true);
+	json_array_foreach(cols, k, col)
+	{
+		printf(
+		    "  %*s", widths[k] - str_width(json_string_value(col)), "");
+		put_text(json_string_value(col), 0, true);
+	}
+	putchar('\n');
+	json_object_foreach(sinks, sink, c)
+	{
+		put_text(sink, w_sink, false);
+		json_array_foreach(cols, k, col)
+		    printf("  %*" JSON_INTEGER_FORMAT, widths[k],
+		        stats_count(counts, sink, json_string_value(col)));
+		putchar('\n');
+	}
+	rc = EXIT_OK;
+	goto out;
+nomem:
+	fprintf(stderr, "vigilctl: out of memory\n");
+out:
+	free(widths);
+	json_decref(sinks);
+	json_decref(cols);
+	return rc;
+}
+
+/* "2021-01-05T04:00:00Z" for microseconds since the epoch. */
+static void
+format_time(json_t *us, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t    t;
+
+	snprintf(buf, len, "-");
+	if (!json_is_integer(us) || json_integer_value(us) < 0)
+		return;
+	t = (time_t)(json_integer_value(us) / 1000000);
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *const list_columns[] = {
+    "time", "id", "rule", "sink", "state", "attempts", "error"};
+
+/* Field k of delivery d, as printed (buf for the numbers). */
+static const char *
+list_field(json_t *d, size_t k, char *buf, size_t len)
+{
+	const char *s;
+	json_t     *v;
+
+	switch (k) {
+	case 0:
+		format_time(json_object_get(d, "updated"), buf, len);
+		return buf;
+	case 5:
+		v = json_object_get(d, "attempts");
+		if (!json_is_integer(v))
+			return "-";
+		snprintf(
+		    buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	default:
+		s = member_string(d, list_columns[k]);
+		return s != NULL && s[0] != '\0' ? s : "-";
+	}
+}
+
+/* One line per delivery, oldest first, in aligned columns. */
+static int
+print_outbox_list(const struct options *o, json_t *reply)
+{
+	json_t *list = json_object_get(reply, "deliveries"), *d;
+	int     widths[NELEM(list_columns)];
+	size_t  i, k, last = NELEM(list_columns) - 1;
+	long    limit = o->limit > 0 ? o->limit : OUTBOX_LIST_DEFAULT;
+	char    buf[64];
+
+	if (!json_is_array(list))
+		return bad_reply(o, "no \"deliveries\"");
+	json_array_foreach(list, i, d)
+	{
+		if (!json_is_object(d))
+			return bad_reply(o, "a delivery that is not an object");
+	}
+	if (json_array_size(list) == 0) {
+		puts("no deliveries match");
+		return EXIT_OK;
+	}
+	for (k = 0; k < NELEM(list_columns); k++)
+		widths[k] = str_width(list_columns[k]);
+	json_array_foreach(list, i, d)
+	{
+		for (k = 0; k < last; k++)
+			widths[k] = max_int(widths[k],
+			    str_width(list_field(d, k, buf, sizeof(buf))));
+	}
+	for (k = 0; k <= last; k++) {
+		put_text(list_columns[k], k < last ? widths[k] : 0, true);
+		fputs(k < last ? "  " : "\n", stdout);
+	}
+	json_array_foreach(list, i, d)
+	{
+		for (k = 0; k <= last; k++) {
+			put_text(list_field(d, k, buf, sizeof(buf)),
+			    k < last ? widths[k] : 0, false);
+			fputs(k < last ? "  " : "\n", stdout);
+		}
+	}
+	if (json_array_size(list) >= (size_t)limit)
+		fprintf(stderr,
+		    "vigilctl: the newest %ld deliveries shown; there may be "
+		    "more (--limit)\n",
+		    limit);
+	return EXIT_OK;
+}
+
+/* retry and purge: how many dead deliveries changed. */
+static int
+print_outbox_changed(const struct options *o, json_t *reply)
+{
+	json_t *list  = json_object_get(reply, "deliveries");
+	bool    retry = strcmp(o->action, "retry") == 0;
+	size_t  n     = json_array_size(list);
+
+	if (!json_is_array(list))
+		return bad_reply(o, "no \"deliveries\"");
+	if (n == 0)
+		printf("no dead deliveries matched: nothing %s\n",
+		    retry ? "retried" : "purged");
+	else
+		printf("%zu dead deliver%s %s\n", n, n == 1 ? "y" : "ies",
+		    retry ? "pending again" : "purged");
+	return EXIT_OK;
+}
+
+static int
+print_outbox(const struct options *o, json_t *reply)
+{
+	if (strcmp(o->action, "stats") == 0)
+		return print_outbox_stats(o, reply);
+	if (strcmp(o->action, "list") == 0)
+		return print_outbox_list(o, reply);
+	return print_outbox_changed(o, reply);
+}
+
 static void
 print_json(json_t *reply)
 {
@@ -499,6 +1038,7 @@ static int
 report(const struct options *o, json_t *reply)
 {
 	json_t *text;
+	int     rc;
 
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		const char *err =
@@ -525,6 +1065,9 @@ report(const struct options *o, json_t *reply)
 		print_json(reply);
 	} else if (strcmp(o->command, "plugins") == 0) {
 		print_plugins(reply);
+	} else if (strcmp(o->command, "outbox") == 0) {
+		if ((rc = print_outbox(o, reply)) != EXIT_OK)
+			return rc;
 	} else {
 		if (strcmp(o->command, "reload") == 0)
 			puts("reload applied");
