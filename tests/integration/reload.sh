@@ -8,6 +8,8 @@ conf() { # EXTRA_LIST_TERM
 	daemon_section
 	cat <<CONF
 workers = { count = 2; batch = 4; };
+# Off, so that a post scored twice would show as two alerts.
+outbox = { dedup_window_s = 0; };
 inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 20; } );
 rules = (
   { plugin = "watchlist"; name = "t";
