@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "privs.h"
 #include "host.h"
 #include "log.h"
 #include "settings.h"
@@ -59,6 +60,12 @@ const vigil_setting config_daemon_settings[] = {
         "Unix socket on which vigilctl talks to vigild; empty means "
         "runtime_dir/control.sock.",
         NULL, VIGIL_SET_PATH, 0, 0},
+    {"user", VIGIL_SET_STRING, "",
+        "Started as root, vigild runs as this user once its sockets are "
+        "bound, and so do its workers; the state and runtime directories "
+        "are given to it. Empty: stay as started (under systemd the unit "
+        "names the user). Read at start.",
+        NULL, 0, 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
@@ -818,6 +825,7 @@ config_load(const char *path, unsigned what, loader **ld, vigil_config **out,
 {
 	load_ctx lc;
 	char    *dir;
+	char     why[1024];
 
 	load_start(&lc, what, ld, err, errlen);
 	*out = NULL;
@@ -827,6 +835,10 @@ config_load(const char *path, unsigned what, loader **ld, vigil_config **out,
 	if (lc.c == NULL) {
 		load_error(&lc, "%s: cannot set up: %s", path, strerror(errno));
 		return -1;
+	}
+	if (privs_config_trusted(path, lc.c->dir, why, sizeof(why)) != 0) {
+		load_error(&lc, "%s", why);
+		return load_end(&lc, -1, out);
 	}
 	errno = 0;
 	if (!config_read_file(&lc.c->lc, path)) {

@@ -25,6 +25,7 @@
 #include <ltdl.h>
 
 #include "loader.h"
+#include "privs.h"
 #include "log.h"
 #include "util.h"
 
@@ -324,6 +325,17 @@ open_plugin(const char *file, lt_dlhandle *handle, const vigil_plugin **desc,
 	lt_dlhandle           h = NULL;
 	vigil_plugin_entry_fn entry;
 	void                 *sym;
+	char                 *so;
+
+	/* Code that runs in the daemon: as trusted as the daemon. */
+	if (privs_file_trusted(file, "plugin", err, errlen) != 0)
+		return -1;
+	if ((so = shared_object_of(file)) != NULL && strcmp(so, file) != 0 &&
+	    privs_file_trusted(so, "plugin", err, errlen) != 0) {
+		free(so);
+		return -1;
+	}
+	free(so);
 
 	if (lt_dladvise_init(&advise) != 0 || lt_dladvise_ext(&advise) != 0 ||
 	    lt_dladvise_local(&advise) != 0) {

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "privs.h"
 #include "replay.h"
 #include "settings.h"
 #include "sink.h"
@@ -782,6 +783,53 @@ open_outbox(vigild *v, const vigil_config *cfg)
 	return 0;
 }
 
+/* Started as root with daemon.user: the files made so far go to the
+ * user, then root goes, before any plugin or worker runs. */
+static int
+drop_root(const vigil_config *cfg)
+{
+	const char *user = cfg_string(cfg->daemon, "user");
+	const char *ob   = cfg_string(cfg->outbox, "path");
+	const char *cs   = cfg_string(cfg->daemon, "control_socket");
+	char        db[PATH_MAX], wal[PATH_MAX + 8], shm[PATH_MAX + 8];
+	char        sock[PATH_MAX], err[512];
+	uid_t       uid;
+	gid_t       gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if (*user == '\0') {
+		log_warn("running as root: set daemon.user, or start vigild "
+		         "as its own user (the systemd unit does)");
+		return 0;
+	}
+	if (privs_lookup(user, &uid, &gid, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	snprintf(db, sizeof(db), "%s", *ob ? ob : "");
+	if (*ob == '\0')
+		snprintf(db, sizeof(db), "%s/outbox.db", cfg->state_dir);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(shm, sizeof(shm), "%s-shm", db);
+	if (*cs == '\0')
+		snprintf(
+		    sock, sizeof(sock), "%s/control.sock", cfg->runtime_dir);
+	else
+		snprintf(sock, sizeof(sock), "%s", cs);
+	{
+		const char *paths[] = {
+		    cfg->state_dir, cfg->runtime_dir, db, wal, shm, sock};
+		if (privs_drop(uid, gid, paths, ARRAY_SIZE(paths), err,
+		        sizeof(err)) != 0) {
+			log_err("%s", err);
+			return -1;
+		}
+	}
+	log_notice("running as %s (uid %u)", user, (unsigned)uid);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Start-up                                                            */
 
@@ -1126,6 +1174,8 @@ main(int argc, char **argv)
 		v.http         = the_http;
 		ops.http_route = route;
 	}
+	if (drop_root(cfg) != 0)
+		goto out;
 	if ((the_fetch = fetch_client_new(v.base)) == NULL)
 		goto out;
 	ops.fetch        = fetch_on_loop;
