@@ -315,6 +315,8 @@ load_failure(const char *file, char *err, size_t errlen)
 	free(so);
 }
 
+static const char *const plugin_exts[] = {"", ".la", ".so"};
+
 /* Opens file and checks the descriptor; on success fills *handle and
  * *desc. */
 static int
@@ -327,15 +329,26 @@ open_plugin(const char *file, lt_dlhandle *handle, const vigil_plugin **desc,
 	void                 *sym;
 	char                 *so;
 
-	/* Code that runs in the daemon: as trusted as the daemon. */
-	if (privs_file_trusted(file, "plugin", err, errlen) != 0)
-		return -1;
-	if ((so = shared_object_of(file)) != NULL && strcmp(so, file) != 0 &&
-	    privs_file_trusted(so, "plugin", err, errlen) != 0) {
+	/* Code that runs in the daemon: as trusted as the daemon. libltdl
+	 * may add .la or .so to the name: each that exists is checked. */
+	for (size_t i = 0; i < ARRAY_SIZE(plugin_exts); i++) {
+		char name[PATH_MAX];
+		int  bad;
+
+		if ((size_t)snprintf(name, sizeof(name), "%s%s", file,
+		        plugin_exts[i]) >= sizeof(name))
+			continue;
+		if (privs_file_trusted(name, "plugin", err, errlen) != 0)
+			return -1;
+		if (access(name, F_OK) != 0 ||
+		    (so = shared_object_of(name)) == NULL)
+			continue;
+		bad = strcmp(so, name) != 0 &&
+		    privs_file_trusted(so, "plugin", err, errlen) != 0;
 		free(so);
-		return -1;
+		if (bad)
+			return -1;
 	}
-	free(so);
 
 	if (lt_dladvise_init(&advise) != 0 || lt_dladvise_ext(&advise) != 0 ||
 	    lt_dladvise_local(&advise) != 0) {

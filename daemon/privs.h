@@ -14,7 +14,8 @@
 #include <sys/types.h>
 
 /* 0 when path is owned by root or by this process's user and is not
- * writable by group or others; else -1 with "PATH: why; fix" in err.
+ * writable by group or others, or does not exist (its opener reports
+ * that); else -1 with "PATH: why; fix" in err.
  * what names the file ("plugin", "configuration"). */
 int privs_file_trusted(
     const char *path, const char *what, char *err, size_t errlen);
