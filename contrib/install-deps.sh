@@ -2,7 +2,7 @@
 # Installs what vigil needs on Debian 12, as root: the build dependencies,
 # and with --tests also what the test suite runs (python3 for the test
 # receivers, clang for the fuzz harnesses, procps for pgrep, rsyslog and
-# Alertmanager as real receivers).
+# Alertmanager as real receivers, prometheus for promtool).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -18,7 +18,7 @@ libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
 libcurl4-openssl-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
-rsyslog prometheus-alertmanager"
+rsyslog prometheus-alertmanager prometheus"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "config.h"
 #include "privs.h"
@@ -141,6 +143,20 @@ const vigil_setting config_http_settings[] = {
     {"timeout_s", VIGIL_SET_INT, "30",
         "Seconds a connection may take to send a request or read a reply.",
         NULL, 0, 1, 3600},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
+};
+
+const vigil_setting config_admin_settings[] = {
+    {"listen", VIGIL_SET_STRING, "127.0.0.1:9470",
+        "Address of the admin listener (\"host:port\" or \"[v6]:port\"), "
+        "which serves GET /metrics (Prometheus text) and GET /healthz; "
+        "empty turns it off. Read at start: a change takes a restart.",
+        NULL, 0, 0, 0},
+    {"allow_remote", VIGIL_SET_BOOL, "false",
+        "Allow a listen address that is not loopback (127.0.0.0/8, ::1, "
+        "localhost). Metrics name the rules and their rates: put access "
+        "control in front before turning this on.",
+        NULL, 0, 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
@@ -341,7 +357,7 @@ static void
 check_top_level(load_ctx *lc)
 {
 	static const char *const groups[] = {
-	    "daemon", "workers", "scoring", "http", "outbox"};
+	    "daemon", "workers", "scoring", "http", "outbox", "admin"};
 	const config_setting_t *root = config_root_setting(&lc->c->lc);
 	char                    w[512];
 
@@ -355,8 +371,8 @@ check_top_level(load_ctx *lc)
 		if (!known)
 			load_error(lc,
 			    "%s: setting '%s': unknown section (expected "
-			    "daemon, workers, scoring, http, outbox, inputs, "
-			    "rules or sinks)",
+			    "daemon, workers, scoring, http, outbox, admin, "
+			    "inputs, rules or sinks)",
 			    src_where(s, w, sizeof(w)), name);
 		else if (list_kind_of(name) && !config_setting_is_list(s))
 			load_error(lc,
@@ -422,6 +438,79 @@ decode_outbox(load_ctx *lc)
 	c->retention_us     = cfg_int(c->outbox, "retention_s") * 1000000;
 	c->rate_limit       = cfg_int(c->outbox, "rate_limit");
 	c->rate_interval_us = cfg_int(c->outbox, "rate_interval_s") * 1000000;
+}
+
+/* The host of "host:port" or "[v6]:port" into buf; NULL when it has
+ * that form, else the reason. */
+static const char *
+listen_host(const char *listen, char *buf, size_t len)
+{
+	const char *hend, *colon, *hstart = listen;
+	char       *end;
+	long        port;
+
+	if (listen[0] == '[') {
+		hstart = listen + 1;
+		if ((hend = strchr(hstart, ']')) == NULL || hend[1] != ':')
+			return "expected [ADDR]:PORT";
+		colon = hend + 1;
+	} else {
+		if ((colon = strrchr(listen, ':')) == NULL)
+			return "expected HOST:PORT";
+		if (memchr(listen, ':', (size_t)(colon - listen)) != NULL)
+			return "write IPv6 addresses in brackets: [ADDR]:PORT";
+		hend = colon;
+	}
+	errno = 0;
+	port  = strtol(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 ||
+	    port > 65535)
+		return "the port must be a number from 0 to 65535";
+	if (hend == hstart || (size_t)(hend - hstart) >= len)
+		return "no host, or one too long";
+	memcpy(buf, hstart, (size_t)(hend - hstart));
+	buf[hend - hstart] = '\0';
+	return NULL;
+}
+
+/* Only addresses of this host: names other than localhost are not
+ * resolved here, so they count as remote. */
+static bool
+host_is_loopback(const char *host)
+{
+	struct in_addr  a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+static void
+decode_admin(load_ctx *lc)
+{
+	const vigil_cfg *a      = lc->c->admin;
+	const char      *listen = cfg_string(a, "listen");
+	const char      *why;
+	char             host[256];
+
+	if (listen[0] == '\0')
+		return;
+	if ((why = listen_host(listen, host, sizeof(host))) != NULL)
+		load_error(lc, "%s: setting 'admin.listen': '%s': %s",
+		    cfg_where(a, "listen"), listen, why);
+	else if (!host_is_loopback(host) && !cfg_bool(a, "allow_remote"))
+		load_error(lc,
+		    "%s: setting 'admin.listen': '%s' is not a loopback "
+		    "address, and metrics name rules and their rates; keep it "
+		    "on 127.0.0.1 or ::1, or set admin.allow_remote = true "
+		    "behind access control",
+		    cfg_where(a, "listen"), listen);
 }
 
 static void
@@ -739,6 +828,7 @@ load_parsed(load_ctx *lc)
 	c->scoring = bind_section(lc, "scoring", config_scoring_settings);
 	c->http    = bind_section(lc, "http", config_http_settings);
 	c->outbox  = bind_section(lc, "outbox", config_outbox_settings);
+	c->admin   = bind_section(lc, "admin", config_admin_settings);
 	if (c->daemon != NULL)
 		decode_daemon(lc);
 	if (c->workers != NULL)
@@ -747,6 +837,8 @@ load_parsed(load_ctx *lc)
 		decode_scoring(lc);
 	if (c->outbox != NULL)
 		decode_outbox(lc);
+	if (c->admin != NULL)
+		decode_admin(lc);
 	make_loader(lc);
 	for (size_t i = 0; i < ARRAY_SIZE(list_kinds); i++) {
 		if (load_list(lc, &list_kinds[i], lists[i], counts[i]) < 0)
@@ -894,6 +986,7 @@ config_free(vigil_config *c)
 	settings_free(c->scoring);
 	settings_free(c->http);
 	settings_free(c->outbox);
+	settings_free(c->admin);
 	/* After the cfgs: they point into the parsed tree. */
 	config_destroy(&c->lc);
 	free(c->path);
@@ -933,8 +1026,8 @@ config_reference(FILE *out, loader *ld)
 	    "# Configuration reference\n\n"
 	    "Generated by `vigild --reference` from the settings tables.\n\n"
 	    "vigild reads one file in libconfig syntax. Its sections, all "
-	    "optional, are the groups `daemon`, `workers`, `scoring` and "
-	    "`http` and "
+	    "optional, are the groups `daemon`, `workers`, `scoring`, "
+	    "`http`, `outbox` and `admin` and "
 	    "the lists `inputs`, `rules` and `sinks`; any other name is an "
 	    "error, as is an unknown setting or one of the wrong type. "
 	    "Relative paths are resolved against the directory of the file, "
@@ -955,6 +1048,10 @@ config_reference(FILE *out, loader *ld)
 	      "to each sink, in SQLite (doc/delivery.md).\n\n",
 	    out);
 	settings_reference_body(out, "outbox", config_outbox_settings);
+	fputs("## admin\n\nThe admin listener: Prometheus metrics and a health "
+	      "check for monitoring (doc/metrics.md).\n\n",
+	    out);
+	settings_reference_body(out, "admin", config_admin_settings);
 	reference_list(out, "inputs", "input", config_input_common);
 	reference_list(out, "rules", "rule", config_rule_common);
 	reference_list(out, "sinks", "sink", config_sink_common);

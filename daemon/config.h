@@ -1,10 +1,11 @@
 /*
  * config.h - the daemon's configuration (doc/configuration.md): one
- * libconfig file with the sections daemon, workers, scoring and the lists
- * inputs, rules and sinks. Loading parses, validates every section against
- * its settings table, loads each instance's plugin and validates the
- * instance against the plugin's table and validate callback, so that a
- * config either loads whole or is refused whole with file:line errors.
+ * libconfig file with the sections daemon, workers, scoring, http, outbox,
+ * admin and the lists inputs, rules and sinks. Loading parses, validates
+ * every section against its settings table, loads each instance's plugin
+ * and validates the instance against the plugin's table and validate
+ * callback, so that a config either loads whole or is refused whole with
+ * file:line errors.
  */
 #ifndef VIGIL_CONFIG_H
 #define VIGIL_CONFIG_H
@@ -40,6 +41,7 @@ typedef struct vigil_config {
 	vigil_cfg *scoring;
 	vigil_cfg *http;   /* the shared HTTP listener of the inputs */
 	vigil_cfg *outbox; /* the durable outbox */
+	vigil_cfg *admin;  /* the metrics and health listener */
 
 	/* Decoded from the sections, for the hot paths. */
 	const char *state_dir;
@@ -92,6 +94,7 @@ extern const vigil_setting config_workers_settings[];
 extern const vigil_setting config_scoring_settings[];
 extern const vigil_setting config_http_settings[];
 extern const vigil_setting config_outbox_settings[];
+extern const vigil_setting config_admin_settings[];
 extern const vigil_setting config_input_common[];
 extern const vigil_setting config_rule_common[];
 extern const vigil_setting config_sink_common[];

@@ -12,11 +12,13 @@
 
 #include <event2/event.h>
 
+#include "alert.h"
 #include "dispatch.h"
 #include "input.h"
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+#include "post.h"
 #include "settings.h"
 #include "sink.h"
 #include "util.h"
@@ -30,8 +32,20 @@ typedef struct input_inst {
 	bool                 paused;
 	size_t               outstanding;
 	const char         **jur; /* the instance's default jurisdictions */
-	vigil_counter       *c_received, *c_invalid, *c_quarantined;
+	vigil_counter       *c_received, *c_quarantined;
+	vigil_counter       *c_invalid[POST_REFUSED_COUNT]; /* by reason */
 } input_inst;
+
+/* Rule ids come from rule plugins: a plugin that made them from posts
+ * would add series without end, so a generation counts at most this
+ * many rules apart, and the rest together. */
+#define MAX_RULE_SERIES  256
+#define OTHER_RULE_LABEL "_other"
+
+typedef struct rule_counter {
+	char          *rule;
+	vigil_counter *c;
+} rule_counter;
 
 struct inputs {
 	vigild       *v;
@@ -42,6 +56,9 @@ struct inputs {
 	bool          stopped;
 	bool          sink_hold; /* paused because a sink's backlog is full */
 	struct event *retry; /* resumes inputs paused with nothing in flight */
+	rule_counter  *rules; /* vigil_findings_total by rule, found so far */
+	size_t         n_rules, cap_rules;
+	vigil_counter *other_rules;
 };
 
 /* What travels with a job: where its ack goes. */
@@ -101,6 +118,71 @@ may_resume(inputs *set)
 	    !set->sink_hold && !sinks_full(set->g->out);
 }
 
+static vigil_counter *
+rule_counter_new(inputs *set, const char *rule)
+{
+	char          labels[320] = "";
+	rule_counter *arr;
+	size_t        cap;
+
+	if (set->n_rules == MAX_RULE_SERIES) {
+		if (set->other_rules == NULL) {
+			log_warn(
+			    "metrics: over %d rule ids; findings of further "
+			    "rules count as rule=\"%s\"",
+			    MAX_RULE_SERIES, OTHER_RULE_LABEL);
+			metrics_label(
+			    labels, sizeof(labels), "rule", OTHER_RULE_LABEL);
+			set->other_rules =
+			    metrics_counter("vigil_findings_total",
+			        "Findings in verdicts, by rule.", labels);
+		}
+		return set->other_rules;
+	}
+	if (set->n_rules == set->cap_rules) {
+		cap = set->cap_rules ? set->cap_rules * 2 : 16;
+		if ((arr = realloc(set->rules, cap * sizeof(*arr))) == NULL)
+			return NULL;
+		set->rules     = arr;
+		set->cap_rules = cap;
+	}
+	/* A rule id too long for a label is counted with the others. */
+	if (metrics_label(labels, sizeof(labels), "rule", rule) != 0)
+		metrics_label(labels, sizeof(labels), "rule", OTHER_RULE_LABEL);
+	arr = &set->rules[set->n_rules];
+	if ((arr->rule = strdup(rule)) == NULL)
+		return NULL;
+	arr->c = metrics_counter(
+	    "vigil_findings_total", "Findings in verdicts, by rule.", labels);
+	set->n_rules++;
+	return arr->c;
+}
+
+/* Counts a verdict's findings by rule from its encoded alerts, one per
+ * finding. The sinks decode them again to record them. */
+static void
+count_findings(inputs *set, const char *alerts, size_t len)
+{
+	char       err[128];
+	alert_set *as = alert_set_decode(alerts, len, err, sizeof(err));
+
+	if (as == NULL)
+		return; /* sinks_accept reports it */
+	for (size_t i = 0; i < alert_set_count(as); i++) {
+		const char *rule = alert_set_get(as, i)->rule;
+		size_t      k    = 0;
+
+		while (
+		    k < set->n_rules && strcmp(set->rules[k].rule, rule) != 0)
+			k++;
+		metrics_counter_add(k < set->n_rules
+		        ? set->rules[k].c
+		        : rule_counter_new(set, rule),
+		    1);
+	}
+	alert_set_free(as);
+}
+
 /* The post is finished: its ack has been called, or will never be. */
 static void
 ticket_close(ticket *t)
@@ -143,6 +225,7 @@ job_finished(job *j, const job_result *r)
 	case JOB_SCORED:
 		metrics_counter_add(c_verdicts[r->severity & 3], 1);
 		if (r->alerts_len > 0) {
+			count_findings(in->set, r->alerts, r->alerts_len);
 			sinks_accept(in->set->g->out, r->alerts, r->alerts_len,
 			    alerts_recorded, t);
 			job_free(j);
@@ -154,7 +237,7 @@ job_finished(job *j, const job_result *r)
 	case JOB_QUARANTINED:
 		snprintf(reason, sizeof(reason), "%.*s", (int)r->len, r->data);
 		metrics_counter_add(r->status == JOB_INVALID
-		        ? in->c_invalid
+		        ? in->c_invalid[post_refusal_of(reason)]
 		        : in->c_quarantined,
 		    1);
 		host_log_limited(&in->ctx, VIGIL_LOG_WARNING, "%s:%llu: %s",
@@ -233,6 +316,7 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 		    "(%zu); refused",
 		    o->source ? o->source : "?", (unsigned long long)o->line,
 		    len, cfg->max_post_bytes);
+		metrics_counter_add(in->c_invalid[POST_REFUSED_TOO_LARGE], 1);
 		return VIGIL_ERR;
 	}
 	if (set->outstanding >= cfg->backlog)
@@ -308,6 +392,23 @@ instance_kv_del(vigil_ctx *ctx, const char *key)
 	return kv && kv_del(kv, key) == 0 ? VIGIL_OK : VIGIL_ERR;
 }
 
+/* One series per reason from the start, so that rates start at 0. */
+static void
+invalid_counters(input_inst *in, const char *input_label)
+{
+	for (int r = 0; r < POST_REFUSED_COUNT; r++) {
+		char labels[320];
+
+		snprintf(labels, sizeof(labels), "%s", input_label);
+		metrics_label(labels, sizeof(labels), "reason",
+		    post_refusal_name((enum post_refusal)r));
+		in->c_invalid[r] = metrics_counter("vigil_posts_invalid_total",
+		    "Posts refused, by input and reason (too_large: before "
+		    "scoring; the others: by the worker's parser).",
+		    labels);
+	}
+}
+
 inputs *
 inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 {
@@ -342,8 +443,7 @@ inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 		metrics_label(labels, sizeof(labels), "input", ic->name);
 		in->c_received = metrics_counter("vigil_posts_received_total",
 		    "Posts accepted from inputs.", labels);
-		in->c_invalid  = metrics_counter("vigil_posts_invalid_total",
-		     "Posts rejected as invalid.", labels);
+		invalid_counters(in, labels);
 		in->c_quarantined = metrics_counter(
 		    "vigil_posts_quarantined_total",
 		    "Posts that crashed workers and were set aside.", labels);
@@ -415,6 +515,9 @@ inputs_free(inputs *set)
 	}
 	if (set->retry)
 		event_free(set->retry);
+	for (size_t i = 0; i < set->n_rules; i++)
+		free(set->rules[i].rule);
+	free(set->rules);
 	free(set->items);
 	free(set);
 }

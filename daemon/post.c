@@ -587,3 +587,39 @@ post_content_hash(const vigil_post *p, unsigned char out[32])
 	if (post_content_digest(p, out) != 0)
 		memset(out, 0, 32);
 }
+
+/* Follows the wording of load_object, field_error and type_error. */
+enum post_refusal
+post_refusal_of(const char *reason)
+{
+	const char *what;
+
+	if (strncmp(reason, "invalid JSON ", 13) == 0 ||
+	    strncmp(reason, "expected a JSON object, ", 24) == 0)
+		return POST_REFUSED_JSON;
+	if (strncmp(reason, "field '", 7) != 0 ||
+	    (what = strstr(reason + 7, "': ")) == NULL)
+		return POST_REFUSED_OTHER;
+	what += 3;
+	if (strcmp(what, "missing") == 0)
+		return POST_REFUSED_MISSING;
+	if (strncmp(what, "expected ", 9) == 0 &&
+	    strstr(what, ", got ") != NULL)
+		return POST_REFUSED_TYPE;
+	return POST_REFUSED_VALUE;
+}
+
+const char *
+post_refusal_name(enum post_refusal r)
+{
+	static const char *const names[POST_REFUSED_COUNT] = {
+	    [POST_REFUSED_JSON]      = "json",
+	    [POST_REFUSED_MISSING]   = "missing_field",
+	    [POST_REFUSED_TYPE]      = "wrong_type",
+	    [POST_REFUSED_VALUE]     = "bad_value",
+	    [POST_REFUSED_TOO_LARGE] = "too_large",
+	    [POST_REFUSED_OTHER]     = "other",
+	};
+
+	return (unsigned)r < POST_REFUSED_COUNT ? names[r] : "other";
+}

@@ -68,4 +68,23 @@ int         author_kind_parse(const char *name, vigil_author_kind *kind);
 int  post_content_digest(const vigil_post *p, unsigned char out[32]);
 void post_content_hash(const vigil_post *p, unsigned char out[32]);
 
+/* Why a post was refused, in a small fixed set, for metric labels (a
+ * reason itself names fields and positions, too many values for a
+ * label). POST_REFUSED_TOO_LARGE is the daemon's own: over
+ * daemon.max_post_bytes, refused before parsing. */
+enum post_refusal {
+	POST_REFUSED_JSON,      /* not JSON, or not an object */
+	POST_REFUSED_MISSING,   /* a required field is absent */
+	POST_REFUSED_TYPE,      /* a field of the wrong JSON type */
+	POST_REFUSED_VALUE,     /* a field of the right type, bad value */
+	POST_REFUSED_TOO_LARGE, /* over daemon.max_post_bytes */
+	POST_REFUSED_OTHER,     /* anything else (out of memory, say) */
+	POST_REFUSED_COUNT,
+};
+/* The class of a reason post_parse gave, and the label of a class
+ * ("json", "missing_field", "wrong_type", "bad_value", "too_large",
+ * "other"). */
+enum post_refusal post_refusal_of(const char *reason);
+const char       *post_refusal_name(enum post_refusal r);
+
 #endif

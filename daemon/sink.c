@@ -1102,8 +1102,12 @@ sinks_new(vigild *v, generation *g, char *err, size_t errlen)
 		c_deduplicated =
 		    metrics_counter("vigil_alerts_deduplicated_total",
 		        "Alerts not sent again: the same post and rule within "
-		        "outbox.dedup_window.",
+		        "outbox.dedup_window_s, or recorded already.",
 		        NULL);
+		c_held = metrics_counter("vigil_alerts_held_total",
+		    "Alerts held back by the rate limit, each counted in a "
+		    "summary alert.",
+		    NULL);
 	}
 	if (cfg->n_sinks > 32) {
 		snprintf(err, errlen, "%s: at most 32 sinks are supported",

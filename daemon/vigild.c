@@ -25,6 +25,7 @@
 #include <event2/thread.h>
 #include <nng/nng.h>
 
+#include "admin.h"
 #include "bridge.h"
 #include "control.h"
 #include "dispatch.h"
@@ -1030,6 +1031,7 @@ main(int argc, char **argv)
 	int         c, level = -1, rc = 1;
 	char        err[16384], rundir[PATH_MAX];
 	host_loop_ops    ops = loop_ops;
+	admin           *adm = NULL;
 	loader          *ld  = NULL;
 	vigil_config    *cfg = NULL;
 	vigild           v;
@@ -1174,7 +1176,8 @@ main(int argc, char **argv)
 		v.http         = the_http;
 		ops.http_route = route;
 	}
-	if (drop_root(cfg) != 0)
+	/* Bound: the admin port too, then root goes. */
+	if (admin_open(&v, cfg, &adm) != 0 || drop_root(cfg) != 0)
 		goto out;
 	if ((the_fetch = fetch_client_new(v.base)) == NULL)
 		goto out;
@@ -1220,6 +1223,7 @@ out:
 	if (v.prune_ev)
 		event_free(v.prune_ev);
 	control_close(v.ctl);
+	admin_close(adm);
 	http_server_free(the_http);
 	the_http = NULL;
 	/* After the sinks: they cancel their requests when they stop. */

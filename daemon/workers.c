@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "workers.h"
 
@@ -52,6 +53,8 @@ struct workers {
 	uint64_t restarts;
 	LIST_ENTRY(workers) entry;
 };
+
+static vigil_counter *c_restarts; /* over every set: survives reloads */
 
 /* Every running set, for workers_reap. Loop thread only. */
 static LIST_HEAD(, workers) all_sets = LIST_HEAD_INITIALIZER(all_sets);
@@ -117,6 +120,7 @@ on_restart(evutil_socket_t fd, short what, void *arg)
 	if (p->set->stopping)
 		return;
 	p->set->restarts++;
+	metrics_counter_add(c_restarts, 1);
 	if (proc_spawn(p) != 0) {
 		struct timeval tv = {
 		    p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
@@ -228,6 +232,9 @@ workers_start(
 
 	if (w == NULL)
 		return NULL;
+	if (c_restarts == NULL)
+		c_restarts = metrics_counter("vigil_worker_restarts_total",
+		    "Local workers started again after they died.", NULL);
 	w->base      = base;
 	w->o         = *o;
 	w->n         = n;

@@ -29,11 +29,11 @@ echo "# nobody yet" >"$T/pollsters.txt"
 : >"$T/feed.jsonl"
 start_vigild "$T/vigil.conf" "$T/vigild.log"
 poll k1 >>"$T/feed.jsonl"
-wait_for 30 has_lines "$T/alerts.jsonl" 1 || fail "an unregistered poll raised no alert"
+wait_for 120 has_lines "$T/alerts.jsonl" 1 || fail "an unregistered poll raised no alert"
 
 echo "saylau_lab   # notified 2020-11-30" >>"$T/pollsters.txt"
 kill -HUP "$VPID"
-wait_for 30 grep -q "reload: generation 2 running" "$T/vigild.log" || fail "reload did not apply"
+wait_for 120 grep -q "reload: generation 2 running" "$T/vigild.log" || fail "reload did not apply"
 poll k2 >>"$T/feed.jsonl"
 
 # A registry that cannot be read: refused, the running rules stay.
@@ -46,7 +46,7 @@ poll k4 >>"$T/feed.jsonl"
 # Someone else's poll after them: once its alert is out, k2 to k4 were
 # read, and SIGTERM drains whatever of them is still being scored.
 poll k5 someone_else >>"$T/feed.jsonl"
-wait_for 30 has_lines "$T/alerts.jsonl" 2 || fail "the last poll raised no alert"
+wait_for 120 has_lines "$T/alerts.jsonl" 2 || fail "the last poll raised no alert"
 stop_vigild
 "$PY" - "$T/alerts.jsonl" <<'PYEOF' || fail "the registry was not applied as reloaded"
 import json, sys

@@ -58,7 +58,9 @@ wait_for() {
 lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
 has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
 
-# write_config FILE: the common parts; the caller appends lists.
+# write_config FILE: the common parts; the caller appends lists. The
+# admin listener is off unless ADMIN_LISTEN names an address: tests run
+# side by side, and its default port would clash.
 daemon_section() {
 	cat <<CONF
 daemon = {
@@ -67,6 +69,7 @@ daemon = {
   plugin_path = [ "$PLUGINS", "$TESTPLUGINS" ];
   log_level = "${LOG_LEVEL:-info}";
 };
+admin = { listen = "${ADMIN_LISTEN:-}"; };
 CONF
 }
 

@@ -305,6 +305,56 @@ test_refused(void **state)
 	}
 }
 
+/* The class of each kind of refusal, as metrics label it. */
+static void
+test_refusal_class(void **state)
+{
+	static const struct {
+		const char       *json;
+		enum post_refusal want;
+	} cases[] = {
+	    {"{", POST_REFUSED_JSON},
+	    {"[]", POST_REFUSED_JSON},
+	    {"{\"id\":\"a\",\"id\":\"b\"}", POST_REFUSED_JSON},
+	    {"{\"created_at\":\"2021-01-10T00:00:00Z\"}", POST_REFUSED_MISSING},
+	    {"{\"id\":\"a\"}", POST_REFUSED_MISSING},
+	    {"{\"id\":7,\"created_at\":\"2021-01-10T00:00:00Z\"}",
+	        POST_REFUSED_TYPE},
+	    {"{\"id\":\"a\",\"created_at\":\"2021-01-10T00:00:00Z\","
+	     "\"poll\":{\"options\":[\"a\",null]}}",
+	        POST_REFUSED_TYPE},
+	    {"{\"id\":\"\",\"created_at\":\"2021-01-10T00:00:00Z\"}",
+	        POST_REFUSED_VALUE},
+	    {"{\"id\":\"a\",\"created_at\":\"2021-02-30T10:00:00+06:00\"}",
+	        POST_REFUSED_VALUE},
+	    {"{\"id\":\"a\",\"created_at\":\"2021-01-10T00:00:00Z\","
+	     "\"author\":{\"kind\":\"robot\"}}",
+	        POST_REFUSED_VALUE},
+	    {"{\"id\":\"a\",\"created_at\":\"2021-01-10T00:00:00Z\","
+	     "\"jurisdictions\":[\"kaz\"]}",
+	        POST_REFUSED_VALUE},
+	};
+	char  err[256];
+	post *p;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_not_equal(
+		    post_parse(cases[i].json, strlen(cases[i].json), &p, err,
+		        sizeof(err)),
+		    0);
+		if (post_refusal_of(err) != cases[i].want)
+			fail_msg("%s: \"%s\" classed %s, not %s", cases[i].json,
+			    err, post_refusal_name(post_refusal_of(err)),
+			    post_refusal_name(cases[i].want));
+	}
+	assert_int_equal(
+	    post_refusal_of("post: out of memory"), POST_REFUSED_OTHER);
+	assert_int_equal(post_refusal_of("field 'x"), POST_REFUSED_OTHER);
+	assert_string_equal(
+	    post_refusal_name(POST_REFUSED_TOO_LARGE), "too_large");
+	assert_string_equal(post_refusal_name(POST_REFUSED_COUNT), "other");
+}
+
 static void
 test_too_deep(void **state)
 {
@@ -734,6 +784,7 @@ main(void)
 	    cmocka_unit_test(test_poll_without_options),
 	    cmocka_unit_test(test_nesting_in_unknown_field),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_refusal_class),
 	    cmocka_unit_test(test_too_deep),
 	    cmocka_unit_test(test_reason_is_printable),
 	    cmocka_unit_test(test_small_error_buffer),

@@ -809,8 +809,64 @@ test_config_unknown_section(void **state)
 	assert_int_equal(count_lines(err), 1);
 	assert_error_at(err, f, 2,
 	    "setting 'outputs': unknown section "
-	    "(expected daemon, workers, scoring, http, outbox, inputs, "
-	    "rules or sinks)");
+	    "(expected daemon, workers, scoring, http, outbox, admin, "
+	    "inputs, rules or sinks)");
+}
+
+/* admin.listen: loopback unless allow_remote, in a form http.c takes. */
+static void
+test_config_admin(void **state)
+{
+	static const char *const fine[] = {"", "127.0.0.1:9470", "[::1]:0",
+	    "localhost:9", "LocalHost:9", "127.3.4.5:1",
+	    "[::ffff:127.0.0.1]:80"};
+	static const struct {
+		const char *listen, *why;
+	} bad[] = {
+	    {"0.0.0.0:9470", "is not a loopback address"},
+	    {"10.0.0.1:80", "is not a loopback address"},
+	    {"[::]:9470", "is not a loopback address"},
+	    {"metrics.example:9470", "is not a loopback address"},
+	    {"127.0.0.1", "expected HOST:PORT"},
+	    {"::1:9470", "write IPv6 addresses in brackets"},
+	    {"[::1]9470", "expected [ADDR]:PORT"},
+	    {"127.0.0.1:99999", "the port must be a number"},
+	    {":9470", "no host"},
+	};
+	vigil_config *c = NULL;
+	char          text[256], err[1024], want[512];
+	const char   *f;
+
+	f = write_file("admin0.conf", "# defaults\n");
+	if (config_load(f, 0, NULL, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg_string(c->admin, "listen"), "127.0.0.1:9470");
+	assert_false(cfg_bool(c->admin, "allow_remote"));
+	config_free(c);
+	for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+		snprintf(text, sizeof(text), "admin = { listen = \"%s\"; };\n",
+		    fine[i]);
+		f = write_file("admin1.conf", text);
+		if (config_load(f, 0, NULL, &c, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", fine[i], err);
+		config_free(c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		snprintf(text, sizeof(text),
+		    "admin = {\n  listen = \"%s\";\n};\n", bad[i].listen);
+		const char *e = load_bad("admin2.conf", text, &f);
+
+		snprintf(want, sizeof(want), "setting 'admin.listen': '%s'",
+		    bad[i].listen);
+		assert_error_at(e, f, 2, want);
+		assert_contains(e, bad[i].why);
+	}
+	/* What the address reveals is the operator's call. */
+	f = write_file("admin3.conf",
+	    "admin = { listen = \"0.0.0.0:9470\"; allow_remote = true; };\n");
+	if (config_load(f, 0, NULL, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	config_free(c);
 }
 
 static void
@@ -1058,6 +1114,7 @@ main(void)
 	    cmocka_unit_test(test_config_duplicate_names),
 	    cmocka_unit_test(test_config_thresholds),
 	    cmocka_unit_test(test_config_unknown_section),
+	    cmocka_unit_test(test_config_admin),
 	    cmocka_unit_test(test_config_parse_and_io_errors),
 	    cmocka_unit_test(test_config_bad_values),
 	    cmocka_unit_test(test_config_log_level_err),
