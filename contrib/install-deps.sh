@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what vigil needs on Debian 12, as root: the build dependencies,
 # and with --tests also what the test suite runs (python3 for the test
-# receivers, clang for the fuzz harnesses, procps for pgrep).
+# receivers, clang for the fuzz harnesses, procps for pgrep, openssl for
+# the webhook test's signature check by shell).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -15,7 +16,7 @@ esac
 pkgs="build-essential autoconf automake libtool pkg-config tzdata
 libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libcurl4-openssl-dev"
-[ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind"
+[ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind openssl"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
