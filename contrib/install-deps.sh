@@ -2,7 +2,8 @@
 # Installs what vigil needs on Debian 12, as root: the build dependencies,
 # and with --tests also what the test suite runs (python3 for the test
 # receivers, clang for the fuzz harnesses, procps for pgrep, rsyslog and
-# Alertmanager as real receivers, prometheus for promtool).
+# Alertmanager as real receivers, prometheus for promtool, openssl for the
+# webhook test's signature check by shell).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -18,7 +19,7 @@ libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
 libcurl4-openssl-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
-rsyslog prometheus-alertmanager prometheus"
+rsyslog prometheus-alertmanager prometheus openssl"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
