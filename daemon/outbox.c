@@ -517,7 +517,8 @@ run_query(outbox *ob, op *p)
 		    "SELECT * FROM (SELECT d.seq, a.id, a.rule, d.sink, "
 		    "d.state, d.attempts, d.updated, d.error, a.created FROM "
 		    "deliveries d JOIN alerts a ON a.seq=d.seq WHERE " FILTERS
-		    " AND ?5=?5 ORDER BY d.seq DESC, d.sink LIMIT ?4) ORDER BY seq, sink",
+		    " AND ?5=?5 ORDER BY d.seq DESC, d.sink LIMIT ?4) ORDER BY "
+		    "seq, sink",
 		    arr, list_row);
 	} else if (strcmp(a, "retry") == 0) {
 		rc = query_rows(ob, p,
@@ -668,6 +669,23 @@ finish_batch(outbox *ob, op *list)
 	}
 }
 
+#define COALESCE_OPS 64
+#define COALESCE_US  1000
+
+static struct timespec
+deadline_in(long us)
+{
+	struct timespec at;
+
+	clock_gettime(CLOCK_REALTIME, &at);
+	at.tv_nsec += us * 1000;
+	if (at.tv_nsec >= 1000000000) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000;
+	}
+	return at;
+}
+
 static void *
 writer(void *arg)
 {
@@ -680,6 +698,13 @@ writer(void *arg)
 			pthread_cond_wait(&ob->cv, &ob->mu);
 		if (ob->head == NULL)
 			break;
+		/* A transaction rewrites the pages it touches: one for many
+		 * operations writes far less than one each. So a batch that
+		 * starts small waits a moment for company. */
+		if (!ob->stopping && atomic_load(&ob->queued) < COALESCE_OPS) {
+			struct timespec at = deadline_in(COALESCE_US);
+			pthread_cond_timedwait(&ob->cv, &ob->mu, &at);
+		}
 		list     = ob->head;
 		ob->head = NULL;
 		ob->tail = &ob->head;
@@ -893,6 +918,8 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 		    ob->ckdb ? sqlite3_errmsg(ob->ckdb) : "out of memory");
 		goto fail;
 	}
+	/* The checkpointer only copies pages: it needs little cache. */
+	sqlite3_exec(ob->ckdb, "PRAGMA cache_size=-256", NULL, NULL, NULL);
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_cond_init(&ob->cv, NULL);
 	pthread_cond_init(&ob->ckcv, NULL);
