@@ -26,6 +26,12 @@
 #define CHECK_ERRORS_MAX 16384 /* bytes of file:line errors */
 #define REASON_MAX       1024
 
+/* What travels with an explain job. */
+typedef struct explain_call {
+	vigild      *v;
+	control_req *req;
+} explain_call;
+
 static int
 fail(json_t *reply, const char *msg)
 {
@@ -67,14 +73,18 @@ result_reply(const job_result *r)
 	}
 }
 
-/* The verdict goes to the client; the alerts, if any, nowhere. */
+/* The verdict goes to the client; the alerts, if any, nowhere. A reload
+ * or a shutdown may have been waiting for this job to leave the dispatch:
+ * it looks again. */
 static void
 explain_done(job *j, const job_result *r)
 {
-	control_req *req = j->owner;
+	explain_call *ec = j->owner;
 
 	job_free(j);
-	control_reply(req, result_reply(r));
+	control_reply(ec->req, result_reply(r));
+	vigild_progress(ec->v);
+	free(ec);
 }
 
 static bool
@@ -124,12 +134,13 @@ cmd_explain(void *arg, control_req *req, json_t *args, json_t *reply)
 	                     "it has finished",
 	    [VS_STOPPING]  = "the daemon is stopping",
 	};
-	vigild     *v    = arg;
-	json_t     *post = json_object_get(args, "post");
-	char        codes[WIRE_MAX_JUR][3], msg[160];
-	const char *jur[WIRE_MAX_JUR];
-	size_t      n_jur, len;
-	job        *j;
+	vigild       *v    = arg;
+	json_t       *post = json_object_get(args, "post");
+	char          codes[WIRE_MAX_JUR][3], msg[160];
+	const char   *jur[WIRE_MAX_JUR];
+	size_t        n_jur, len;
+	explain_call *ec;
+	job          *j;
 
 	if (v->state != VS_RUNNING || v->cur == NULL)
 		return fail(reply,
@@ -148,10 +159,14 @@ cmd_explain(void *arg, control_req *req, json_t *args, json_t *reply)
 	}
 	for (size_t i = 0; i < n_jur; i++)
 		jur[i] = codes[i];
-	j = job_new(
-	    json_string_value(post), len, jur, n_jur, explain_done, req);
-	if (j == NULL)
+	if ((ec = malloc(sizeof(*ec))) == NULL ||
+	    (j = job_new(json_string_value(post), len, jur, n_jur, explain_done,
+	         ec)) == NULL) {
+		free(ec);
 		return fail(reply, "out of memory");
+	}
+	ec->v   = v;
+	ec->req = req;
 	log_debug("explain: scoring a post of %zu bytes", len);
 	dispatch_submit(v->cur->disp, j);
 	return 1; /* answered by explain_done */

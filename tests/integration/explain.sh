@@ -216,27 +216,53 @@ rc=0
 ctl check-config >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 3 ] || fail "check-config, no daemon: exit $rc, want 3"
 
-# A daemon whose only worker never comes: a post of its feed stays queued,
-# so a reload, then a shutdown, waits for it; explain meanwhile is refused.
+# A daemon whose only worker dials in, and has not yet: an explain waits
+# for it, a reload then waits for the explain, and explain is refused
+# meanwhile; once the worker comes, the explain is answered and the
+# reload goes through.
 cat >"$T/stuck.conf" <<CONF
 daemon = { state_dir = "$T/state2"; runtime_dir = "$T/run2"; plugin_path = [ "$PLUGINS" ]; };
-workers = { count = -1; listen = [ "ipc://$T/nobody.sock" ]; };
-inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 20; } );
+workers = { count = -1; listen = [ "ipc://$T/w.sock" ]; };
+inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed2.jsonl"; poll_ms = 20; } );
 rules = (
 $(watchlist_rule)
 );
 CONF
+: >"$T/feed2.jsonl"
 SOCK="$T/run2/control.sock"
 start_vigild "$T/stuck.conf" "$T/stuck.log"
-queued() { [ "$(ctl status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["queue"]["queued"])')" -ge 2 ]; }
-wait_for 30 queued || fail "the stuck daemon queued nothing"
-# An explain that waits, then gives up: the daemon keeps the job.
-expect_fail 3 "no reply" -t 1 explain "$T/post.json"
-expect_fail 3 "no reply" -t 1 reload
+wait_for 30 ctl status || fail "the second daemon did not start"
+held() { [ "$(ctl status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["queue"]["queued"])')" -eq "$1" ]; }
+echo 'vigiltest waits' | ctl explain >"$T/wait.out" 2>"$T/wait.err" &
+EX=$!
+PIDS="$PIDS $EX"
+wait_for 10 held 1 || fail "the explain is not queued"
+ctl -t 60 reload >"$T/reload.out" 2>&1 &
+RL=$!
+PIDS="$PIDS $RL"
+reloading() { ctl status | grep -q '^state: reloading$'; }
+wait_for 10 reloading || fail "the reload did not start"
 expect_fail 1 "busy: a reload is in progress" explain "$T/post.json"
+"$top_builddir/daemon/vigil-worker" -c "$T/stuck.conf" --connect "ipc://$T/w.sock" 2>"$T/w.log" &
+W=$!
+PIDS="$PIDS $W"
+wait "$EX" || fail "the waiting explain exited $?: $(cat "$T/wait.err")"
+grep -q '^NOTICE watchlist.marker, score 2.0$' "$T/wait.out" || fail "the waiting explain: $(cat "$T/wait.out")"
+wait "$RL" || fail "the reload after the explain exited $?: $(cat "$T/reload.out")"
+grep -q '^reload applied$' "$T/reload.out" || fail "reload: $(cat "$T/reload.out")"
+
+# Without the worker an explain waits again, then the client gives up;
+# a shutdown waits for the job, and explain is refused meanwhile. The
+# daemon's answer to the client that has gone is dropped.
+kill "$W"
+wait "$W" 2>/dev/null || true
+down() { ctl status --json | "$PY" -c 'import json,sys; sys.exit(json.load(sys.stdin)["workers"]["links_up"] != 0)'; }
+wait_for 10 down || fail "the worker is still connected"
+expect_fail 3 "no reply" -t 1 explain "$T/post.json"
+held 1 || fail "the explain that was given up is not held"
 kill -TERM "$VPID"
 stopping() { ctl status | grep -q '^state: stopping$'; }
-wait_for 10 stopping || fail "the stuck daemon is not stopping"
+wait_for 10 stopping || fail "the second daemon is not stopping"
 expect_fail 1 "the daemon is stopping" explain "$T/post.json"
 ctl check-config >/dev/null || fail "check-config while stopping exited $?"
 kill -TERM "$VPID"
