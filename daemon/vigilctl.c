@@ -41,6 +41,7 @@
 #define CONTEXT_CHARS       40          /* of a piece of evidence, each side */
 #define MARK_ON             "\033[1;7m" /* bold, reverse */
 #define MARK_OFF            "\033[0m"
+#define ELLIPSIS            "\xe2\x80\xa6" /* U+2026, where a field goes on */
 #define NELEM(a)            (sizeof(a) / sizeof(*(a)))
 
 enum {
@@ -1392,7 +1393,7 @@ field_text(json_t *post, const char *field, size_t *len)
 static void
 put_in_context(const char *text, size_t len, size_t start, size_t end, bool tty)
 {
-	size_t from = start, to = end;
+	size_t from, to;
 
 	/* Whole characters, should the offsets split one. */
 	while (start > 0 && utf8_continuation((unsigned char)text[start]))
@@ -1409,14 +1410,14 @@ put_in_context(const char *text, size_t len, size_t start, size_t end, bool tty)
 		while (++to < len && utf8_continuation((unsigned char)text[to]))
 			;
 	if (from > 0)
-		fputs("\u2026", stdout);
+		fputs(ELLIPSIS, stdout);
 	put_safe(text + from, start - from);
 	fputs(tty ? MARK_ON : "[[", stdout);
 	put_safe(text + start, end - start);
 	fputs(tty ? MARK_OFF : "]]", stdout);
 	put_safe(text + end, to - end);
 	if (to < len)
-		fputs("\u2026", stdout);
+		fputs(ELLIPSIS, stdout);
 }
 
 /* One piece of evidence in its field of the post that was sent; the
