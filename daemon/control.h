@@ -3,7 +3,7 @@
  * socket (mode 0660) on the daemon's loop. The protocol is one JSON object
  * per line each way: {"cmd":"status"} -> {"ok":true,...} or
  * {"ok":false,"error":"..."}. Commands: status, plugins, reload, metrics,
- * outbox.
+ * outbox, explain, check-config.
  */
 #ifndef VIGIL_CONTROL_H
 #define VIGIL_CONTROL_H

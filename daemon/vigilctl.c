@@ -3,11 +3,14 @@
  * one request line, waits (with a timeout) for the one reply line and
  * prints it for people, or as JSON with --json. `outbox` reads and acts on
  * the durable outbox: counts, deliveries, and dead letters to retry or
- * purge.
+ * purge. `explain` has one post scored by the running rules and shows
+ * each finding with its evidence in context; `check-config` has the
+ * daemon validate a configuration file as a reload would.
  *
  * Exit status: 0 done, 1 the daemon answered with an error (for reload:
- * the new configuration was refused), 2 bad usage, 3 the daemon could not
- * be reached or gave no usable reply.
+ * the new configuration was refused; for explain: the post is invalid;
+ * for check-config: the file is), 2 bad usage, 3 the daemon could not be
+ * reached or gave no usable reply.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +37,11 @@
 #define OUTBOX_LIST_MAX     100000
 #define ALERT_ID_LEN        32 /* hexadecimal digits (doc/alerts.md) */
 #define SINK_NAME_MAX       64
+#define MAX_JURISDICTIONS   16          /* WIRE_MAX_JUR of the daemon */
+#define CONTEXT_CHARS       40          /* of a piece of evidence, each side */
+#define MARK_ON             "\033[1;7m" /* bold, reverse */
+#define MARK_OFF            "\033[0m"
+#define ELLIPSIS            "\xe2\x80\xa6" /* U+2026, where a field goes on */
 #define NELEM(a)            (sizeof(a) / sizeof(*(a)))
 
 enum {
@@ -55,6 +63,15 @@ struct options {
 	char        id[ALERT_ID_LEN + 1]; /* "" for any */
 	long        limit;                /* list: 0 for the daemon's default */
 	bool        all;                  /* retry, purge: every dead one */
+	/* explain */
+	const char *file; /* NULL or "-": standard input */
+	const char *jur[MAX_JURISDICTIONS];
+	size_t      n_jur;
+	char       *post; /* the post's JSON, as sent */
+	size_t      post_len;
+	/* check-config */
+	const char *config; /* NULL: the daemon's own file */
+	char       *config_abs;
 };
 
 static const char *const outbox_actions[] = {"stats", "list", "retry", "purge"};
@@ -74,6 +91,13 @@ usage(FILE *out)
 	    "  reload    reload the configuration and wait for the outcome\n"
 	    "  metrics   the metrics, in Prometheus text format\n"
 	    "  outbox    the durable outbox of alerts (below)\n"
+	    "  explain [FILE|-] [--jurisdiction CC]...\n"
+	    "            score one post (a JSON object, or plain text) with\n"
+	    "            the running rules and show each finding with its\n"
+	    "            evidence in context; raises no alert\n"
+	    "  check-config [FILE]\n"
+	    "            have the daemon validate FILE (default: the file\n"
+	    "            it runs) as a reload would, without applying it\n"
 	    "\n"
 	    "  outbox [stats] [--sink S]\n"
 	    "            deliveries counted by sink and state\n"
@@ -94,7 +118,8 @@ usage(FILE *out)
 	    "  -h          this help\n"
 	    "\n"
 	    "exit status: 0 done, 1 the daemon reported an error (reload:\n"
-	    "refused), 2 bad usage, 3 the daemon cannot be reached\n",
+	    "refused; explain: the post is invalid; check-config: the\n"
+	    "file is), 2 bad usage, 3 the daemon cannot be reached\n",
 	    OUTBOX_LIST_DEFAULT, OUTBOX_LIST_MAX, DEFAULT_TIMEOUT);
 }
 
@@ -128,8 +153,8 @@ one_of(const char *s, const char *const *set, size_t n)
 static bool
 command_known(const char *cmd)
 {
-	static const char *const known[] = {
-	    "status", "plugins", "reload", "metrics", "outbox"};
+	static const char *const known[] = {"status", "plugins", "reload",
+	    "metrics", "outbox", "explain", "check-config"};
 
 	return one_of(cmd, known, NELEM(known));
 }
@@ -303,6 +328,79 @@ parse_outbox(int argc, char **argv, int i, struct options *o)
 	return -1;
 }
 
+/* ------------------------------------------------------------ explain args */
+
+static bool
+jurisdiction_valid(const char *cc)
+{
+	return strlen(cc) == 2 && isascii((unsigned char)cc[0]) &&
+	    isalpha((unsigned char)cc[0]) && isascii((unsigned char)cc[1]) &&
+	    isalpha((unsigned char)cc[1]);
+}
+
+/* explain [FILE|-] [--jurisdiction CC]... [--json] from argv[i]; -1 to go
+ * on, else the exit status. */
+static int
+parse_explain(int argc, char **argv, int i, struct options *o)
+{
+	static const char opt[] = "--jurisdiction";
+	const size_t      n     = sizeof(opt) - 1;
+
+	for (; i < argc; i++) {
+		const char *arg = argv[i], *val;
+
+		if (strcmp(arg, "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (strncmp(arg, opt, n) == 0 &&
+		    (arg[n] == '\0' || arg[n] == '=')) {
+			if (arg[n] == '=')
+				val = arg + n + 1;
+			else if (i + 1 < argc &&
+			    strncmp(argv[i + 1], "--", 2) != 0)
+				val = argv[++i];
+			else
+				return usage_error("%s needs a value", opt);
+			if (!jurisdiction_valid(val))
+				return usage_error("%s wants a two-letter code "
+				                   "such as kz, not '%s'",
+				    opt, val);
+			if (o->n_jur == MAX_JURISDICTIONS)
+				return usage_error("at most %d %s options",
+				    MAX_JURISDICTIONS, opt);
+			o->jur[o->n_jur++] = val;
+			continue;
+		}
+		if (arg[0] == '-' && arg[1] != '\0')
+			return usage_error("unexpected argument '%s'", arg);
+		if (o->file != NULL)
+			return usage_error("explain takes one FILE; '%s' is a "
+			                   "second",
+			    arg);
+		o->file = arg;
+	}
+	return -1;
+}
+
+/* check-config [FILE] [--json] from argv[i]. */
+static int
+parse_check_config(int argc, char **argv, int i, struct options *o)
+{
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (argv[i][0] == '-' || o->config != NULL)
+			return usage_error("unexpected argument '%s'", argv[i]);
+		if (argv[i][0] == '\0')
+			return usage_error("%s", "check-config: an empty FILE");
+		o->config = argv[i];
+	}
+	return -1;
+}
+
 /* Returns -1 to go on, else the exit status. */
 static int
 parse_args(int argc, char **argv, struct options *o)
@@ -343,6 +441,10 @@ parse_args(int argc, char **argv, struct options *o)
 		return usage_error("unknown command '%s'", o->command);
 	if (strcmp(o->command, "outbox") == 0)
 		return parse_outbox(argc, argv, optind, o);
+	if (strcmp(o->command, "explain") == 0)
+		return parse_explain(argc, argv, optind, o);
+	if (strcmp(o->command, "check-config") == 0)
+		return parse_check_config(argc, argv, optind, o);
 	for (; optind < argc; optind++) {
 		if (strcmp(argv[optind], "--json") != 0 ||
 		    strcmp(o->command, "metrics") == 0)
@@ -350,6 +452,158 @@ parse_args(int argc, char **argv, struct options *o)
 			    "unexpected argument '%s'", argv[optind]);
 		o->json = true;
 	}
+	return -1;
+}
+
+/* ------------------------------------------------------------ explain input */
+
+/* The whole input, up to max bytes (NUL-terminated), or NULL after saying
+ * why. *over when there is more. */
+static char *
+read_input(const char *name, FILE *f, size_t max, size_t *len, bool *over)
+{
+	char *buf = malloc(max + 2);
+
+	if (buf == NULL) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		return NULL;
+	}
+	*len = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		fprintf(stderr, "vigilctl: explain: cannot read %s: %s\n", name,
+		    strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	*over     = *len > max;
+	buf[*len] = '\0';
+	return buf;
+}
+
+/* Plain text as a post of its own, published now. */
+static char *
+text_post(const char *text, size_t len, size_t *post_len)
+{
+	char      now[32];
+	time_t    t = time(NULL);
+	struct tm tm;
+	json_t   *post;
+	char     *s = NULL;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return NULL;
+	post = json_pack("{s:s,s:s,s:s%,s:s}", "id", "explain", "platform",
+	    "cli", "text", text, len, "created_at", now);
+	if (post != NULL && (s = json_dumps(post, JSON_COMPACT)) != NULL)
+		*post_len = strlen(s);
+	json_decref(post);
+	return s;
+}
+
+/* Is the input one to send? It must fit a request line, be UTF-8 and
+ * have no NUL byte, as JSON strings must. */
+static int
+input_sendable(const char *name, const char *buf, size_t len, bool over)
+{
+	json_t *s;
+
+	if (over) {
+		fprintf(stderr,
+		    "vigilctl: explain: %s: over %d bytes, more than the "
+		    "control socket takes; score it with vigild --replay\n",
+		    name, CONTROL_MAX_LINE);
+		return EXIT_DAEMON;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		fprintf(
+		    stderr, "vigilctl: explain: %s holds a NUL byte\n", name);
+		return EXIT_DAEMON;
+	}
+	if ((s = json_stringn(buf, len)) == NULL) {
+		fprintf(stderr, "vigilctl: explain: %s is not UTF-8\n", name);
+		return EXIT_DAEMON;
+	}
+	json_decref(s);
+	return -1;
+}
+
+/* Reads the post into o->post: a JSON object as it is, anything else as
+ * the text of a post made here. -1 to go on, else the exit status. */
+static int
+prepare_explain(struct options *o)
+{
+	bool        from_stdin = o->file == NULL || strcmp(o->file, "-") == 0;
+	const char *name       = from_stdin ? "standard input" : o->file;
+	FILE       *f          = from_stdin ? stdin : fopen(o->file, "rb");
+	char       *buf;
+	size_t      len, skip = 0, k;
+	bool        over;
+	int         rc;
+
+	if (f == NULL) {
+		fprintf(stderr, "vigilctl: explain: cannot read %s: %s\n",
+		    o->file, strerror(errno));
+		return EXIT_USAGE;
+	}
+	buf = read_input(name, f, CONTROL_MAX_LINE, &len, &over);
+	if (!from_stdin)
+		fclose(f);
+	if (buf == NULL)
+		return EXIT_USAGE;
+	if ((rc = input_sendable(name, buf, len, over)) != -1)
+		goto out;
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		skip = 3;
+	for (k = skip; k < len && isspace((unsigned char)buf[k]); k++)
+		;
+	rc = EXIT_DAEMON;
+	if (k == len) {
+		fprintf(stderr, "vigilctl: explain: %s is empty\n", name);
+		goto out;
+	}
+	if (buf[k] == '{') { /* a post: the daemon judges it as it is */
+		memmove(buf, buf + skip, len - skip + 1);
+		o->post     = buf;
+		o->post_len = len - skip;
+		return -1;
+	}
+	while (len > skip && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if ((o->post = text_post(buf + skip, len - skip, &o->post_len)) == NULL)
+		fprintf(stderr, "vigilctl: out of memory\n");
+	else
+		rc = -1;
+out:
+	free(buf);
+	return rc;
+}
+
+/* check-config's FILE, absolute: the daemon's directory is not ours. */
+static int
+prepare_check_config(struct options *o)
+{
+	char   cwd[PATH_MAX];
+	size_t n;
+
+	if (o->config == NULL)
+		return -1;
+	if (o->config[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr,
+		    "vigilctl: check-config: cannot tell the current "
+		    "directory (%s): give FILE as an absolute path\n",
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	n = strlen(o->config) + (o->config[0] == '/' ? 1 : strlen(cwd) + 2);
+	if ((o->config_abs = malloc(n)) == NULL) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		return EXIT_DAEMON;
+	}
+	if (o->config[0] == '/')
+		memcpy(o->config_abs, o->config, n);
+	else
+		snprintf(o->config_abs, n, "%s/%s", cwd, o->config);
 	return -1;
 }
 
@@ -464,50 +718,74 @@ fail:
 	return NULL;
 }
 
-/* {"cmd": command}, with the outbox's arguments that were given. */
+/* The outbox's arguments that were given. */
+static int
+outbox_args(const struct options *o, json_t *req)
+{
+	return json_object_set_new(req, "action", json_string(o->action)) ||
+	    (o->sink != NULL &&
+	        json_object_set_new(req, "sink", json_string(o->sink))) ||
+	    (o->state != NULL &&
+	        json_object_set_new(req, "state", json_string(o->state))) ||
+	    (o->id[0] != '\0' &&
+	        json_object_set_new(req, "id", json_string(o->id))) ||
+	    (o->all && json_object_set_new(req, "all", json_true())) ||
+	    (o->limit > 0 &&
+	        json_object_set_new(req, "limit", json_integer(o->limit)));
+}
+
+/* The post, as a string, and the jurisdictions given. */
+static int
+explain_args(const struct options *o, json_t *req)
+{
+	json_t *jur = json_array();
+
+	for (size_t i = 0; jur != NULL && i < o->n_jur; i++)
+		if (json_array_append_new(jur, json_string(o->jur[i])) != 0) {
+			json_decref(jur);
+			jur = NULL;
+		}
+	return json_object_set_new(req, "jurisdictions", jur) ||
+	    json_object_set_new(
+	        req, "post", json_stringn(o->post, o->post_len));
+}
+
+/* {"cmd": command}, with the command's arguments. */
 static json_t *
 build_request(const struct options *o)
 {
 	json_t *req = json_pack("{s:s}", "cmd", o->command);
+	int     rc  = 0;
 
-	if (req == NULL || strcmp(o->command, "outbox") != 0)
-		return req;
-	if (json_object_set_new(req, "action", json_string(o->action)) != 0 ||
-	    (o->sink != NULL &&
-	        json_object_set_new(req, "sink", json_string(o->sink)) != 0) ||
-	    (o->state != NULL &&
-	        json_object_set_new(req, "state", json_string(o->state)) !=
-	            0) ||
-	    (o->id[0] != '\0' &&
-	        json_object_set_new(req, "id", json_string(o->id)) != 0) ||
-	    (o->all && json_object_set_new(req, "all", json_true()) != 0) ||
-	    (o->limit > 0 &&
-	        json_object_set_new(req, "limit", json_integer(o->limit)) !=
-	            0)) {
+	if (req == NULL)
+		return NULL;
+	if (strcmp(o->command, "outbox") == 0)
+		rc = outbox_args(o, req);
+	else if (strcmp(o->command, "explain") == 0)
+		rc = explain_args(o, req);
+	else if (o->config_abs != NULL)
+		rc = json_object_set_new(
+		    req, "path", json_string(o->config_abs));
+	if (rc != 0) {
 		json_decref(req);
 		return NULL;
 	}
 	return req;
 }
 
-/* Sends the request and returns the parsed reply, or NULL after saying
- * why on stderr. */
+/* Sends the request line and returns the parsed reply, or NULL after
+ * saying why on stderr. */
 static json_t *
-ask(const struct options *o)
+ask(const struct options *o, const char *text)
 {
-	json_t      *req, *reply = NULL;
+	json_t      *reply = NULL;
 	json_error_t jerr;
-	char        *text = NULL, *line = NULL;
-	const char  *why = NULL;
+	char        *line = NULL;
+	const char  *why  = NULL;
 	int          fd;
 
 	if ((fd = connect_daemon(o->socket)) == -1)
 		return NULL;
-	req = build_request(o);
-	if (req == NULL || (text = json_dumps(req, JSON_COMPACT)) == NULL) {
-		fprintf(stderr, "vigilctl: out of memory\n");
-		goto out;
-	}
 	if (send_all(fd, text, strlen(text)) == -1 ||
 	    send_all(fd, "\n", 1) == -1) {
 		fprintf(stderr, "vigilctl: cannot send to %s: %s\n", o->socket,
@@ -534,8 +812,6 @@ ask(const struct options *o)
 	}
 out:
 	free(line);
-	free(text);
-	json_decref(req);
 	close(fd);
 	return reply;
 }
@@ -1022,6 +1298,279 @@ print_outbox(const struct options *o, json_t *reply)
 	return print_outbox_changed(o, reply);
 }
 
+/* ------------------------------------------------------------ explain */
+
+static bool
+utf8_continuation(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+/* n bytes of s on stdout, control characters (C0, DEL and C1) as spaces:
+ * post text and rule strings must not drive the terminal, nor break the
+ * line. */
+static void
+put_safe(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			putchar(' ');
+		} else if (c == 0xc2 && i + 1 < n &&
+		    (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f) {
+			putchar(' ');
+			i++;
+		} else {
+			putchar(c);
+		}
+	}
+}
+
+/* A string member, or "-". */
+static void
+put_member(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_string(v) && json_string_length(v) > 0)
+		put_safe(json_string_value(v), json_string_length(v));
+	else
+		putchar('-');
+}
+
+/* Scores as verdicts write them: 10.0, 2.5. */
+static void
+put_score(json_t *v)
+{
+	double d = json_number_value(v);
+
+	if (!json_is_number(v))
+		putchar('-');
+	else if (d > -1e15 && d < 1e15 && d == (double)(long long)d)
+		printf("%.1f", d);
+	else
+		printf("%.15g", d);
+}
+
+static void
+label(const char *name)
+{
+	printf("  %-14s", name);
+}
+
+/* The text of field (doc/posts.md: text, poll.question,
+ * poll.options[i]) in post, or NULL. */
+static const char *
+field_text(json_t *post, const char *field, size_t *len)
+{
+	json_t       *poll = json_object_get(post, "poll"), *s = NULL;
+	const char   *idx;
+	char         *end;
+	unsigned long i;
+
+	if (strcmp(field, "text") == 0) {
+		s = json_object_get(post, "text");
+	} else if (strcmp(field, "poll.question") == 0) {
+		s = json_object_get(poll, "question");
+	} else if (strncmp(field, "poll.options[", 13) == 0) {
+		idx   = field + 13;
+		errno = 0;
+		i     = strtoul(idx, &end, 10);
+		if (isdigit((unsigned char)*idx) && errno == 0 &&
+		    strcmp(end, "]") == 0)
+			s = json_array_get(json_object_get(poll, "options"), i);
+	}
+	if (!json_is_string(s))
+		return NULL;
+	*len = json_string_length(s);
+	return json_string_value(s);
+}
+
+/* text[start, end) marked, with up to CONTEXT_CHARS characters of the
+ * field on each side, cut between characters. */
+static void
+put_in_context(const char *text, size_t len, size_t start, size_t end, bool tty)
+{
+	size_t from, to;
+
+	/* Whole characters, should the offsets split one. */
+	while (start > 0 && utf8_continuation((unsigned char)text[start]))
+		start--;
+	while (end < len && utf8_continuation((unsigned char)text[end]))
+		end++;
+	from = start;
+	to   = end;
+	for (int n = 0; n < CONTEXT_CHARS && from > 0; n++)
+		while (
+		    from > 0 && utf8_continuation((unsigned char)text[--from]))
+			;
+	for (int n = 0; n < CONTEXT_CHARS && to < len; n++)
+		while (++to < len && utf8_continuation((unsigned char)text[to]))
+			;
+	if (from > 0)
+		fputs(ELLIPSIS, stdout);
+	put_safe(text + from, start - from);
+	fputs(tty ? MARK_ON : "[[", stdout);
+	put_safe(text + start, end - start);
+	fputs(tty ? MARK_OFF : "]]", stdout);
+	put_safe(text + end, to - end);
+	if (to < len)
+		fputs(ELLIPSIS, stdout);
+}
+
+/* One piece of evidence in its field of the post that was sent; the
+ * verdict's own excerpt when the offsets do not fit it. */
+static void
+put_evidence(json_t *ev, json_t *post, bool tty)
+{
+	const char *field = member_string(ev, "field"), *text = NULL;
+	json_t     *js  = json_object_get(ev, "start");
+	json_t     *je  = json_object_get(ev, "end");
+	size_t      len = 0;
+
+	put_member(ev, "field");
+	fputs(": ", stdout);
+	if (field != NULL)
+		text = field_text(post, field, &len);
+	if (text != NULL && json_is_integer(js) && json_is_integer(je) &&
+	    json_integer_value(js) >= 0 &&
+	    json_integer_value(js) <= json_integer_value(je) &&
+	    (size_t)json_integer_value(je) <= len)
+		put_in_context(text, len, (size_t)json_integer_value(js),
+		    (size_t)json_integer_value(je), tty);
+	else
+		put_member(ev, "excerpt");
+	putchar('\n');
+}
+
+static void
+put_signals(json_t *signals)
+{
+	json_t *sig;
+	size_t  i;
+
+	label("signals:");
+	if (json_array_size(signals) == 0)
+		puts("(none)");
+	json_array_foreach(signals, i, sig)
+	{
+		if (i > 0)
+			label("");
+		put_member(sig, "name");
+		putchar(' ');
+		put_score(json_object_get(sig, "weight"));
+		putchar('\n');
+	}
+}
+
+static void
+put_finding(json_t *f, json_t *post, bool tty)
+{
+	const char *sev    = member_string(f, "severity");
+	json_t     *legal  = json_object_get(f, "legal");
+	json_t     *window = json_object_get(f, "window");
+	json_t     *ev;
+	size_t      i;
+
+	putchar('\n');
+	put_text(sev != NULL ? sev : "-", 0, true);
+	putchar(' ');
+	put_member(f, "rule");
+	fputs(", score ", stdout);
+	put_score(json_object_get(f, "score"));
+	putchar('\n');
+	label("title:");
+	put_member(f, "title");
+	putchar('\n');
+	label("jurisdiction:");
+	put_member(f, "jurisdiction");
+	putchar('\n');
+	label("law:");
+	put_member(legal, "law");
+	putchar('\n');
+	label("article:");
+	put_member(legal, "article");
+	putchar('\n');
+	label("penalty:");
+	put_member(legal, "penalty");
+	putchar('\n');
+	label("window:");
+	put_member(window, "name");
+	if (window != NULL) {
+		fputs(", ", stdout);
+		put_member(window, "start");
+		fputs(" to ", stdout);
+		put_member(window, "end");
+	}
+	putchar('\n');
+	put_signals(json_object_get(f, "signals"));
+	label("evidence:");
+	if (json_array_size(json_object_get(f, "evidence")) == 0)
+		puts("(none)");
+	json_array_foreach(json_object_get(f, "evidence"), i, ev)
+	{
+		if (i > 0)
+			label("");
+		put_evidence(ev, post, tty);
+	}
+}
+
+/* The verdict for people: the post's severity and score, then each
+ * finding with its legal basis, window, signals and evidence. */
+static int
+print_explain(const struct options *o, json_t *reply)
+{
+	json_t     *findings = json_object_get(reply, "findings"), *f, *post;
+	const char *nc       = getenv("NO_COLOR");
+	bool        tty = isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0');
+	size_t      i, n = json_array_size(findings);
+
+	if (!json_is_array(findings) ||
+	    member_string(reply, "severity") == NULL ||
+	    member_string(reply, "post_id") == NULL)
+		return bad_reply(o, "no verdict (post_id, severity, findings)");
+	/* It parsed in the worker, so it parses here. */
+	post = json_loadb(o->post, o->post_len, 0, NULL);
+	put_member(reply, "post_id");
+	fputs(": severity ", stdout);
+	put_member(reply, "severity");
+	fputs(", score ", stdout);
+	put_score(json_object_get(reply, "score"));
+	if (n == 0)
+		puts(", no findings");
+	else
+		printf(", %zu finding%s\n", n, n == 1 ? "" : "s");
+	json_array_foreach(findings, i, f) put_finding(f, post, tty);
+	json_decref(post);
+	return EXIT_OK;
+}
+
+/* check-config: the errors as vigild -t prints them, one per line. */
+static void
+print_config_errors(json_t *reply)
+{
+	const char *path = member_string(reply, "path");
+	const char *err  = member_string(reply, "error");
+
+	fprintf(stderr, "vigilctl: check-config: %s is refused:\n",
+	    path != NULL ? path : "the configuration");
+	fprintf(stderr, "%s\n", err != NULL ? err : "(no reason given)");
+}
+
+static void
+print_config_ok(json_t *reply)
+{
+	put_member(reply, "path");
+	printf(": configuration OK (%" JSON_INTEGER_FORMAT
+	       " inputs, %" JSON_INTEGER_FORMAT " rules, %" JSON_INTEGER_FORMAT
+	       " sinks)\n",
+	    json_integer_value(json_object_get(reply, "inputs")),
+	    json_integer_value(json_object_get(reply, "rules")),
+	    json_integer_value(json_object_get(reply, "sinks")));
+}
+
 static void
 print_json(json_t *reply)
 {
@@ -1046,6 +1595,11 @@ report(const struct options *o, json_t *reply)
 
 		if (o->json)
 			print_json(reply);
+		if (strcmp(o->command, "check-config") == 0 &&
+		    member_string(reply, "path") != NULL) {
+			print_config_errors(reply);
+			return EXIT_DAEMON;
+		}
 		fprintf(stderr, "vigilctl: %s%s: %s\n", o->command,
 		    strcmp(o->command, "reload") == 0 ? " refused" : "",
 		    err != NULL ? err : "failed, with no reason given");
@@ -1068,6 +1622,11 @@ report(const struct options *o, json_t *reply)
 	} else if (strcmp(o->command, "outbox") == 0) {
 		if ((rc = print_outbox(o, reply)) != EXIT_OK)
 			return rc;
+	} else if (strcmp(o->command, "explain") == 0) {
+		if ((rc = print_explain(o, reply)) != EXIT_OK)
+			return rc;
+	} else if (strcmp(o->command, "check-config") == 0) {
+		print_config_ok(reply);
 	} else {
 		if (strcmp(o->command, "reload") == 0)
 			puts("reload applied");
@@ -1081,18 +1640,55 @@ report(const struct options *o, json_t *reply)
 	return EXIT_OK;
 }
 
+/* What the command needs before it asks: -1 to go on, else the exit
+ * status. */
+static int
+prepare(struct options *o)
+{
+	if (strcmp(o->command, "explain") == 0)
+		return prepare_explain(o);
+	if (strcmp(o->command, "check-config") == 0)
+		return prepare_check_config(o);
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct options o = {0};
-	json_t        *reply;
+	struct options o    = {0};
+	json_t        *req  = NULL, *reply;
+	char          *text = NULL;
 	int            rc;
 
 	if ((rc = parse_args(argc, argv, &o)) != -1)
 		return rc;
-	if ((reply = ask(&o)) == NULL)
-		return EXIT_CONNECT;
+	if ((rc = prepare(&o)) != -1)
+		goto out;
+	rc = EXIT_DAEMON;
+	if ((req = build_request(&o)) == NULL ||
+	    (text = json_dumps(req, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "vigilctl: out of memory\n");
+		goto out;
+	}
+	/* The daemon reads a request line of at most CONTROL_MAX_LINE. */
+	if (strlen(text) > CONTROL_MAX_LINE) {
+		fprintf(stderr,
+		    "vigilctl: %s: the request would be %zu bytes, over the "
+		    "%d the control socket takes; score a post this large "
+		    "with vigild --replay\n",
+		    o.command, strlen(text), CONTROL_MAX_LINE);
+		goto out;
+	}
+	if ((reply = ask(&o, text)) == NULL) {
+		rc = EXIT_CONNECT;
+		goto out;
+	}
 	rc = report(&o, reply);
 	json_decref(reply);
+out:
+	free(text);
+	json_decref(req);
+	free(o.post);
+	free(o.config_abs);
 	return rc;
 }

@@ -29,6 +29,7 @@
 #include "bridge.h"
 #include "control.h"
 #include "dispatch.h"
+#include "explain.h"
 #include "fetch.h"
 #include "host.h"
 #include "http.h"
@@ -1162,6 +1163,7 @@ main(int argc, char **argv)
 		control_command(v.ctl, "reload", cmd_reload, &v);
 		control_command(v.ctl, "metrics", cmd_metrics, &v);
 		control_command(v.ctl, "outbox", cmd_outbox, &v);
+		explain_register(&v);
 	}
 	{
 		http_options ho = {
