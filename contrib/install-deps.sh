@@ -2,7 +2,8 @@
 # Installs what vigil needs on Debian 12, as root: the build dependencies,
 # and with --tests also what the test suite runs (python3 for the test
 # receivers, clang for the fuzz harnesses, procps for pgrep, rsyslog as a
-# real syslog receiver).
+# real syslog receiver, systemd for systemd-analyze, logrotate and strace
+# to check the unit's files and sandbox).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -17,7 +18,7 @@ pkgs="build-essential autoconf automake libtool pkg-config tzdata
 libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
 libcurl4-openssl-dev libsystemd-dev"
-[ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind rsyslog"
+[ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind rsyslog systemd logrotate strace"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
