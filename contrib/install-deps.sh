@@ -3,7 +3,8 @@
 # and with --tests also what the test suite runs (python3 for the test
 # receivers, clang for the fuzz harnesses, procps for pgrep, rsyslog and
 # Alertmanager as real receivers, prometheus for promtool, openssl for the
-# webhook test's signature check by shell).
+# webhook test's signature check by shell, systemd for systemd-analyze,
+# logrotate and strace to check the unit's files and sandbox).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -17,9 +18,9 @@ esac
 pkgs="build-essential autoconf automake libtool pkg-config tzdata
 libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
-libcurl4-openssl-dev"
+libcurl4-openssl-dev libsystemd-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
-rsyslog prometheus-alertmanager prometheus openssl"
+rsyslog prometheus-alertmanager prometheus openssl systemd logrotate strace"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

@@ -36,6 +36,7 @@
 #include "input.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "outbox.h"
 #include "privs.h"
 #include "replay.h"
@@ -331,6 +332,7 @@ reload_switch(vigild *v)
 	retiring       = old;
 	retiring_since = now_monotonic_us();
 	v->state       = VS_RUNNING;
+	notify_ready(v);
 }
 
 static void
@@ -412,6 +414,7 @@ start_reload(vigild *v, control_req *waiter)
 		return;
 	}
 	reload_waiter = waiter;
+	notify_reloading();
 	/* Log rotation: the running sinks reopen their files at once, even
 	 * if the new configuration is refused. */
 	sinks_reopen(v->cur->out);
@@ -428,6 +431,7 @@ start_reload(vigild *v, control_req *waiter)
 		    "%.1000s", err);
 		v->reload_failures++;
 		reload_answer(false, err);
+		notify_ready(v);
 		return;
 	}
 	if (v->log_level_arg == NULL)
@@ -477,6 +481,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		}
 		v->state   = VS_STOPPING;
 		stop_since = now_monotonic_us();
+		notify_stopping();
 		/* Look again every second, for the drain timeout. */
 		evtimer_add(v->stop_timer, &one_second);
 		inputs_stop(v->cur->in);
@@ -1205,6 +1210,9 @@ main(int argc, char **argv)
 	           "%zu inputs, %zu rules, %zu sinks",
 	    PACKAGE_VERSION, v.cur->id, local_worker_count(v.cur->cfg),
 	    v.cur->cfg->n_inputs, v.cur->cfg->n_rules, v.cur->cfg->n_sinks);
+	if (notify_watchdog_start(&v) != 0)
+		goto out;
+	notify_ready(&v);
 	event_base_dispatch(v.base);
 	rc = v.exit_code;
 	log_notice("stopped");
@@ -1241,6 +1249,7 @@ out:
 		event_free(v.progress_ev);
 	if (v.stop_timer)
 		event_free(v.stop_timer);
+	notify_fini();
 	bridge_free(v.br);
 	if (v.base)
 		event_base_free(v.base);
