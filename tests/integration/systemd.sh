@@ -65,13 +65,18 @@ if command -v man >/dev/null; then
 else
 	man_opt=--man=no
 fi
+# With --root, systemd-analyze finds units in the root's search path
+# only; a prefix such as distcheck's is not in it, /etc/systemd/system is.
+mkdir -p "$STAGE/etc/systemd/system"
+cp "$STAGE$UNIT" "$STAGE/etc/systemd/system/vigild.service"
 rc=0
-"$ANALYZE" verify "$man_opt" --root="$STAGE" "$UNIT" >"$T/verify.out" 2>&1 || rc=$?
+"$ANALYZE" verify "$man_opt" --root="$STAGE" /etc/systemd/system/vigild.service \
+    >"$T/verify.out" 2>&1 || rc=$?
 [ "$rc" -eq 0 ] && [ ! -s "$T/verify.out" ] ||
 	fail "systemd-analyze verify (exit $rc): $(cat "$T/verify.out")"
 # Exposure 0-10 (x10 here): above 2.0, some of the sandbox was lost.
-"$ANALYZE" security --offline=yes --threshold=20 --root="$STAGE" "$UNIT" \
-    >"$T/security.out" 2>&1 ||
+"$ANALYZE" security --offline=yes --threshold=20 --root="$STAGE" \
+    /etc/systemd/system/vigild.service >"$T/security.out" 2>&1 ||
 	fail "the unit's sandbox: $(grep -e '✗' -e Overall "$T/security.out")"
 if [ "$(id -u)" -eq 0 ]; then
 	mkdir -p "$STAGE/etc"
@@ -148,7 +153,7 @@ N="$T/notify.jsonl"
 : >"$N"
 "$PY" "$T/notify.py" "$T/notify.sock" "$N" 2>"$T/notify.log" &
 PIDS="$PIDS $!"
-wait_for 10 test -S "$T/notify.sock" || fail "the notification reader did not start"
+wait_for 30 test -S "$T/notify.sock" || fail "the notification reader did not start"
 
 # strace, when it works here (ptrace may be forbidden in a container),
 # and not in a sanitizer build: LeakSanitizer cannot work under ptrace,
@@ -257,11 +262,14 @@ assert "last reload refused:" in life[4][2]["STATUS"], life[4]
 if readies == 4:  # logrotate's SIGHUP: accepted
     assert "generation 3," in life[6][2]["STATUS"], life[6]
     assert "refused" not in life[6][2]["STATUS"], life[6]
-# The watchdog: pings at half the interval, never a whole one without.
+# The watchdog: pings at half the interval from READY=1 to STOPPING=1,
+# never a whole interval without one.
 pings = [t for t, f in ev if f.get("WATCHDOG") == "1"]
-assert len(pings) >= 5, ("watchdog pings", len(pings))
-gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
+assert len(pings) >= 3, ("watchdog pings", len(pings))
+span = [life[0][1]] + pings + [life[-1][1]]
+gaps = sorted(b - a for a, b in zip(span, span[1:]))
 assert gaps[-1] < wd, ("a watchdog gap", gaps[-1], wd)
+gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
 assert 0.4 * wd < gaps[len(gaps) // 2] < 0.6 * wd, ("median gap", gaps)
 PYEOF
 
