@@ -62,6 +62,14 @@ const vigil_setting config_daemon_settings[] = {
         "Unix socket on which vigilctl talks to vigild; empty means "
         "runtime_dir/control.sock.",
         NULL, VIGIL_SET_PATH, 0, 0},
+    {"control_owner", VIGIL_SET_STRING, "",
+        "Owner of the control socket (a user name); empty: the user vigild "
+        "runs as.",
+        NULL, 0, 0, 0},
+    {"control_group", VIGIL_SET_STRING, "",
+        "Group of the control socket, whose members may run vigilctl (the "
+        "socket is mode 0660); empty: vigild's group.",
+        NULL, 0, 0, 0},
     {"user", VIGIL_SET_STRING, "",
         "Started as root, vigild runs as this user once its sockets are "
         "bound, and so do its workers; the state and runtime directories "

@@ -103,6 +103,35 @@ privs_config_trusted(
 }
 
 int
+privs_chown_names(const char *path, const char *owner, const char *group,
+    char *err, size_t errlen)
+{
+	uid_t         uid = (uid_t)-1;
+	gid_t         gid = (gid_t)-1;
+	struct group *gr;
+	gid_t         ignored;
+
+	if (owner && *owner &&
+	    privs_lookup(owner, &uid, &ignored, err, errlen) != 0)
+		return -1;
+	if (group && *group) {
+		errno = 0;
+		if ((gr = getgrnam(group)) == NULL) {
+			snprintf(err, errlen, "group '%s': %s", group,
+			    errno ? strerror(errno) : "no such group");
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(path, uid, gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
 privs_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen)
 {
 	struct passwd *pw;

@@ -25,6 +25,11 @@ int privs_file_trusted(
 int privs_config_trusted(
     const char *path, const char *dir, char *err, size_t errlen);
 
+/* Gives path to owner and/or group (names; NULL or "" leaves it). -1
+ * with a reason when a name is unknown or chown fails. */
+int privs_chown_names(const char *path, const char *owner, const char *group,
+    char *err, size_t errlen);
+
 /* Looks user up. 0 with its ids, or -1 with a reason. */
 int privs_lookup(
     const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen);

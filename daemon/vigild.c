@@ -515,6 +515,39 @@ plugins_json(const generation *g, json_t *arr)
 		}
 }
 
+/* Posts scored a second: over the last status call's interval (at least
+ * a second), and on average since the start. */
+static void
+status_rates(const vigild *v, json_t *reply)
+{
+	static const char *const sev[] = {"none", "notice", "warning", "alert"};
+	static uint64_t          last_n;
+	static int64_t           last_at;
+	static double            recent;
+	uint64_t                 n   = 0;
+	int64_t                  now = now_monotonic_us();
+	char                     l[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(sev); i++) {
+		snprintf(l, sizeof(l), "severity=\"%s\"", sev[i]);
+		n += metrics_counter_value(metrics_counter(
+		    "vigil_verdicts_total", "Verdicts by severity.", l));
+	}
+	if (last_at != 0 && now - last_at >= 1000000)
+		recent = (double)(n - last_n) * 1e6 / (double)(now - last_at);
+	if (last_at == 0 || now - last_at >= 1000000) {
+		last_n  = n;
+		last_at = now;
+	}
+	json_object_set_new(reply, "rates",
+	    json_pack("{s:f, s:f, s:I}", "posts_per_s", recent,
+	        "posts_per_s_since_start",
+	        now > v->started_us
+	            ? (double)n * 1e6 / (double)(now - v->started_us)
+	            : 0.0,
+	        "posts_scored", (json_int_t)n));
+}
+
 static int
 cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 {
@@ -536,6 +569,7 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 	json_object_set_new(reply, "state", json_string(states[v->state]));
 	json_object_set_new(reply, "uptime_s",
 	    json_integer((now_monotonic_us() - v->started_us) / 1000000));
+	status_rates(v, reply);
 	json_object_set_new(reply, "config", json_string(v->config_path));
 	json_object_set_new(reply, "generation", json_integer(v->cur->id));
 	json_object_set_new(
@@ -1161,6 +1195,13 @@ main(int argc, char **argv)
 		if ((v.ctl = control_open(v.base, cs, err, sizeof(err))) ==
 		    NULL) {
 			log_err("%s", err);
+			goto out;
+		}
+		if (privs_chown_names(cs,
+		        cfg_string(cfg->daemon, "control_owner"),
+		        cfg_string(cfg->daemon, "control_group"), err,
+		        sizeof(err)) != 0) {
+			log_err("control socket: %s", err);
 			goto out;
 		}
 		control_command(v.ctl, "status", cmd_status, &v);

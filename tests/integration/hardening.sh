@@ -60,7 +60,7 @@ chown root "$T/plugins/rule_watchlist.so"
 
 # Root drops to daemon.user: nobody must reach the test's files.
 chmod 755 "$T"
-sed "s|^daemon = {|daemon = {\n  user = \"nobody\";|" "$T/vigil.conf" >"$T/p.conf"
+sed "s|^daemon = {|daemon = {\n  user = \"nobody\";\n  control_group = \"nogroup\";|" "$T/vigil.conf" >"$T/p.conf"
 mv "$T/p.conf" "$T/vigil.conf"
 chmod 644 "$T/vigil.conf"
 post d1 "vigiltest dropped" >"$T/feed.jsonl"
@@ -75,5 +75,10 @@ done
 [ "$(stat -c %U "$T/state")" = nobody ] || fail "state_dir is owned by $(stat -c %U "$T/state")"
 [ "$(stat -c %U "$T/state/outbox.db")" = nobody ] || fail "the outbox is owned by $(stat -c %U "$T/state/outbox.db")"
 grep -q "running as nobody" "$T/vigild.log" || fail "the drop is not logged"
+[ "$(stat -c %G "$T/run/control.sock")" = nogroup ] || fail "control socket group: $(stat -c %G "$T/run/control.sock")"
+[ "$(stat -c %a "$T/run/control.sock")" = 660 ] || fail "control socket mode: $(stat -c %a "$T/run/control.sock")"
+"$top_builddir/daemon/vigilctl" -s "$T/run/control.sock" status --json >"$T/status.json" || fail "vigilctl status failed"
+"$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["rates"]["posts_scored"] >= 1, r["rates"]' "$T/status.json" ||
+	fail "status has no rates: $(cat "$T/status.json")"
 stop_vigild
 echo "hardening: ok"
