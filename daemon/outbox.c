@@ -918,6 +918,9 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 		    ob->ckdb ? sqlite3_errmsg(ob->ckdb) : "out of memory");
 		goto fail;
 	}
+	/* The writer touches the tail of each table and index: 1 MiB of
+	 * cache holds them. The checkpointer only copies pages. */
+	sqlite3_exec(ob->db, "PRAGMA cache_size=-1024", NULL, NULL, NULL);
 	/* The checkpointer only copies pages: it needs little cache. */
 	sqlite3_exec(ob->ckdb, "PRAGMA cache_size=-256", NULL, NULL, NULL);
 	pthread_mutex_init(&ob->mu, NULL);
