@@ -48,14 +48,14 @@ typedef struct rule_counter {
 } rule_counter;
 
 struct inputs {
-	vigild       *v;
-	generation   *g;
-	input_inst   *items;
-	size_t        n;
-	size_t        outstanding;
-	bool          stopped;
-	bool          sink_hold; /* paused because a sink's backlog is full */
-	struct event *retry; /* resumes inputs paused with nothing in flight */
+	vigild        *v;
+	generation    *g;
+	input_inst    *items;
+	size_t         n;
+	size_t         outstanding;
+	bool           stopped;
+	bool           sink_hold; /* paused because a sink's backlog is full */
+	struct event  *retry; /* resumes inputs paused with nothing in flight */
 	rule_counter  *rules; /* vigil_findings_total by rule, found so far */
 	size_t         n_rules, cap_rules;
 	vigil_counter *other_rules;
