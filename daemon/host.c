@@ -184,6 +184,33 @@ h_http_reply(vigil_http_req *req, int status, const char *ctype,
 		loop_ops->http_reply(req, status, ctype, body, len);
 }
 
+static int
+h_http_reply_header(vigil_http_req *req, const char *name, const char *value)
+{
+	return loop_ops ? loop_ops->http_reply_header(req, name, value)
+	                : VIGIL_ERR;
+}
+
+static int
+h_http_hold(vigil_http_req *req)
+{
+	return loop_ops ? loop_ops->http_hold(req) : VIGIL_ERR;
+}
+
+static void *
+h_position_get(vigil_ctx *ctx, size_t *len)
+{
+	NEED_LOOP(ctx, "position_get", NULL);
+	return loop_ops->position_get(ctx, len);
+}
+
+static int
+h_position_skip(vigil_ctx *ctx, const void *pos, size_t len)
+{
+	NEED_LOOP(ctx, "position_skip", VIGIL_ERR);
+	return loop_ops->position_skip(ctx, pos, len);
+}
+
 static vigil_fetch *
 h_fetch(vigil_ctx *ctx, const vigil_fetch_req *req)
 {
@@ -328,6 +355,10 @@ static const vigil_host the_host = {
     .fetch             = h_fetch,
     .fetch_cancel      = h_fetch_cancel,
     .alert_retry_after = h_alert_retry_after,
+    .position_get      = h_position_get,
+    .position_skip     = h_position_skip,
+    .http_reply_header = h_http_reply_header,
+    .http_hold         = h_http_hold,
 };
 
 const vigil_host *

@@ -49,6 +49,12 @@ typedef struct host_loop_ops {
 	/* NULL: completes as VIGIL_ERETRY through alert_done. */
 	void (*alert_retry_after)(
 	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
+	/* 1.3 */
+	void *(*position_get)(vigil_ctx *ctx, size_t *len);
+	int (*position_skip)(vigil_ctx *ctx, const void *pos, size_t len);
+	int (*http_reply_header)(
+	    vigil_http_req *req, const char *name, const char *value);
+	int (*http_hold)(vigil_http_req *req);
 } host_loop_ops;
 
 const vigil_host *host_table(void);

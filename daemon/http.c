@@ -10,8 +10,13 @@
  * argument, so the hook finds the evhttp_connection, sets a close callback
  * that uncounts it, and turns it away with 503 when over the limit.
  *
- * Handlers run on the loop and answer before they return; a request is
- * wrapped in a struct vigil_http_req that lives on the stack for the call.
+ * Handlers run on the loop and answer before they return, or hold the
+ * request and answer later (an input that answers once its posts are
+ * recorded). A held request stays on the server's list until answered.
+ * libevent keeps an unanswered request alive when its client goes away
+ * (it detaches it from the connection, and the late reply frees it), but
+ * frees it with the connection when the server itself is freed: so the
+ * server answers what is still held before evhttp_free.
  */
 #include <errno.h>
 #include <limits.h>
@@ -38,6 +43,7 @@
 #define HTTP_MAX_HEADERS 32768 /* bytes of request line and headers */
 #define NOT_FOUND_BODY   "{\"error\":\"not found\"}"
 #define NO_REPLY_BODY    "{\"error\":\"the handler sent no reply\"}"
+#define SHUTDOWN_BODY    "{\"error\":\"shutting down\"}"
 #define BUSY_REPLY                                                             \
 	"HTTP/1.1 503 Service Unavailable\r\n"                                 \
 	"Content-Type: application/json\r\n"                                   \
@@ -77,15 +83,19 @@ struct http_server {
 	int                         n_conns;
 	unsigned long               refused;
 	bool                        warned_hook;
+	struct vigil_http_req      *held; /* answered later, newest first */
 };
 
 struct vigil_http_req {
+	http_server           *srv;
 	struct evhttp_request *ev;
 	char                  *body; /* linearized on first use */
 	size_t                 body_len;
 	struct evkeyvalq       query;
 	bool                   query_parsed;
 	bool                   replied;
+	bool                   held;
+	struct vigil_http_req *prev, *next; /* on srv->held */
 };
 
 /* ------------------------------------------------------------ connections */
@@ -264,20 +274,79 @@ reply_json(struct evhttp_request *ev, int status, const char *body)
 }
 
 static void
+held_unlink(struct vigil_http_req *r)
+{
+	http_server *s = r->srv;
+
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		s->held = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void
 on_request(struct evhttp_request *ev, void *arg)
 {
-	struct route         *rt = arg;
-	http_server          *s  = rt->srv;
-	struct vigil_http_req r  = {.ev = ev};
+	struct route          *rt = arg;
+	http_server           *s  = rt->srv;
+	struct vigil_http_req *r;
 
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_err("http: %s: out of memory for a request", s->listen);
+		evhttp_send_error(ev, 503, NULL);
+		return;
+	}
+	r->srv = s;
+	r->ev  = ev;
 	/* The handler may unroute itself: rt is not used after the call. */
-	rt->fn(&r, rt->arg);
-	if (!r.replied) {
+	rt->fn(r, rt->arg);
+	if (r->held && !r->replied)
+		return; /* http_req_reply frees it */
+	if (!r->replied) {
 		log_err("http: %s: the handler of %s sent no reply", s->listen,
 		    evhttp_request_get_uri(ev));
 		reply_json(ev, 500, NO_REPLY_BODY);
 	}
-	req_release(&r);
+	req_release(r);
+	free(r);
+}
+
+int
+http_req_hold(vigil_http_req *req)
+{
+	http_server *s = req->srv;
+	size_t       len;
+
+	if (req->replied || s == NULL)
+		return VIGIL_ERR;
+	if (req->held)
+		return VIGIL_OK;
+	/* The body lives in the request's buffer: copy it now, while the
+	 * connection is certain to be there. */
+	if (http_req_body(req, &len) == NULL)
+		return VIGIL_ERR;
+	req->held = true;
+	req->next = s->held;
+	if (s->held != NULL)
+		s->held->prev = req;
+	s->held = req;
+	return VIGIL_OK;
+}
+
+int
+http_req_reply_header(vigil_http_req *req, const char *name, const char *value)
+{
+	if (req->replied || name == NULL || value == NULL ||
+	    name[strcspn(name, "\r\n: ")] != '\0' || name[0] == '\0' ||
+	    value[strcspn(value, "\r\n")] != '\0')
+		return VIGIL_ERR;
+	return evhttp_add_header(
+	           evhttp_request_get_output_headers(req->ev), name, value) == 0
+	    ? VIGIL_OK
+	    : VIGIL_ERR;
 }
 
 static void
@@ -364,18 +433,35 @@ none:
 	return NULL;
 }
 
+static void send_reply(struct vigil_http_req *req, int status,
+    const char *content_type, const void *body, size_t len);
+
 void
 http_req_reply(vigil_http_req *req, int status, const char *content_type,
     const void *body, size_t len)
 {
-	struct evbuffer *out;
-
 	if (req->replied) {
 		log_warn("http: a second reply to %s was dropped",
 		    evhttp_request_get_uri(req->ev));
 		return;
 	}
 	req->replied = true;
+	if (req->held) {
+		held_unlink(req);
+		send_reply(req, status, content_type, body, len);
+		req_release(req);
+		free(req);
+		return;
+	}
+	send_reply(req, status, content_type, body, len);
+}
+
+static void
+send_reply(struct vigil_http_req *req, int status, const char *content_type,
+    const void *body, size_t len)
+{
+	struct evbuffer *out;
+
 	if (status < 100 || status > 599) {
 		log_err("http: bad status %d for %s; sending 500", status,
 		    evhttp_request_get_uri(req->ev));
@@ -662,6 +748,15 @@ http_server_free(http_server *s)
 
 	if (s == NULL)
 		return;
+	/* A plugin answers what it holds before it goes; what is left here
+	 * would be freed under it by evhttp_free. */
+	while (s->held != NULL) {
+		log_err("http: %s: a request to %s was never answered; "
+		        "sending 503",
+		    s->listen, evhttp_request_get_uri(s->held->ev));
+		http_req_reply(s->held, 503, "application/json", SHUTDOWN_BODY,
+		    sizeof(SHUTDOWN_BODY) - 1);
+	}
 	/* evhttp_free closes the connections; their close callbacks
 	 * uncount them. What is left never reached its hook. */
 	if (s->http != NULL)

@@ -58,5 +58,11 @@ const char *http_req_query(vigil_http_req *req, const char *name);
 const void *http_req_body(vigil_http_req *req, size_t *len);
 void http_req_reply(vigil_http_req *req, int status, const char *content_type,
     const void *body, size_t len);
+/* vigil_host.http_hold: the request outlives the handler until
+ * http_req_reply, which then frees it. */
+int http_req_hold(vigil_http_req *req);
+/* vigil_host.http_reply_header. */
+int http_req_reply_header(
+    vigil_http_req *req, const char *name, const char *value);
 
 #endif

@@ -18,6 +18,7 @@
 #include "kv.h"
 #include "log.h"
 #include "metrics.h"
+#include "position.h"
 #include "post.h"
 #include "settings.h"
 #include "sink.h"
@@ -31,7 +32,8 @@ typedef struct input_inst {
 	bool                 started;
 	bool                 paused;
 	size_t               outstanding;
-	const char         **jur; /* the instance's default jurisdictions */
+	const char         **jur;   /* the instance's default jurisdictions */
+	pos_track           *track; /* with an outbox: positions in order */
 	vigil_counter       *c_received, *c_quarantined;
 	vigil_counter       *c_invalid[POST_REFUSED_COUNT]; /* by reason */
 } input_inst;
@@ -66,6 +68,7 @@ typedef struct ticket {
 	input_inst  *in;
 	vigil_ack_fn ack;
 	void        *ack_arg;
+	pos_entry   *pos; /* or NULL */
 	uint64_t     line;
 	char         source[];
 } ticket;
@@ -198,6 +201,16 @@ ticket_close(ticket *t)
 	vigild_progress(set->v);
 }
 
+/* The post is finished: the input hears of it, and its position may
+ * move on. */
+static void
+ticket_ack(ticket *t, int status, const char *reason)
+{
+	t->ack(t->ack_arg, status, reason);
+	if (t->pos != NULL)
+		pos_done(t->in->track, t->pos);
+}
+
 /* Its alerts are in the outbox: now the input may move on. When they
  * could not be recorded the post is not acknowledged, so that its input
  * hands it over again. */
@@ -207,8 +220,25 @@ alerts_recorded(void *arg, bool recorded)
 	ticket *t = arg;
 
 	if (recorded)
-		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
+		ticket_ack(t, VIGIL_ACK_DONE, NULL);
 	ticket_close(t);
+}
+
+static void
+accept_alerts(ticket *t, const job_result *r)
+{
+	input_inst *in = t->in;
+	accept_pos  ap = {.input = in->conf->name};
+	pos_entry  *pe = t->pos;
+
+	if (pe != NULL && (ap.pos = pos_with(in->track, pe, &ap.len)) != NULL) {
+		if (sinks_accept(in->set->g->out, r->alerts, r->alerts_len, &ap,
+		        alerts_recorded, t))
+			pos_recorded_with(in->track, pe);
+		return;
+	}
+	sinks_accept(in->set->g->out, r->alerts, r->alerts_len, NULL,
+	    alerts_recorded, t);
 }
 
 static void
@@ -226,12 +256,11 @@ job_finished(job *j, const job_result *r)
 		metrics_counter_add(c_verdicts[r->severity & 3], 1);
 		if (r->alerts_len > 0) {
 			count_findings(in->set, r->alerts, r->alerts_len);
-			sinks_accept(in->set->g->out, r->alerts, r->alerts_len,
-			    alerts_recorded, t);
+			accept_alerts(t, r);
 			job_free(j);
 			return;
 		}
-		t->ack(t->ack_arg, VIGIL_ACK_DONE, NULL);
+		ticket_ack(t, VIGIL_ACK_DONE, NULL);
 		break;
 	case JOB_INVALID:
 	case JOB_QUARANTINED:
@@ -242,7 +271,7 @@ job_finished(job *j, const job_result *r)
 		    1);
 		host_log_limited(&in->ctx, VIGIL_LOG_WARNING, "%s:%llu: %s",
 		    t->source, (unsigned long long)t->line, reason);
-		t->ack(t->ack_arg,
+		ticket_ack(t,
 		    r->status == JOB_INVALID ? VIGIL_ACK_INVALID
 		                             : VIGIL_ACK_QUARANTINED,
 		    reason);
@@ -298,7 +327,8 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 	inputs             *set = in->set;
 	const vigil_config *cfg = set->g->cfg;
 	const char *const  *jur;
-	size_t              n_jur, slen;
+	size_t              n_jur, slen, pos_len = 0;
+	const void         *pos = NULL;
 	ticket             *t;
 	job                *j;
 
@@ -319,6 +349,17 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 		metrics_counter_add(in->c_invalid[POST_REFUSED_TOO_LARGE], 1);
 		return VIGIL_ERR;
 	}
+	if (o->struct_size >=
+	    offsetof(vigil_submit, pos_len) + sizeof(size_t)) {
+		pos     = o->pos;
+		pos_len = o->pos_len;
+	}
+	if (pos != NULL && pos_len > VIGIL_POSITION_MAX) {
+		host_log(ctx, VIGIL_LOG_ERR,
+		    "submit with a position of %zu bytes (at most %d)", pos_len,
+		    VIGIL_POSITION_MAX);
+		return VIGIL_ERR;
+	}
 	if (set->outstanding >= cfg->backlog)
 		return input_wait(in);
 	if (sinks_full(set->g->out)) {
@@ -336,8 +377,15 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 	t->ack     = o->ack;
 	t->ack_arg = o->ack_arg;
 	t->line    = o->line;
+	t->pos     = NULL;
 	memcpy(t->source, o->source ? o->source : "", slen + 1);
 	if ((j = job_new(buf, len, jur, n_jur, job_finished, t)) == NULL) {
+		free(t);
+		return input_wait(in);
+	}
+	if (in->track != NULL && pos != NULL &&
+	    (t->pos = pos_submit(in->track, pos, pos_len)) == NULL) {
+		job_free(j);
 		free(t);
 		return input_wait(in);
 	}
@@ -392,6 +440,29 @@ instance_kv_del(vigil_ctx *ctx, const char *key)
 	return kv && kv_del(kv, key) == 0 ? VIGIL_OK : VIGIL_ERR;
 }
 
+void *
+input_position_get(vigil_ctx *ctx, size_t *len)
+{
+	input_inst *in = ctx->owner;
+	positions  *p  = in->set->v->pos;
+
+	return p != NULL ? positions_get(p, in->conf->name, len) : NULL;
+}
+
+int
+input_position_skip(vigil_ctx *ctx, const void *pos, size_t len)
+{
+	input_inst *in = ctx->owner;
+
+	if (pos == NULL || len > VIGIL_POSITION_MAX) {
+		host_log(ctx, VIGIL_LOG_ERR, "position_skip: bad position");
+		return VIGIL_ERR;
+	}
+	if (in->track == NULL)
+		return VIGIL_OK;
+	return pos_skip(in->track, pos, len) == 0 ? VIGIL_OK : VIGIL_ERR;
+}
+
 /* One series per reason from the start, so that rates start at 0. */
 static void
 invalid_counters(input_inst *in, const char *input_label)
@@ -439,6 +510,9 @@ inputs_new(vigild *v, generation *g, char *err, size_t errlen)
 			goto nomem;
 		for (size_t k = 0; k < ic->n_jurisdictions; k++)
 			in->jur[k] = ic->jurisdictions[k];
+		if (v->pos != NULL &&
+		    (in->track = pos_track_new(v->pos, ic->name)) == NULL)
+			goto nomem;
 		labels[0] = '\0';
 		metrics_label(labels, sizeof(labels), "input", ic->name);
 		in->c_received = metrics_counter("vigil_posts_received_total",
@@ -511,6 +585,7 @@ inputs_free(inputs *set)
 			in->conf->desc->destroy(in->instance);
 		if (in->ctx.kv)
 			kv_close(in->ctx.kv);
+		pos_track_free(in->track);
 		free(in->jur);
 	}
 	if (set->retry)

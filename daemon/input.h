@@ -25,6 +25,9 @@ void   inputs_free(inputs *in);
 /* host_loop_ops.submit */
 int input_submit(
     vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o);
+/* host_loop_ops.position_get, position_skip */
+void *input_position_get(vigil_ctx *ctx, size_t *len);
+int   input_position_skip(vigil_ctx *ctx, const void *pos, size_t len);
 /* kv services for inputs and sinks: one store per instance. */
 int instance_kv_put(
     vigil_ctx *ctx, const char *key, const void *val, size_t len);

@@ -23,7 +23,7 @@
 #include "outbox.h"
 #include "util.h"
 
-enum op_kind { OP_COMMIT, OP_MARK, OP_LOAD, OP_QUERY, OP_PRUNE };
+enum op_kind { OP_COMMIT, OP_MARK, OP_LOAD, OP_QUERY, OP_PRUNE, OP_POSITION };
 
 typedef struct op {
 	bridge_item  item; /* first: completions through the bridge */
@@ -61,6 +61,11 @@ typedef struct op {
 		struct {
 			int64_t before, now;
 		} prune;
+		struct {
+			char  *input;
+			void  *pos;
+			size_t len;
+		} position;
 	} u;
 } op;
 
@@ -77,13 +82,16 @@ struct outbox {
 	struct {
 		const char   *sql;
 		sqlite3_stmt *st;
-	} cache[16];
+	} cache[24];
 	size_t n_cache;
 	/* The checkpointer: its own connection and thread. */
 	sqlite3       *ckdb;
 	pthread_t      ckthread;
 	pthread_cond_t ckcv;
 	bool           ckstop;
+	/* Read at open, before the writer owns the connection. */
+	outbox_saved_position *saved;
+	size_t                 n_saved;
 };
 
 static const char *const state_names[] = {
@@ -123,6 +131,8 @@ static const char *const migrations[] = {
     " updated INTEGER NOT NULL, error TEXT, PRIMARY KEY(seq, sink))"
     " WITHOUT ROWID;"
     "CREATE INDEX deliveries_state ON deliveries(sink, state, seq);",
+    "CREATE TABLE positions(input TEXT PRIMARY KEY, pos BLOB NOT NULL,"
+    " updated INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 static int
@@ -290,6 +300,9 @@ suppressed(outbox *ob, const outbox_commit *c, const outbox_alert *a)
 	return rc == SQLITE_ROW;
 }
 
+static int put_position(outbox *ob, op *p, const char *input, const void *pos,
+    size_t len, int64_t now);
+
 static int
 run_commit(outbox *ob, op *p)
 {
@@ -330,7 +343,30 @@ run_commit(outbox *ob, op *p)
 				return op_fail(ob, p, "recording deliveries");
 		}
 	}
+	if (c->pos_input != NULL)
+		return put_position(
+		    ob, p, c->pos_input, c->pos, c->pos_len, c->created);
 	return 0;
+}
+
+static int
+put_position(outbox *ob, op *p, const char *input, const void *pos, size_t len,
+    int64_t now)
+{
+	if (exec1(ob,
+	        "INSERT INTO positions(input, pos, updated) VALUES(?,?,?) "
+	        "ON CONFLICT(input) DO UPDATE SET pos=excluded.pos, "
+	        "updated=excluded.updated",
+	        "tbi", input, pos, len, now) != SQLITE_DONE)
+		return op_fail(ob, p, "recording an input's position");
+	return 0;
+}
+
+static int
+run_position(outbox *ob, op *p)
+{
+	return put_position(ob, p, p->u.position.input, p->u.position.pos,
+	    p->u.position.len, now_realtime_us());
 }
 
 static int
@@ -572,6 +608,7 @@ run_op(outbox *ob, op *p)
 		json_decref(p->u.query.reply);
 		p->u.query.reply = NULL;
 		return run_query(ob, p);
+	case OP_POSITION: return run_position(ob, p);
 	default: return run_prune(ob, p);
 	}
 }
@@ -593,6 +630,10 @@ op_free(op *p)
 		free(p->u.query.sink);
 		free(p->u.query.id);
 		json_decref(p->u.query.reply);
+		break;
+	case OP_POSITION:
+		free(p->u.position.input);
+		free(p->u.position.pos);
 		break;
 	default: break;
 	}
@@ -659,7 +700,8 @@ finish_batch(outbox *ob, op *list)
 	for (op *p = list; p; p = next) {
 		next = p->next;
 		atomic_fetch_sub(&ob->queued, 1);
-		if (p->kind == OP_MARK || p->kind == OP_PRUNE) {
+		if (p->kind == OP_MARK || p->kind == OP_PRUNE ||
+		    p->kind == OP_POSITION) {
 			if (p->rc != 0)
 				log_err("%s", p->err);
 			op_free(p);
@@ -859,6 +901,88 @@ outbox_run_query(
 }
 
 void
+outbox_position(outbox *ob, const char *input, const void *pos, size_t len)
+{
+	op *p = op_new(OP_POSITION, NULL);
+
+	if (p == NULL || (p->u.position.input = strdup(input)) == NULL ||
+	    (p->u.position.pos = malloc(len ? len : 1)) == NULL) {
+		log_err("outbox: out of memory recording the position of %s; "
+		        "its posts after the last recorded one are read again "
+		        "after a restart",
+		    input);
+		if (p)
+			op_free(p);
+		return;
+	}
+	memcpy(p->u.position.pos, pos, len);
+	p->u.position.len = len;
+	enqueue(ob, p);
+}
+
+size_t
+outbox_saved_positions(const outbox *ob, const outbox_saved_position **out)
+{
+	*out = ob->saved;
+	return ob->n_saved;
+}
+
+static void
+saved_free(outbox *ob)
+{
+	for (size_t i = 0; i < ob->n_saved; i++) {
+		free(ob->saved[i].input);
+		free(ob->saved[i].pos);
+	}
+	free(ob->saved);
+	ob->saved   = NULL;
+	ob->n_saved = 0;
+}
+
+static int
+read_positions(outbox *ob, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int           rc;
+
+	if (sqlite3_prepare_v2(ob->db, "SELECT input, pos FROM positions", -1,
+	        &st, NULL) != SQLITE_OK)
+		return db_err(ob, err, errlen, "reading positions");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		outbox_saved_position *arr, *sp;
+		const char *in  = (const char *)sqlite3_column_text(st, 0);
+		const void *pos = sqlite3_column_blob(st, 1);
+		size_t      len = (size_t)sqlite3_column_bytes(st, 1);
+
+		arr = realloc(ob->saved, (ob->n_saved + 1) * sizeof(*arr));
+		if (arr == NULL)
+			goto nomem;
+		ob->saved = arr;
+		sp        = &arr[ob->n_saved];
+		sp->input = strdup(in ? in : "");
+		sp->pos   = malloc(len ? len : 1);
+		sp->len   = len;
+		if (sp->input == NULL || sp->pos == NULL) {
+			free(sp->input);
+			free(sp->pos);
+			goto nomem;
+		}
+		if (len)
+			memcpy(sp->pos, pos, len);
+		ob->n_saved++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_err(ob, err, errlen, "reading positions");
+	return 0;
+nomem:
+	sqlite3_finalize(st);
+	snprintf(err, errlen, "outbox %s: out of memory reading positions",
+	    ob->path);
+	return -1;
+}
+
+void
 outbox_prune(outbox *ob, int64_t now_us, int64_t retention_us)
 {
 	op *p = op_new(OP_PRUNE, NULL);
@@ -909,7 +1033,8 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_busy_timeout(ob->db, 5000);
-	if (configure_db(ob, o, err, errlen) != 0)
+	if (configure_db(ob, o, err, errlen) != 0 ||
+	    read_positions(ob, err, errlen) != 0)
 		goto fail;
 	if (sqlite3_open_v2(o->path, &ob->ckdb,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
@@ -948,6 +1073,7 @@ fail:
 		sqlite3_finalize(ob->cache[i].st);
 	sqlite3_close(ob->ckdb);
 	sqlite3_close(ob->db);
+	saved_free(ob);
 	free(ob->path);
 	free(ob);
 	return NULL;
@@ -970,6 +1096,7 @@ outbox_close(outbox *ob)
 	for (size_t i = 0; i < ob->n_cache; i++)
 		sqlite3_finalize(ob->cache[i].st);
 	sqlite3_close(ob->db);
+	saved_free(ob);
 	free(ob->path);
 	free(ob);
 }

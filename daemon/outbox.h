@@ -74,6 +74,10 @@ typedef struct outbox_commit {
 	size_t        n;
 	const char  **sinks; /* names, n_sinks <= 32 */
 	size_t        n_sinks;
+	/* An input's position to record in the same transaction, or NULL. */
+	const char *pos_input;
+	const void *pos;
+	size_t      pos_len;
 } outbox_commit;
 
 /* rc 0, or -1 with err (the transaction was rolled back: nothing of it
@@ -88,6 +92,20 @@ void outbox_commit_alerts(
 /* Sets a delivery's state (fire and forget; errors are logged). */
 void outbox_mark(outbox *ob, int64_t seq, const char *sink, int state,
     int attempts, const char *error);
+
+/* Records where an input stands (fire and forget; errors are logged and
+ * the position then lags, which repeats posts but loses none). */
+void outbox_position(
+    outbox *ob, const char *input, const void *pos, size_t len);
+
+/* The positions recorded when the outbox was opened. */
+typedef struct outbox_saved_position {
+	char  *input;
+	void  *pos;
+	size_t len;
+} outbox_saved_position;
+size_t outbox_saved_positions(
+    const outbox *ob, const outbox_saved_position **out);
 
 /* ---- reading back ----------------------------------------------------- */
 

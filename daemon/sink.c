@@ -114,6 +114,7 @@ struct accept_op {
 	const char  **names;
 	char         *keys; /* the dkeys, back to back */
 	char         *data; /* the encoded set: the worker's reply is freed */
+	char         *pos;  /* the input's name, NUL, its position */
 	void (*done)(void *arg, bool recorded);
 	void         *arg;
 	struct event *retry;
@@ -470,6 +471,7 @@ accept_free(accept_op *op)
 	free(op->names);
 	free(op->keys);
 	free(op->data);
+	free(op->pos);
 	free(op);
 }
 
@@ -612,8 +614,23 @@ accept_build(sinks *set, alert_set *as, const char *bytes, size_t len)
 	return op;
 }
 
-void
-sinks_accept(sinks *set, const char *alerts, size_t len,
+static int
+accept_position(accept_op *op, const accept_pos *pos)
+{
+	size_t nlen = strlen(pos->input) + 1;
+
+	if ((op->pos = malloc(nlen + pos->len + 1)) == NULL)
+		return -1;
+	memcpy(op->pos, pos->input, nlen);
+	memcpy(op->pos + nlen, pos->pos, pos->len);
+	op->c.pos_input = op->pos;
+	op->c.pos       = op->pos + nlen;
+	op->c.pos_len   = pos->len;
+	return 0;
+}
+
+bool
+sinks_accept(sinks *set, const char *alerts, size_t len, const accept_pos *pos,
     void (*done)(void *arg, bool recorded), void *arg)
 {
 	char       err[256];
@@ -625,26 +642,27 @@ sinks_accept(sinks *set, const char *alerts, size_t len,
 	if (as == NULL) {
 		log_err("alerts from a worker cannot be read: %s", err);
 		done(arg, true);
-		return;
+		return false;
 	}
 	if ((op = accept_build(set, as, alerts, len)) == NULL) {
 		/* Not acknowledged: the input hands the post over again. */
 		log_err("out of memory recording alerts");
 		done(arg, false);
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < op->c.n; i++)
 		any = any || op->alerts[i].sinks;
 	if (!any || set->v->ob == NULL) {
 		done(arg, true);
 		accept_free(op);
-		return;
+		return false;
 	}
-	if ((op->data = malloc(len ? len : 1)) == NULL) {
+	if ((op->data = malloc(len ? len : 1)) == NULL ||
+	    (pos != NULL && accept_position(op, pos) != 0)) {
 		log_err("out of memory recording alerts");
 		done(arg, false);
 		accept_free(op);
-		return;
+		return false;
 	}
 	memcpy(op->data, alerts, len);
 	op->c.data = op->data;
@@ -652,6 +670,7 @@ sinks_accept(sinks *set, const char *alerts, size_t len,
 	op->arg    = arg;
 	TAILQ_INSERT_TAIL(&set->accepting, op, entry);
 	accept_commit(op);
+	return pos != NULL;
 }
 
 /* ---- the rate limit ------------------------------------------------------ */
@@ -777,7 +796,7 @@ rate_summary(sinks *set, rate_entry *e, int64_t now, int64_t interval_us)
 		    "rate limit: the summary of %s cannot be made", e->rule);
 		free(arg);
 	} else {
-		sinks_accept(set, enc, len, summary_recorded, arg);
+		sinks_accept(set, enc, len, NULL, summary_recorded, arg);
 	}
 	free(enc);
 	alert_set_free(as);

@@ -35,8 +35,17 @@ void sinks_takeover(sinks *s, sinks *prev);
  * they could not be (the post must not be acknowledged). A commit that fails
  * (a full disk) is logged and tried again: done waits, and so do inputs,
  * through the backlog. */
-void sinks_accept(sinks *s, const char *alerts, size_t len,
-    void (*done)(void *arg, bool recorded), void *arg);
+typedef struct accept_pos {
+	const char *input;
+	const void *pos;
+	size_t      len;
+} accept_pos;
+/* pos, when not NULL, is an input's position to record in the same
+ * transaction as the alerts (copied); the return says whether it went
+ * with them (false when there was nothing to commit: done has run). */
+bool sinks_accept(sinks *s, const char *alerts, size_t len,
+    const accept_pos *pos, void (*done)(void *arg, bool recorded),
+    void *arg);
 /* Shutdown with commits unfinished (a full disk): their done runs now
  * with recorded false (the posts are not acknowledged), and the commits
  * are forgotten. Called before the generation's inputs are freed. */

@@ -39,6 +39,7 @@
 #include "notify.h"
 #include "outbox.h"
 #include "privs.h"
+#include "position.h"
 #include "replay.h"
 #include "settings.h"
 #include "sink.h"
@@ -814,6 +815,10 @@ open_outbox(vigild *v, const vigil_config *cfg)
 		log_err("%s", err);
 		return -1;
 	}
+	if ((v->pos = positions_new(v->base, v->ob)) == NULL) {
+		log_err("out of memory reading the inputs' positions");
+		return -1;
+	}
 	if ((v->prune_ev = event_new(v->base, -1, EV_PERSIST, on_prune, v)) ==
 	        NULL ||
 	    event_add(v->prune_ev, &every) != 0) {
@@ -887,6 +892,10 @@ static const host_loop_ops loop_ops = {
     .http_body         = http_req_body,
     .http_reply        = http_req_reply,
     .alert_retry_after = sink_alert_retry_after,
+    .position_get      = input_position_get,
+    .position_skip     = input_position_skip,
+    .http_reply_header = http_req_reply_header,
+    .http_hold         = http_req_hold,
 };
 
 static http_server  *the_http;
@@ -1265,12 +1274,16 @@ out:
 	if (v.cur && !replay_file)
 		gen_free(v.cur);
 	v.cur = NULL;
+	if (v.pos)
+		positions_flush(v.pos);
 	if (v.ob) {
 		/* The last delivery states, then the completions. */
 		outbox_close(v.ob);
 		v.ob = NULL;
 		bridge_run(v.br);
 	}
+	positions_free(v.pos);
+	v.pos = NULL;
 	if (v.prune_ev)
 		event_free(v.prune_ev);
 	control_close(v.ctl);

@@ -52,7 +52,8 @@ typedef struct vigild {
 	int                exit_code;
 	http_server       *http;
 	control           *ctl;
-	struct outbox     *ob; /* NULL in replay */
+	struct outbox     *ob;  /* NULL in replay */
+	struct positions  *pos; /* with the outbox */
 	struct event      *prune_ev;
 	struct event      *progress_ev;
 	struct event      *stop_timer; /* re-checks a drain every second */

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define VIGIL_ABI_MAJOR 1
-#define VIGIL_ABI_MINOR 2
+#define VIGIL_ABI_MINOR 3
 
 /* The name of the one symbol a plugin exports. */
 #define VIGIL_PLUGIN_ENTRY "vigil_plugin_entry"
@@ -246,7 +246,18 @@ typedef struct vigil_submit {
 	size_t       n_jurisdictions;
 	vigil_ack_fn ack;
 	void        *ack_arg;
+	/* 1.3: where the input stands once this post is finished, as
+	 * opaque bytes (a file offset, an update id), at most
+	 * VIGIL_POSITION_MAX. The host records the position of the newest
+	 * post with no unfinished post before it, in the outbox transaction
+	 * that records that post's alerts (or in the next one when it has
+	 * none), and hands it back with position_get after a restart. NULL:
+	 * no position. Copied. */
+	const void *pos;
+	size_t      pos_len;
 } vigil_submit;
+
+#define VIGIL_POSITION_MAX 1024
 
 /* ------------------------------------------------------------------------
  * Alerts, as the host hands them to sinks. One alert per finding at or
@@ -575,6 +586,25 @@ typedef struct vigil_host {
 	 * (a Retry-After, say). */
 	void (*alert_retry_after)(
 	    vigil_ctx *ctx, uint64_t token, int64_t delay_ms);
+
+	/* 1.3 Inputs [loop]: the position last recorded for this instance
+	 * (see vigil_submit.pos) as a malloc'd copy (free it), or NULL. */
+	void *(*position_get)(vigil_ctx *ctx, size_t *len);
+	/* 1.3 Inputs [loop]: the input moved to pos without a post (lines it
+	 * skipped, say); recorded once every post submitted before it is
+	 * finished. */
+	int (*position_skip)(vigil_ctx *ctx, const void *pos, size_t len);
+	/* 1.3 HTTP [loop]: adds a header to the reply; call before
+	 * http_reply. VIGIL_ERR for a name or value with CR, LF or NUL. */
+	int (*http_reply_header)(
+	    vigil_http_req *req, const char *name, const char *value);
+	/* 1.3 HTTP [loop]: keeps req past the handler's return, to be
+	 * answered later (once posts are recorded, say) with http_reply,
+	 * which the plugin then must call exactly once, at the latest in its
+	 * destroy callback. The body and headers stay readable until then. If
+	 * the client has gone meanwhile, the reply is dropped. VIGIL_ERR:
+	 * cannot hold; answer now. */
+	int (*http_hold)(vigil_http_req *req);
 } vigil_host;
 
 /* ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /*
  * test_outbox.c - the durable outbox on a real SQLite file: schema and
  * migration, commits and their suppression of repeats, loading back,
- * delivery states, operator queries, pruning, and a full database.
+ * delivery states, operator queries, pruning, a full database, and input
+ * positions recorded with the alerts or alone.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,7 +226,7 @@ test_schema_version(void **state)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	assert_int_equal(sqlite3_column_int(st, 0), 2);
 	sqlite3_finalize(st);
 	/* A database from a newer release is refused, not damaged. */
 	assert_int_equal(
@@ -235,12 +236,16 @@ test_schema_version(void **state)
 	assert_null(outbox_open(&o, f->br, err, sizeof(err)));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
 	assert_non_null(strstr(err, f->path));
+	/* A version 1 database (before positions) is migrated forward. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db,
+	                     "DROP TABLE positions; PRAGMA user_version=1",
+	                     NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	f->ob = open_box(f, 0);
+	outbox_position(f->ob, "in", "x", 1);
+	flush(f);
 }
 
 static void
@@ -482,6 +487,73 @@ test_group_commit_order(void **state)
 	assert_int_equal(outbox_backlog(f->ob), 0);
 }
 
+static const char *
+saved_pos(outbox *ob, const char *input, size_t *len)
+{
+	const outbox_saved_position *sp;
+	size_t                       n = outbox_saved_positions(ob, &sp);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(sp[i].input, input) == 0) {
+			*len = sp[i].len;
+			return sp[i].pos;
+		}
+	return NULL;
+}
+
+/* A position goes in the transaction of its alerts: all or nothing. */
+static void
+test_positions(void **state)
+{
+	fixture      *f = *state;
+	outbox_alert  a = {.id = "p1", .dkey = "1", .rule = "r", .sinks = 1};
+	outbox_alert  b = {.id = "p2", .dkey = "2", .rule = "r", .sinks = 1};
+	outbox_commit c = {.created = 10,
+	    .data                   = "d",
+	    .len                    = 1,
+	    .alerts                 = &a,
+	    .n                      = 1,
+	    .sinks                  = (const char **)two_sinks,
+	    .n_sinks                = 1,
+	    .pos_input              = "jsonl/feed",
+	    .pos                    = "off=100",
+	    .pos_len                = 7};
+	char         *big;
+	size_t        len = 0;
+	const char   *p;
+	int           want = f->done + 1;
+
+	assert_null(saved_pos(f->ob, "jsonl/feed", &len));
+	outbox_commit_alerts(f->ob, &c, on_commit, f);
+	wait_for(f, want);
+	assert_int_equal(f->rc, 0);
+	outbox_position(f->ob, "tg/bot", "update=7", 8);
+	flush(f);
+
+	/* A commit that fails takes its position down with it. */
+	outbox_close(f->ob);
+	f->ob = open_box(f, 128 * 1024);
+	assert_non_null(p = saved_pos(f->ob, "jsonl/feed", &len));
+	assert_int_equal(len, 7);
+	assert_memory_equal(p, "off=100", 7);
+	assert_non_null(p = saved_pos(f->ob, "tg/bot", &len));
+	assert_memory_equal(p, "update=7", 8);
+	assert_non_null(big = calloc(1, 512 * 1024));
+	c.alerts = &b;
+	c.data   = big;
+	c.len    = 512 * 1024;
+	c.pos    = "off=999";
+	want     = f->done + 1;
+	outbox_commit_alerts(f->ob, &c, on_commit, f);
+	wait_for(f, want);
+	assert_int_equal(f->rc, -1);
+	free(big);
+	outbox_close(f->ob);
+	f->ob = open_box(f, 0);
+	assert_non_null(p = saved_pos(f->ob, "jsonl/feed", &len));
+	assert_memory_equal(p, "off=100", 7);
+}
+
 static void
 test_state_names(void **state)
 {
@@ -509,6 +581,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_group_commit_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
 	    cmocka_unit_test(test_state_names),
 	};
 

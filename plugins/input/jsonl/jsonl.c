@@ -19,26 +19,21 @@
  * ("held"), reading stops, and resume() submits the held line before
  * anything else. Unprocessed bytes of the chunk stay in rbuf.
  *
- * The offset invariant. commit_off is the largest offset of the current
- * file such that every line ending at or before it is finished: acked by
- * the host, or needing no ack (blank, too long, refused). Submitted lines
- * wait in `inflight`, in file order; an ack marks its entry, and entries
- * leave from the head only, each moving commit_off to its end. So
- * commit_off moves over a prefix of finished lines whatever order acks
- * arrive in. A line that needs no ack is folded into the newest entry in
- * flight (it is finished once that entry is), or moves commit_off at once
- * when nothing is in flight. Only commit_off is saved (kv key "offset",
- * with the file's identity): a clean stop waits for every ack, so a
- * restart goes on at the next line; after a crash lines may repeat but
- * none is skipped.
+ * The offset. Each submitted line carries, as its host position
+ * (vigil_submit.pos), the file's identity and the offset after it; a
+ * line that needs no verdict (blank, too long, refused) is reported with
+ * position_skip. The host records the newest position with no unfinished
+ * line before it, in the outbox transaction of that line's alerts, and
+ * hands it back at the next start: a clean stop waits for every verdict,
+ * so a restart goes on at the next line; after a crash lines may repeat
+ * but none is skipped.
  *
- * Files. A generation number tells the current file from the ones before
- * it (rotation, truncation): acks for an older generation still free
- * their entries but do not move commit_off. The saved identity is
- * dev+inode plus a hash of the first bytes, so that a file replaced by
- * another one with a recycled inode is not resumed in the middle; the same
- * hash, checked at each idle poll, catches a file truncated and written
- * past our offset again between two polls.
+ * Files. The identity is dev+inode plus a hash of the first bytes, so
+ * that a file replaced by another one with a recycled inode is not
+ * resumed in the middle; the same hash, checked at each idle poll,
+ * catches a file truncated and written past our offset again between two
+ * polls. A position of a file rotated away no longer matches, and the
+ * current file is read from its beginning.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,26 +51,11 @@
 
 #include <vigil/plugin.h>
 
-#define STATE_KEY     "offset"
-#define FP_MAX        256  /* bytes at the head of a file that identify it */
-#define SAVE_DELAY_MS 100  /* at most this often to the kv store */
-#define SAVE_RETRY_MS 1000 /* after a failed save */
-#define LINE_SLACK    4    /* a BOM and a CR beyond max_line */
+#define STATE_KEY  "offset" /* where vigil 0.x kept it, in the kv store */
+#define FP_MAX     256      /* bytes at the head of a file that identify it */
+#define LINE_SLACK 4        /* a BOM and a CR beyond max_line */
 
 enum start_mode { START_SAVED, START_BEGINNING, START_END };
-
-/* A submitted line whose ack is due, in file order. */
-struct pending {
-	TAILQ_ENTRY(pending) link;
-	struct jsonl *j;
-	uint64_t      end; /* offset after the line and the skipped
-	                      lines folded into it */
-	uint64_t lines;    /* lines in the file up to end */
-	uint64_t lineno;   /* this line's number, 0 if unknown */
-	unsigned gen;      /* file generation of the offsets */
-	bool     acked;
-};
-TAILQ_HEAD(pending_list, pending);
 
 /* What the saved offset belongs to. */
 struct file_id {
@@ -102,7 +82,6 @@ struct jsonl {
 	struct event *ev_read; /* stdin readable */
 	struct event *ev_pump; /* the next turn of reading */
 	struct event *ev_poll; /* growth, truncation, rotation */
-	struct event *ev_save; /* writes the committed offset */
 
 	/* The file being read. */
 	int            fd;          /* -1 until the file exists */
@@ -110,7 +89,6 @@ struct jsonl {
 	int            stdin_flags; /* restored at destroy; -1 untouched */
 	bool           have_id;
 	struct file_id id;
-	unsigned       gen;
 	uint64_t       read_off;    /* offset of the next byte to read */
 	uint64_t       line_no;     /* lines finished in this file */
 	bool           lines_known; /* false after start = "end" */
@@ -124,12 +102,6 @@ struct jsonl {
 	bool     discarding; /* inside a line longer than max_line */
 	bool     held;       /* lbuf holds a line that submit refused */
 	uint64_t held_end;
-
-	/* See "the offset invariant" above. */
-	uint64_t            commit_off;
-	uint64_t            commit_lines;
-	bool                dirty; /* commit_off not saved yet */
-	struct pending_list inflight;
 
 	bool paused;  /* by backpressure */
 	bool stopped; /* by stop() */
@@ -313,54 +285,25 @@ tracking(const struct jsonl *j)
 	return j->save_offset && !j->is_stdin && j->have_id;
 }
 
-static void
-save_state(struct jsonl *j)
+/* The position after a line that ends at end, having lines lines before
+ * it; false when it does not fit (it always does). */
+static bool
+state_text(struct jsonl *j, uint64_t end, uint64_t lines, char *buf, size_t len,
+    size_t *n)
 {
-	char buf[192];
-	int  n;
+	int r;
 
-	if (!tracking(j))
-		return;
-	fingerprint(j);
-	n = snprintf(buf, sizeof(buf),
+	if (j->id.fp_len < FP_MAX)
+		fingerprint(j);
+	r = snprintf(buf, len,
 	    "v1 dev=%" PRIu64 " ino=%" PRIu64 " off=%" PRIu64 " line=%" PRIu64
 	    " fplen=%" PRIu32 " fp=%016" PRIx64 "\n",
-	    j->id.dev, j->id.ino, j->commit_off,
-	    j->lines_known ? j->commit_lines : 0, j->id.fp_len, j->id.fp);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return;
-	if (j->host->kv_put(j->ctx, STATE_KEY, buf, (size_t)n) != VIGIL_OK) {
-		j->host->log_limited(j->ctx, VIGIL_LOG_WARNING,
-		    "%s: cannot save the offset; will try again", j->name);
-		if (j->ev_save != NULL) {
-			struct timeval tv = {SAVE_RETRY_MS / 1000, 0};
-
-			evtimer_add(j->ev_save, &tv);
-		}
-		return;
-	}
-	j->dirty = false;
-}
-
-static void
-save_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct jsonl *j = arg;
-
-	if (j->dirty)
-		save_state(j);
-}
-
-static void
-mark_dirty(struct jsonl *j)
-{
-	struct timeval tv = {0, SAVE_DELAY_MS * 1000};
-
-	if (!tracking(j))
-		return;
-	j->dirty = true;
-	if (j->ev_save != NULL && !evtimer_pending(j->ev_save, NULL))
-		evtimer_add(j->ev_save, &tv);
+	    j->id.dev, j->id.ino, end, j->lines_known ? lines : 0, j->id.fp_len,
+	    j->id.fp);
+	if (r < 0 || (size_t)r >= len)
+		return false;
+	*n = (size_t)r;
+	return true;
 }
 
 struct saved {
@@ -376,7 +319,9 @@ load_state(struct jsonl *j, struct saved *s)
 	size_t len  = 0;
 	int    used = -1;
 
-	val = j->host->kv_get(j->ctx, STATE_KEY, &len);
+	val = j->host->position_get(j->ctx, &len);
+	if (val == NULL)
+		val = j->host->kv_get(j->ctx, STATE_KEY, &len);
 	if (val == NULL)
 		return false;
 	if (len < sizeof(text)) {
@@ -429,63 +374,29 @@ resume_point(struct jsonl *j, const struct stat *st, struct saved *s)
 	return true;
 }
 
-/* ------------------------------------------------------------ commit */
+/* ------------------------------------------------------------ positions */
 
+/* The input stands at off, with lines lines before it, and no verdict is
+ * due for what lies between: it is recorded once those before are. */
 static void
-set_commit(struct jsonl *j, uint64_t off, uint64_t lines)
+skip_position(struct jsonl *j, uint64_t off, uint64_t lines)
 {
-	j->commit_off   = off;
-	j->commit_lines = lines;
-	mark_dirty(j);
-}
+	char   buf[192];
+	size_t n;
 
-/* A line that needed no ack ended at end (line_no counts it). It may be
- * committed as soon as every line before it is. */
-static void
-commit_skipped(struct jsonl *j, uint64_t end)
-{
-	struct pending *tail = TAILQ_LAST(&j->inflight, pending_list);
-	struct pending *p;
-
-	if (tail == NULL) {
-		set_commit(j, end, j->line_no);
-		return;
-	}
-	if (tail->gen == j->gen) {
-		tail->end   = end;
-		tail->lines = j->line_no;
-		return;
-	}
-	/* Only lines of an older file are in flight: a finished marker
-	 * waits behind them. Without memory the offset just stays behind,
-	 * which repeats nothing but this skipped line. */
-	p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return;
-	p->j     = j;
-	p->end   = end;
-	p->lines = j->line_no;
-	p->gen   = j->gen;
-	p->acked = true;
-	TAILQ_INSERT_TAIL(&j->inflight, p, link);
+	if (tracking(j) && state_text(j, off, lines, buf, sizeof(buf), &n))
+		j->host->position_skip(j->ctx, buf, n);
 }
 
 static void
 jsonl_ack(void *arg, int status, const char *reason)
 {
-	struct pending *p = arg;
-	struct jsonl   *j = p->j;
+	struct jsonl *j = arg;
 
+	(void)reason;
 	/* The host has logged it with our source:line; count it here. */
 	if (status == VIGIL_ACK_INVALID)
 		j->host->counter_add(j->c_invalid, 1);
-	p->acked = true;
-	while ((p = TAILQ_FIRST(&j->inflight)) != NULL && p->acked) {
-		TAILQ_REMOVE(&j->inflight, p, link);
-		if (p->gen == j->gen)
-			set_commit(j, p->end, p->lines);
-		free(p);
-	}
 }
 
 /* ------------------------------------------------------------ lines */
@@ -503,7 +414,7 @@ static void
 skip_line(struct jsonl *j, uint64_t end)
 {
 	line_done(j, end);
-	commit_skipped(j, end);
+	skip_position(j, end, j->line_no);
 }
 
 static void
@@ -527,37 +438,28 @@ pause_reading(struct jsonl *j)
 		event_del(j->ev_pump);
 }
 
-enum { SUBMIT_NOMEM = -100 };
-
 static int
 submit_line(struct jsonl *j, const char *s, size_t len, uint64_t end)
 {
-	struct pending *p    = calloc(1, sizeof(*p));
-	vigil_submit    opts = {
-	       .struct_size = sizeof(opts),
-	       .source      = j->name,
-	       .line        = current_lineno(j),
-	       .ack         = jsonl_ack,
-        };
-	int r;
+	vigil_submit opts = {
+	    .struct_size = sizeof(opts),
+	    .source      = j->name,
+	    .line        = current_lineno(j),
+	    .ack         = jsonl_ack,
+	    .ack_arg     = j,
+	};
+	char   pos[192];
+	size_t n;
+	int    r;
 
-	if (p == NULL)
-		return SUBMIT_NOMEM;
-	p->j      = j;
-	p->end    = end;
-	p->lines  = j->line_no + 1;
-	p->lineno = current_lineno(j);
-	p->gen    = j->gen;
-	/* In the queue before the call, in case the ack comes at once. */
-	TAILQ_INSERT_TAIL(&j->inflight, p, link);
-	opts.ack_arg = p;
-	r            = j->host->submit(j->ctx, s, len, &opts);
-	if (r == VIGIL_OK) {
-		j->host->counter_add(j->c_read, 1);
-		return VIGIL_OK;
+	if (tracking(j) &&
+	    state_text(j, end, j->line_no + 1, pos, sizeof(pos), &n)) {
+		opts.pos     = pos;
+		opts.pos_len = n;
 	}
-	TAILQ_REMOVE(&j->inflight, p, link);
-	free(p);
+	r = j->host->submit(j->ctx, s, len, &opts);
+	if (r == VIGIL_OK)
+		j->host->counter_add(j->c_read, 1);
 	return r;
 }
 
@@ -572,20 +474,13 @@ offer_line(struct jsonl *j, const char *s, size_t len, uint64_t end)
 		line_done(j, end);
 		return true;
 	}
-	if (r == VIGIL_EAGAIN || r == SUBMIT_NOMEM) {
+	if (r == VIGIL_EAGAIN) {
+		/* The host resumes us when it has room (or memory). */
 		memmove(j->lbuf, s, len);
 		j->llen     = len;
 		j->held     = true;
 		j->held_end = end;
-		if (r == VIGIL_EAGAIN) {
-			pause_reading(j);
-		} else {
-			j->host->log_limited(j->ctx, VIGIL_LOG_ERR,
-			    "%s: out "
-			    "of memory; trying again",
-			    j->name);
-			schedule_pump(j, j->poll_ms);
-		}
+		pause_reading(j);
 		return false;
 	}
 	warn_line(j, current_lineno(j), "refused by the host, skipped");
@@ -739,11 +634,10 @@ open_file(struct jsonl *j, struct stat *st, const char **why)
 	return -1;
 }
 
-/* Starts over at offset 0 of the file on j->fd, a new generation. */
+/* Starts over at offset 0 of the file on j->fd. */
 static void
 restart_file(struct jsonl *j)
 {
-	j->gen++;
 	j->read_off    = 0;
 	j->line_no     = 0;
 	j->line_start  = 0;
@@ -755,7 +649,6 @@ restart_file(struct jsonl *j)
 	j->id.fp_len      = 0;
 	j->id.fp          = 0;
 	fingerprint(j);
-	set_commit(j, 0, 0);
 }
 
 /* Takes fd as the file to read. The first file of a run starts where the
@@ -772,8 +665,10 @@ attach_file(struct jsonl *j, int fd, const struct stat *st, bool first)
 	j->id.dev  = (uint64_t)st->st_dev;
 	j->id.ino  = (uint64_t)st->st_ino;
 	restart_file(j);
-	if (!first)
+	if (!first) {
+		skip_position(j, 0, 0);
 		return;
+	}
 	if (j->start == START_END && st->st_size > 0) {
 		j->read_off    = (uint64_t)st->st_size;
 		j->lines_known = false;
@@ -784,7 +679,7 @@ attach_file(struct jsonl *j, int fd, const struct stat *st, bool first)
 		j->lines_known = s.lines > 0 || s.off == 0;
 	}
 	j->line_start = j->read_off;
-	set_commit(j, j->read_off, j->line_no);
+	skip_position(j, j->read_off, j->line_no);
 }
 
 /* Stops reading for good, after the last line without a newline. */
@@ -831,6 +726,7 @@ check_file(struct jsonl *j)
 		    "bytes; reading from the beginning",
 		    j->name, (long long)cur.st_size);
 		restart_file(j);
+		skip_position(j, 0, 0);
 		schedule_pump(j, 0);
 		return true;
 	}
@@ -843,6 +739,7 @@ check_file(struct jsonl *j)
 		    "the start; reading from the beginning",
 		    j->name);
 		restart_file(j);
+		skip_position(j, 0, 0);
 		schedule_pump(j, 0);
 		return true;
 	}
@@ -1047,7 +944,6 @@ jsonl_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	j->fd          = -1;
 	j->stdin_flags = -1;
 	j->lines_known = true;
-	TAILQ_INIT(&j->inflight);
 	/* The host has validated; this only guards against a host that
 	 * did not. */
 	if (jsonl_validate(host, cfg, err, sizeof(err)) != VIGIL_OK) {
@@ -1156,9 +1052,8 @@ jsonl_start(void *instance)
 	struct event_base *base = j->host->event_base(j->ctx);
 
 	j->ev_pump = evtimer_new(base, pump_cb, j);
-	j->ev_save = evtimer_new(base, save_cb, j);
 	j->ev_poll = event_new(base, -1, EV_PERSIST, poll_cb, j);
-	if (j->ev_pump == NULL || j->ev_save == NULL || j->ev_poll == NULL) {
+	if (j->ev_pump == NULL || j->ev_poll == NULL) {
 		j->host->log(j->ctx, VIGIL_LOG_ERR, "out of memory");
 		return VIGIL_ERR;
 	}
@@ -1196,8 +1091,6 @@ jsonl_stop(void *instance)
 		event_del(j->ev_pump);
 	if (j->ev_poll != NULL)
 		event_del(j->ev_poll);
-	if (j->dirty)
-		save_state(j);
 }
 
 static void
@@ -1211,22 +1104,13 @@ free_event(struct event **ev)
 static void
 jsonl_destroy(void *instance)
 {
-	struct jsonl   *j = instance;
-	struct pending *p;
+	struct jsonl *j = instance;
 
 	if (j == NULL)
 		return;
 	free_event(&j->ev_read);
 	free_event(&j->ev_pump);
 	free_event(&j->ev_poll);
-	free_event(&j->ev_save);
-	/* After the last acks: the final word on where to go on. */
-	if (j->dirty)
-		save_state(j);
-	while ((p = TAILQ_FIRST(&j->inflight)) != NULL) {
-		TAILQ_REMOVE(&j->inflight, p, link);
-		free(p);
-	}
 	if (j->is_stdin && j->stdin_flags >= 0)
 		fcntl(STDIN_FILENO, F_SETFL, j->stdin_flags);
 	else if (!j->is_stdin && j->fd >= 0)
