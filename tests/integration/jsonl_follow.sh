@@ -62,5 +62,25 @@ wait "$VPID" 2>/dev/null || true
 start_vigild "$T/vigil.conf" "$T/vigild.log"
 wait_for 60 ids_at_least 2000 || fail "kill -9: $(ids) posts, want 2000"
 stop_vigild
+
+# The position is in the outbox, at the end of the file, and a clean
+# restart repeats nothing.
+"$PY" - "$T/state/outbox.db" "$(wc -c <"$T/feed.jsonl")" <<'PYEOF' || fail "recorded position"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT input, pos FROM positions").fetchall()
+assert len(rows) == 1 and rows[0][0] == "feed", rows
+pos = rows[0][1].decode()
+assert " off=%s " % sys.argv[2] in pos, (pos, sys.argv[2])
+assert " line=1940 " in pos, pos
+PYEOF
+before=$(lines "$T/alerts.jsonl")
+start_vigild "$T/vigil.conf" "$T/vigild.log"
+feed 2001 2001
+wait_for 30 ids_at_least 2001 || fail "after a clean restart: $(ids) posts"
+sleep 0.5
+stop_vigild
+[ "$(lines "$T/alerts.jsonl")" -eq $((before + 1)) ] ||
+	fail "a clean restart repeated posts: $before then $(lines "$T/alerts.jsonl") alerts"
 total=$(lines "$T/alerts.jsonl")
-echo "jsonl_follow: ok ($total alerts for 2000 posts)"
+echo "jsonl_follow: ok ($total alerts for 2001 posts)"
