@@ -161,16 +161,10 @@ rule_counter_new(inputs *set, const char *rule)
 	return arr->c;
 }
 
-/* Counts a verdict's findings by rule from its encoded alerts, one per
- * finding. The sinks decode them again to record them. */
+/* Counts a verdict's findings by rule, one alert per finding. */
 static void
-count_findings(inputs *set, const char *alerts, size_t len)
+count_findings(inputs *set, const alert_set *as)
 {
-	char       err[128];
-	alert_set *as = alert_set_decode(alerts, len, err, sizeof(err));
-
-	if (as == NULL)
-		return; /* sinks_accept reports it */
 	for (size_t i = 0; i < alert_set_count(as); i++) {
 		const char *rule = alert_set_get(as, i)->rule;
 		size_t      k    = 0;
@@ -183,7 +177,6 @@ count_findings(inputs *set, const char *alerts, size_t len)
 		        : rule_counter_new(set, rule),
 		    1);
 	}
-	alert_set_free(as);
 }
 
 /* The post is finished: its ack has been called, or will never be. */
@@ -224,20 +217,32 @@ alerts_recorded(void *arg, bool recorded)
 	ticket_close(t);
 }
 
+/* The verdict's alerts go to the outbox, with the input's position when
+ * this post completes a prefix of finished ones. */
 static void
 accept_alerts(ticket *t, const job_result *r)
 {
 	input_inst *in = t->in;
 	accept_pos  ap = {.input = in->conf->name};
 	pos_entry  *pe = t->pos;
+	char        err[128];
+	alert_set  *as;
 
+	as = alert_set_decode(r->alerts, r->alerts_len, err, sizeof(err));
+	if (as == NULL) {
+		log_err("alerts from a worker cannot be read: %s", err);
+		ticket_ack(t, VIGIL_ACK_DONE, NULL);
+		ticket_close(t);
+		return;
+	}
+	count_findings(in->set, as);
 	if (pe != NULL && (ap.pos = pos_with(in->track, pe, &ap.len)) != NULL) {
-		if (sinks_accept(in->set->g->out, r->alerts, r->alerts_len, &ap,
-		        alerts_recorded, t))
+		if (sinks_accept(in->set->g->out, as, r->alerts, r->alerts_len,
+		        &ap, alerts_recorded, t))
 			pos_recorded_with(in->track, pe);
 		return;
 	}
-	sinks_accept(in->set->g->out, r->alerts, r->alerts_len, NULL,
+	sinks_accept(in->set->g->out, as, r->alerts, r->alerts_len, NULL,
 	    alerts_recorded, t);
 }
 
@@ -255,7 +260,6 @@ job_finished(job *j, const job_result *r)
 	case JOB_SCORED:
 		metrics_counter_add(c_verdicts[r->severity & 3], 1);
 		if (r->alerts_len > 0) {
-			count_findings(in->set, r->alerts, r->alerts_len);
 			accept_alerts(t, r);
 			job_free(j);
 			return;

@@ -630,20 +630,12 @@ accept_position(accept_op *op, const accept_pos *pos)
 }
 
 bool
-sinks_accept(sinks *set, const char *alerts, size_t len, const accept_pos *pos,
-    void (*done)(void *arg, bool recorded), void *arg)
+sinks_accept(sinks *set, alert_set *as, const char *alerts, size_t len,
+    const accept_pos *pos, void (*done)(void *arg, bool recorded), void *arg)
 {
-	char       err[256];
-	alert_set *as;
 	accept_op *op;
 	bool       any = false;
 
-	as = alert_set_decode(alerts, len, err, sizeof(err));
-	if (as == NULL) {
-		log_err("alerts from a worker cannot be read: %s", err);
-		done(arg, true);
-		return false;
-	}
 	if ((op = accept_build(set, as, alerts, len)) == NULL) {
 		/* Not acknowledged: the input hands the post over again. */
 		log_err("out of memory recording alerts");
@@ -796,7 +788,8 @@ rate_summary(sinks *set, rate_entry *e, int64_t now, int64_t interval_us)
 		    "rate limit: the summary of %s cannot be made", e->rule);
 		free(arg);
 	} else {
-		sinks_accept(set, enc, len, NULL, summary_recorded, arg);
+		sinks_accept(set, as, enc, len, NULL, summary_recorded, arg);
+		as = NULL;
 	}
 	free(enc);
 	alert_set_free(as);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "host.h"
+#include "alert.h"
 #include "vigild.h"
 
 sinks *sinks_new(vigild *v, generation *g, char *err, size_t errlen);
@@ -29,12 +30,12 @@ int    sinks_start(sinks *s, char *err, size_t errlen);
  * the outbox. prev's sinks then only finish what they have in flight. */
 void sinks_takeover(sinks *s, sinks *prev);
 
-/* Records the alerts of one verdict (alert_set_encode's bytes from a
- * worker) and queues their deliveries; done(arg) runs once they are
- * durable (at once when no sink takes any of them), recorded false when
- * they could not be (the post must not be acknowledged). A commit that fails
- * (a full disk) is logged and tried again: done waits, and so do inputs,
- * through the backlog. */
+/* Records the alerts of one verdict (as, decoded from alerts, which are
+ * alert_set_encode's bytes from a worker; as is taken over) and queues their
+ * deliveries; done(arg) runs once they are durable (at once when no sink takes
+ * any of them), recorded false when they could not be (the post must not be
+ * acknowledged). A commit that fails (a full disk) is logged and tried again:
+ * done waits, and so do inputs, through the backlog. */
 typedef struct accept_pos {
 	const char *input;
 	const void *pos;
@@ -43,9 +44,8 @@ typedef struct accept_pos {
 /* pos, when not NULL, is an input's position to record in the same
  * transaction as the alerts (copied); the return says whether it went
  * with them (false when there was nothing to commit: done has run). */
-bool sinks_accept(sinks *s, const char *alerts, size_t len,
-    const accept_pos *pos, void (*done)(void *arg, bool recorded),
-    void *arg);
+bool sinks_accept(sinks *s, alert_set *as, const char *alerts, size_t len,
+    const accept_pos *pos, void (*done)(void *arg, bool recorded), void *arg);
 /* Shutdown with commits unfinished (a full disk): their done runs now
  * with recorded false (the posts are not acknowledged), and the commits
  * are forgotten. Called before the generation's inputs are freed. */
