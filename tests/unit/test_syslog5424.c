@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "format.h"
+#include "utf8_seq.h"
 
 #define BOM "\xef\xbb\xbf"
 
@@ -60,7 +61,7 @@ static int
 utf8_valid(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		size_t len = sl_utf8_seq((const unsigned char *)s + i, n - i);
+		size_t len = utf8_seq((const unsigned char *)s + i, n - i);
 
 		if (len == 0)
 			return 0;

@@ -31,6 +31,8 @@
 
 #include <vigil/plugin.h>
 
+#include "utf8_seq.h"
+
 #define OUT_BUF PIPE_BUF
 /* Room kept at the end of the buffer for "…", a colour reset and '\n'. */
 #define OUT_RESERVE  16
@@ -107,30 +109,6 @@ static void VIGIL_PRINTF(2, 3) put_fmt(out_line *l, const char *fmt, ...)
 	if (n < 0)
 		return;
 	put(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
 }
 
 /* Post text for a terminal: white space controls become a space, other

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "format.h"
+#include "utf8_seq.h"
 
 /* ------------------------------------------------------------------------
  * Putting bytes */
@@ -35,33 +36,6 @@ puts_raw(sl_msg *m, const char *s)
 	put(m, s, strlen(s));
 }
 
-size_t
-sl_utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	/* Overlong three- and four-byte forms, surrogates, past U+10FFFF. */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return len;
-}
-
 /* ------------------------------------------------------------------------
  * The key=value body */
 
@@ -83,7 +57,7 @@ bare_ok(const char *s)
 static size_t
 put_quoted_char(sl_msg *m, const unsigned char *s, size_t n)
 {
-	size_t len = sl_utf8_seq(s, n);
+	size_t len = utf8_seq(s, n);
 	char   esc[8];
 
 	if (len == 0) {
@@ -320,7 +294,7 @@ sl_sd_id_valid(const char *s)
 static size_t
 sd_char(const unsigned char *s, size_t n, char out[3], size_t *used)
 {
-	size_t len = sl_utf8_seq(s, n);
+	size_t len = utf8_seq(s, n);
 
 	if (len == 0) {
 		*used = 1;

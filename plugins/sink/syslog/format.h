@@ -90,7 +90,5 @@ int sl_sd_param(sl_msg *m, const char *name, const char *value, size_t keep);
 /* The RFC 6587 octet-counting prefix "LEN " into out; returns its length. */
 size_t sl_frame_prefix(size_t msg_len, char *out, size_t outlen);
 
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0. */
-size_t sl_utf8_seq(const unsigned char *s, size_t n);
 
 #endif

@@ -40,6 +40,8 @@
 
 #include <vigil/plugin.h>
 
+#include "utf8_seq.h"
+
 #define SECRET_MAX      4096 /* bytes of a secret_file */
 #define LOG_BODY_MAX    200  /* response bytes quoted in a log line */
 #define KEEP_BODY       512  /* response bytes asked of the host */
@@ -442,30 +444,6 @@ body_json(const vigil_alert *a, size_t *len)
 	b[*len - 1] = '}';
 	b[*len]     = '\0';
 	return b;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
 }
 
 /* Writes up to max bytes of s on one line, whole characters only, with
