@@ -2167,6 +2167,13 @@ report_details(const opts *o, const worker_fig *w, const e2e_fig *f)
 		}
 		printf(" vigil-bench %.1f (%.0f%%)\n", f->bench_cpu_s,
 		    100.0 * f->bench_cpu_s / f->thr_s);
+		/* Peak RSS includes checking the configuration at start;
+		 * this is what the pipeline holds while it runs. */
+		printf("  RSS at the end of it:");
+		for (size_t i = 0; i < f->n_thr_procs; i++)
+			printf(" %s %.1f MiB%s", f->thr_procs[i].comm,
+			    mib(f->thr_procs[i].rss_kib),
+			    i + 1 < f->n_thr_procs ? "," : "\n");
 		if (wcpu > 0)
 			printf("  worker CPU per post in the pipeline: %.1f us "
 			       "(%s posts/s per core)\n",
