@@ -906,6 +906,9 @@ conn_failed(struct rs *rs)
 		strcpy(rs->streams[i].cursor, "0");
 	}
 	rs->host->counter_add(rs->c_lost, 1);
+	rs->host->log_limited(rs->ctx, VIGIL_LOG_INFO,
+	    "%s: connecting again in %" PRId64 " ms", rs->where,
+	    rs->backoff_ms);
 	arm(rs->ev_retry, rs->backoff_ms);
 	rs->backoff_ms = rs->backoff_ms * 2 > rs->reconnect_max_ms
 	    ? rs->reconnect_max_ms
