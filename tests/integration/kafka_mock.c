@@ -233,7 +233,8 @@ main(int argc, char **argv)
 {
 	const char *const mock_props[] = {"log_level", "3", NULL};
 	const char *const prod_props[] = {"bootstrap.servers", NULL,
-	    "linger.ms", "5", "log_level", "3", NULL};
+	    "linger.ms", "5", "enable.idempotence", "true", "log_level", "3",
+	    NULL};
 	const char       *prod_conf[sizeof(prod_props) / sizeof(*prod_props)];
 	char              line[8192];
 	int               brokers = argc > 1 ? atoi(argv[1]) : 3;

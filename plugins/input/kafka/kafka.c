@@ -17,9 +17,11 @@
  * timer commits (async) the partitions whose next_commit moved.
  *
  * Backpressure. When submit says VIGIL_EAGAIN the message is kept, first
- * in `held`, and every assigned partition is paused; polling goes on (the
- * group needs it) and whatever still arrives is held behind it. resume()
- * submits the held messages in order, then resumes the partitions.
+ * in `held`, and polling stops. A wait that lasts pause_grace_ms pauses
+ * every assigned partition, and polling goes on (the group needs it):
+ * whatever still arrives is held behind. resume() submits the held
+ * messages in order, then resumes the partitions. Short waits thus keep
+ * what librdkafka has fetched; pausing would drop it.
  *
  * Rebalances. On a revoke, what is finished is committed (async: the loop
  * never waits), held messages of those partitions are dropped, and their
@@ -85,6 +87,7 @@ struct kafka {
 	size_t  batch;
 	int     poll_ms;
 	int     commit_ms;
+	int     pause_grace_ms;
 	int64_t close_timeout_ms;
 	char  **topics;
 	size_t  n_topics;
@@ -99,6 +102,7 @@ struct kafka {
 	struct event *ev_more;   /* the next turn, when a batch was full */
 	struct event *ev_commit; /* commits moved offsets */
 	struct event *ev_retry;  /* after running out of memory */
+	struct event *ev_grace;  /* a wait has lasted: pause partitions */
 
 	struct part_list     parts;
 	rd_kafka_message_t **held; /* refused or waiting, in arrival order */
@@ -112,7 +116,7 @@ struct kafka {
 	bool closing;
 
 	vigil_counter *c_messages, *c_invalid, *c_errors, *c_commit_failed,
-	    *c_rebalances;
+	    *c_rebalances, *c_pauses;
 };
 
 static const vigil_setting property_settings[] = {
@@ -164,6 +168,12 @@ static const vigil_setting kafka_settings[] = {
         "How often, in milliseconds, the offsets of finished messages "
         "are committed (asynchronously).",
         NULL, 0, 10, 60000},
+    {"pause_grace_ms", VIGIL_SET_INT, "500",
+        "When the daemon is full, how long, in milliseconds, to leave "
+        "fetched messages in librdkafka's queue before pausing the "
+        "partitions (which drops them, to be fetched again on resume). "
+        "0 pauses at once.",
+        NULL, 0, 0, 60000},
     {"close_timeout_ms", VIGIL_SET_INT, "5000",
         "At shutdown or reload, how long to wait for the last commit and "
         "for leaving the group before the consumer is destroyed anyway.",
@@ -178,6 +188,7 @@ static const char *const reserved[] = {"bootstrap.servers",
 
 static void pump(struct kafka *k);
 static void retry_cb(evutil_socket_t fd, short what, void *arg);
+static void grace_cb(evutil_socket_t fd, short what, void *arg);
 static void begin_close(struct kafka *k);
 
 /* ------------------------------------------------------------ settings */
@@ -595,10 +606,12 @@ pause_parts(struct kafka *k, bool pause)
 		return;
 	if (rd_kafka_assignment(k->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return;
-	if (pause)
+	if (pause) {
 		rd_kafka_pause_partitions(k->rk, list);
-	else
+		k->host->counter_add(k->c_pauses, 1);
+	} else {
 		rd_kafka_resume_partitions(k->rk, list);
+	}
 	k->parts_paused = pause;
 	rd_kafka_topic_partition_list_destroy(list);
 }
@@ -607,6 +620,34 @@ static bool
 blocked(const struct kafka *k)
 {
 	return k->host_paused || k->oom_paused;
+}
+
+/* A wait begins. A short one leaves librdkafka's prefetched messages in
+ * its queue (pausing would drop them, to be fetched again); one that
+ * lasts pause_grace_ms pauses the partitions, so that polling can go on
+ * for the group's sake. */
+static void
+begin_wait(struct kafka *k)
+{
+	struct timeval tv = {
+	    k->pause_grace_ms / 1000, (k->pause_grace_ms % 1000) * 1000};
+
+	if (k->pause_grace_ms == 0 || k->ev_grace == NULL)
+		pause_parts(k, true);
+	else if (!k->parts_paused && !evtimer_pending(k->ev_grace, NULL))
+		evtimer_add(k->ev_grace, &tv);
+}
+
+/* The wait is over. */
+static void
+end_wait(struct kafka *k)
+{
+	if (blocked(k))
+		return;
+	if (k->ev_grace != NULL)
+		event_del(k->ev_grace);
+	if (k->n_held == 0)
+		pause_parts(k, false);
 }
 
 static void
@@ -625,7 +666,7 @@ self_pause(struct kafka *k)
 	k->host->log_limited(k->ctx, VIGIL_LOG_ERR,
 	    "out of memory; pausing for %d ms", OOM_RETRY_MS);
 	k->oom_paused = true;
-	pause_parts(k, true);
+	begin_wait(k);
 	if (k->ev_retry != NULL)
 		evtimer_add(k->ev_retry, &tv);
 }
@@ -858,6 +899,9 @@ pump(struct kafka *k)
 	if (!blocked(k) && k->n_held > 0 && submit_held(k))
 		pause_parts(k, false);
 	for (size_t n = 0; n < k->batch; n++) {
+		/* A short wait: messages stay in librdkafka's queue. */
+		if (blocked(k) && !k->parts_paused)
+			return;
 		m = rd_kafka_consumer_poll(k->rk, 0);
 		if (m == NULL)
 			return;
@@ -1070,6 +1114,7 @@ kafka_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	k->batch            = (size_t)host->cfg_int(cfg, "batch");
 	k->poll_ms          = (int)host->cfg_int(cfg, "poll_ms");
 	k->commit_ms        = (int)host->cfg_int(cfg, "commit_ms");
+	k->pause_grace_ms   = (int)host->cfg_int(cfg, "pause_grace_ms");
 	k->close_timeout_ms = host->cfg_int(cfg, "close_timeout_ms");
 	if (copy_topics(k, cfg) != 0) {
 		host->log(ctx, VIGIL_LOG_ERR, "out of memory");
@@ -1103,6 +1148,8 @@ kafka_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	    "Offset commits that failed (and were tried again).");
 	k->c_rebalances    = host->counter(ctx, "kafka_rebalances_total",
 	       "Partitions assigned or revoked by the group.");
+	k->c_pauses        = host->counter(ctx, "kafka_pauses_total",
+	           "Times the assigned partitions were paused by backpressure.");
 	*instance          = k;
 	return VIGIL_OK;
 fail:
@@ -1131,9 +1178,10 @@ kafka_start(void *instance)
 	k->ev_more   = event_new(base, -1, 0, pump_cb, k);
 	k->ev_commit = evtimer_new(base, commit_cb, k);
 	k->ev_retry  = evtimer_new(base, retry_cb, k);
+	k->ev_grace  = evtimer_new(base, grace_cb, k);
 	if (k->ev_pipe == NULL || k->ev_poll == NULL || k->ev_more == NULL ||
 	    k->ev_commit == NULL || k->ev_retry == NULL ||
-	    event_add(k->ev_pipe, NULL) != 0 ||
+	    k->ev_grace == NULL || event_add(k->ev_pipe, NULL) != 0 ||
 	    event_add(k->ev_poll, &tv) != 0) {
 		k->host->log(k->ctx, VIGIL_LOG_ERR, "cannot add events");
 		return VIGIL_ERR;
@@ -1173,7 +1221,7 @@ kafka_pause(void *instance)
 	struct kafka *k = instance;
 
 	k->host_paused = true;
-	pause_parts(k, true);
+	begin_wait(k);
 }
 
 static void
@@ -1184,8 +1232,7 @@ kafka_resume(void *instance)
 	if (!k->host_paused)
 		return;
 	k->host_paused = false;
-	if (!blocked(k) && k->n_held == 0)
-		pause_parts(k, false);
+	end_wait(k);
 	/* Not from inside the host's call: on the next turn of the loop. */
 	schedule_more(k);
 }
@@ -1198,8 +1245,20 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	k->oom_paused = false;
-	if (!blocked(k) && k->n_held == 0)
-		pause_parts(k, false);
+	end_wait(k);
+	pump(k);
+}
+
+static void
+grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kafka *k = arg;
+
+	(void)fd;
+	(void)what;
+	if (!blocked(k))
+		return;
+	pause_parts(k, true);
 	pump(k);
 }
 
@@ -1293,6 +1352,7 @@ kafka_destroy(void *instance)
 	free_event(&k->ev_more);
 	free_event(&k->ev_commit);
 	free_event(&k->ev_retry);
+	free_event(&k->ev_grace);
 	drop_held(k, any_message, NULL);
 	if (k->rk != NULL) {
 		if (k->queue != NULL)
