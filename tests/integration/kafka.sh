@@ -168,7 +168,8 @@ mock committed "$GROUP" bad
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.startswith("offsets ")]
 rows = rows[-6:]
-bad = [r for r in rows if r[2] != r[3]]
+# An empty partition has nothing to commit.
+bad = [r for r in rows if r[2] != r[3] and not (r[2] == "-1" and r[3] == "0")]
 assert not bad, bad
 PYEOF
 grep -q "s3cret-$$" "$T/a.log" "$T/b.log" && fail "the secret read from a file was logged"
