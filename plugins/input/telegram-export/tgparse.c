@@ -30,7 +30,8 @@ struct tg_parser {
 	tg_opts     opts;
 	char       *username, *lang;
 	yajl_handle y;
-	uint64_t    fed; /* bytes before the current chunk */
+	uint64_t    fed;     /* bytes before the current chunk */
+	bool        feeding; /* inside yajl_parse: add what it has consumed */
 	int         depth;
 	bool        seen_top, top_done, chats;
 	bool        in_messages, messages_done;
@@ -99,7 +100,7 @@ tg_parser_next(tg_parser *p)
 static void
 fail(tg_parser *p, const char *fmt, const char *arg)
 {
-	uint64_t at = p->fed + yajl_get_bytes_consumed(p->y);
+	uint64_t at = p->fed + (p->feeding ? yajl_get_bytes_consumed(p->y) : 0);
 	char     msg[ERR_LEN - 32];
 
 	if (p->failed)
@@ -853,22 +854,45 @@ yajl_failure(tg_parser *p, const char *buf, size_t len)
 		yajl_free_error(p->y, e);
 	while ((nl = strchr(msg, '\n')) != NULL)
 		*nl = ' ';
+	for (size_t n = strlen(msg); n > 0 && msg[n - 1] == ' '; n--)
+		msg[n - 1] = '\0';
 	fail(p, "malformed JSON: %s", msg);
+}
+
+/* yajl takes form feed and vertical tab for white space; JSON does not,
+ * and inside a string they would have to be escaped: anywhere, they are
+ * an error. Returns their first position, or len. */
+static size_t
+bad_space(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\f' || buf[i] == '\v')
+			return i;
+	return len;
 }
 
 int
 tg_parser_feed(tg_parser *p, const char *buf, size_t len)
 {
+	size_t      n = bad_space(buf, len);
 	yajl_status st;
 
 	if (p->failed)
 		return -1;
-	st = yajl_parse(p->y, (const unsigned char *)buf, len);
-	if (st != yajl_status_ok) {
-		yajl_failure(p, buf, len);
+	p->feeding = true;
+	st         = yajl_parse(p->y, (const unsigned char *)buf, n);
+	if (st != yajl_status_ok)
+		yajl_failure(p, buf, n);
+	p->feeding = false;
+	if (p->failed)
+		return -1;
+	p->fed += n;
+	if (n < len) {
+		fail(p, "%s",
+		    "malformed JSON: a form feed or vertical tab, which JSON "
+		    "does not allow");
 		return -1;
 	}
-	p->fed += len;
 	return 0;
 }
 
