@@ -113,6 +113,8 @@ fail(tg_parser *p, const char *fmt, const char *arg)
 static const char *
 type_name(const json_t *v)
 {
+	if (v == NULL)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
 	case JSON_ARRAY: return "an array";
@@ -654,13 +656,21 @@ static int
 cb_string(void *ctx, const unsigned char *s, size_t len)
 {
 	tg_parser *p = ctx;
+	json_t    *v;
 
 	/* Strings outside messages are only kept for the top's "name". */
 	if (!building(p) &&
 	    !(p->depth == 1 && p->top_key != NULL &&
 	        strcmp(p->top_key, "name") == 0))
 		return top_scalar(p, json_null());
-	return top_scalar(p, json_stringn((const char *)s, len));
+	/* yajl lets through some byte sequences that are not UTF-8
+	 * (encoded surrogates); jansson does not. */
+	if ((v = json_stringn((const char *)s, len)) == NULL) {
+		fail(p, "%s",
+		    "malformed JSON: a string that is not valid UTF-8");
+		return 0;
+	}
+	return top_scalar(p, v);
 }
 
 static int
@@ -670,6 +680,14 @@ cb_map_key(void *ctx, const unsigned char *s, size_t len)
 	char      *k;
 
 	if (building(p)) {
+		json_t *check = json_stringn((const char *)s, len);
+
+		if (check == NULL) {
+			fail(p, "%s",
+			    "malformed JSON: a key that is not valid UTF-8");
+			return 0;
+		}
+		json_decref(check);
 		if (!charge(p, len))
 			return 1;
 		if ((k = strndup((const char *)s, len)) == NULL) {
