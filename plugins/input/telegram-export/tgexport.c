@@ -97,7 +97,7 @@ static const vigil_setting tgx_settings[] = {
     {"date_offset", VIGIL_SET_STRING, "+00:00",
         "UTC offset (`+06:00`) of the computer that made the export, "
         "applied to a message's local `date` when it has no "
-        "`date_unixtime` (exports before 2021).",
+        "`date_unixtime` (exports by older Telegram Desktop versions).",
         NULL, 0, 0, 0},
     {"max_message", VIGIL_SET_INT, "1048576",
         "Largest message, in bytes of JSON, built in memory; a larger "

@@ -258,7 +258,7 @@ nomem:
 }
 
 /* from_id: "user123", "channel456", "chat789", or a bare number in
- * exports before 2021; the id becomes "tg:<digits>". */
+ * older exports; the id becomes "tg:<digits>". */
 static int
 map_author(const json_t *msg, json_t *post, char *reason)
 {
