@@ -19,7 +19,7 @@ esac
 pkgs="build-essential autoconf automake libtool pkg-config tzdata
 libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
-libcurl4-openssl-dev libsystemd-dev libhiredis-dev librdkafka-dev"
+libcurl4-openssl-dev libsystemd-dev libhiredis-dev librdkafka-dev libyajl-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
 rsyslog prometheus-alertmanager prometheus openssl systemd logrotate strace
 redis-server"

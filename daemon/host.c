@@ -187,28 +187,33 @@ h_http_reply(vigil_http_req *req, int status, const char *ctype,
 static int
 h_http_reply_header(vigil_http_req *req, const char *name, const char *value)
 {
-	return loop_ops ? loop_ops->http_reply_header(req, name, value)
-	                : VIGIL_ERR;
+	return loop_ops && loop_ops->http_reply_header
+	    ? loop_ops->http_reply_header(req, name, value)
+	    : VIGIL_ERR;
 }
 
 static int
 h_http_hold(vigil_http_req *req)
 {
-	return loop_ops ? loop_ops->http_hold(req) : VIGIL_ERR;
+	return loop_ops && loop_ops->http_hold ? loop_ops->http_hold(req)
+	                                       : VIGIL_ERR;
 }
 
+/* A mode without positions (a replay) reads none and records none. */
 static void *
 h_position_get(vigil_ctx *ctx, size_t *len)
 {
 	NEED_LOOP(ctx, "position_get", NULL);
-	return loop_ops->position_get(ctx, len);
+	*len = 0;
+	return loop_ops->position_get ? loop_ops->position_get(ctx, len) : NULL;
 }
 
 static int
 h_position_skip(vigil_ctx *ctx, const void *pos, size_t len)
 {
 	NEED_LOOP(ctx, "position_skip", VIGIL_ERR);
-	return loop_ops->position_skip(ctx, pos, len);
+	return loop_ops->position_skip ? loop_ops->position_skip(ctx, pos, len)
+	                               : VIGIL_OK;
 }
 
 static vigil_fetch *

@@ -969,6 +969,8 @@ usage(FILE *f)
 	    "then exit\n"
 	    "      --replay FILE     score a JSON-lines file (- for stdin) and "
 	    "print verdicts\n"
+	    "      --input PLUGIN    with --replay: read FILE with that input "
+	    "plugin\n"
 	    "      --reference       print the configuration reference "
 	    "(Markdown)\n"
 	    "  -P, --plugin-path DIR with --reference: search DIR for plugins "
@@ -1084,6 +1086,7 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"test", no_argument, NULL, 't'},
 	    {"replay", required_argument, NULL, 'R'},
+	    {"input", required_argument, NULL, 'I'},
 	    {"reference", no_argument, NULL, 'F'},
 	    {"plugin-path", required_argument, NULL, 'P'},
 	    {"log-level", required_argument, NULL, 'l'},
@@ -1092,7 +1095,8 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = VIGIL_SYSCONF_DIR "/vigil.conf", *replay_file = NULL;
-	const char *level_name = NULL;
+	const char *replay_input = NULL;
+	const char *level_name   = NULL;
 	bool        test = false, reference = false, conf_given = false;
 	int         c, level = -1, rc = 1;
 	char        err[16384], rundir[PATH_MAX];
@@ -1113,6 +1117,7 @@ main(int argc, char **argv)
 			break;
 		case 't': test = true; break;
 		case 'R': replay_file = optarg; break;
+		case 'I': replay_input = optarg; break;
 		case 'F': reference = true; break;
 		case 'P': plugin_path_arg = optarg; break;
 		case 'l':
@@ -1129,7 +1134,8 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || (plugin_path_arg && !reference)) {
+	if (optind != argc || (plugin_path_arg && !reference) ||
+	    (replay_input && !replay_file)) {
 		usage(stderr);
 		return 2;
 	}
@@ -1195,7 +1201,7 @@ main(int argc, char **argv)
 		} else {
 			v.cur   = g;
 			v.state = VS_RUNNING;
-			rc      = replay_run(&v, g, replay_file);
+			rc      = replay_run(&v, g, replay_file, replay_input);
 			gen_free(g);
 		}
 		remove_replay_dir(rundir, v.next_gen);
