@@ -69,6 +69,7 @@ typedef struct loaded_so {
 	char             *name;    /* what libltdl was given: ours to reuse */
 	bool              by_link; /* name is a link of ours (now removed) */
 	unsigned          users;   /* plugin entries holding it */
+	const void       *entry;   /* its entry point, once loaded */
 	struct loaded_so *next;
 } loaded_so;
 
@@ -618,6 +619,24 @@ name_for_load(const char *file, loaded_so **obj, bool *fresh, char **link,
 	return 0;
 }
 
+/* A file rewritten in place keeps its inode, and the dynamic linker
+ * hands back the object of that inode even through a new link: say so,
+ * as the old code goes on running. */
+static void
+warn_if_same_object(const loaded_so *o, const void *entry)
+{
+	for (const loaded_so *x = loaded; x != NULL; x = x->next) {
+		if (x != o && x->entry == entry && strcmp(x->so, o->so) == 0) {
+			log_warn(
+			    "loader: %s was rewritten in place, so its old "
+			    "code is still the one loaded; install plugins "
+			    "with install(1) or by rename",
+			    o->so);
+			return;
+		}
+	}
+}
+
 /* Undoes a successful open. */
 static void
 close_plugin(lt_dlhandle h, loaded_so *obj)
@@ -684,6 +703,11 @@ open_plugin(const char *file, lt_dlhandle *handle, loaded_so **obj,
 		goto fail;
 	}
 	entry = (vigil_plugin_entry_fn)sym;
+	if (o != NULL && o->entry == NULL) {
+		o->entry = sym;
+		if (o->by_link)
+			warn_if_same_object(o, sym);
+	}
 	*desc = entry();
 	if (loader_check(*desc, file, err, errlen) < 0)
 		goto fail;
