@@ -28,6 +28,8 @@ daemon = {
   log_level = "info";
   max_post_bytes = 4096;
 };
+# No admin listener: its default port would clash with other tests.
+admin = { listen = ""; };
 workers = { count = 1; max_crashes = 1; restart_min_ms = 50; };
 inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 20; jurisdictions = [ "kz" ]; } );
 rules = (
@@ -257,6 +259,7 @@ ctl check-config >/dev/null 2>&1 || rc=$?
 # reload goes through.
 cat >"$T/stuck.conf" <<CONF
 daemon = { state_dir = "$T/state2"; runtime_dir = "$T/run2"; plugin_path = [ "$PLUGINS" ]; };
+admin = { listen = ""; };
 workers = { count = -1; listen = [ "ipc://$T/w.sock" ]; };
 inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed2.jsonl"; poll_ms = 20; } );
 rules = (
