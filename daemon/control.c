@@ -9,6 +9,11 @@
  * request holds a reference to its client, so that a client that hung up
  * meanwhile is only marked gone and the late reply is dropped, never
  * written through a freed connection.
+ *
+ * A request line may be long (explain carries a whole post): its limit is
+ * taken as the line begins, from the function the daemon set, and the
+ * search for its end resumes where the last one stopped, so that a long
+ * line arriving in many reads is scanned once.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -47,7 +52,9 @@ struct client {
 	                             * a running process() */
 	bool           busy;        /* a request awaits control_reply */
 	bool           in_process;
-	bool           closing; /* no more requests; close when done */
+	bool           closing;  /* no more requests; close when done */
+	size_t         max_line; /* of the line being read */
+	size_t         scanned;  /* bytes of it read, with no newline */
 	struct client *prev, *next;
 };
 
@@ -65,6 +72,8 @@ struct control {
 	struct client         *clients;
 	int                    n_clients;
 	log_limit              limit;
+	control_limit_fn       line_fn; /* NULL: CONTROL_MAX_LINE */
+	void                  *line_arg;
 };
 
 static void finish(control_req *req, json_t *reply, bool failed);
@@ -243,12 +252,35 @@ handle_line(struct client *cl, const char *line, size_t len)
 	json_decref(req);
 }
 
+/* The limit for a line that begins now. */
+static size_t
+line_limit(control *c)
+{
+	size_t n = c->line_fn ? c->line_fn(c->line_arg, NULL, 0) : 0;
+
+	return n > CONTROL_MAX_LINE ? n : CONTROL_MAX_LINE;
+}
+
+/* Takes the limit for the client's next line; reading stops just past
+ * it, until process() has seen the line. */
+static void
+begin_line(struct client *cl)
+{
+	cl->max_line = line_limit(cl->ctl);
+	cl->scanned  = 0;
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, cl->max_line + 2);
+}
+
 static void
 line_too_long(struct client *cl)
 {
-	struct evbuffer *in = bufferevent_get_input(cl->bev);
+	struct evbuffer *in         = bufferevent_get_input(cl->bev);
+	char             basis[256] = "";
 
-	send_error(cl, "request line over %d bytes", CONTROL_MAX_LINE);
+	if (cl->ctl->line_fn != NULL)
+		cl->ctl->line_fn(cl->ctl->line_arg, basis, sizeof(basis));
+	send_error(cl, "request line over %zu bytes%s%s", cl->max_line,
+	    basis[0] ? ", the limit of this control socket: " : "", basis);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_disable(cl->bev, EV_READ);
 	cl->closing = true;
@@ -265,16 +297,20 @@ process(struct client *cl)
 	while (cl->bev != NULL && !cl->busy && !cl->closing) {
 		struct evbuffer    *in      = bufferevent_get_input(cl->bev);
 		size_t              eol_len = 0;
-		struct evbuffer_ptr eol =
-		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		char *line;
+		struct evbuffer_ptr from, eol;
+		char               *line;
 
+		if (evbuffer_ptr_set(
+		        in, &from, cl->scanned, EVBUFFER_PTR_SET) != 0)
+			evbuffer_ptr_set(in, &from, 0, EVBUFFER_PTR_SET);
+		eol = evbuffer_search_eol(in, &from, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos < 0) {
-			if (evbuffer_get_length(in) > CONTROL_MAX_LINE)
+			cl->scanned = evbuffer_get_length(in);
+			if (cl->scanned > cl->max_line)
 				line_too_long(cl);
 			break;
 		}
-		if (eol.pos > CONTROL_MAX_LINE) {
+		if ((size_t)eol.pos > cl->max_line) {
 			line_too_long(cl);
 			break;
 		}
@@ -286,6 +322,7 @@ process(struct client *cl)
 		evbuffer_remove(in, line, (size_t)eol.pos);
 		evbuffer_drain(in, eol_len);
 		line[eol.pos] = '\0';
+		begin_line(cl);
 		/* Blank lines (and a lone "\r") are not requests. */
 		if (line[strspn(line, " \t\r")] != '\0')
 			handle_line(cl, line, (size_t)eol.pos);
@@ -387,8 +424,7 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 	cl->ctl  = c;
 	cl->refs = 1;
 	bufferevent_setcb(cl->bev, on_read, on_write, on_event, cl);
-	/* Reading stops at a line too long, until process() has seen it. */
-	bufferevent_setwatermark(cl->bev, EV_READ, 0, CONTROL_MAX_LINE + 2);
+	begin_line(cl);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	cl->next = c->clients;
 	if (c->clients != NULL)
@@ -578,6 +614,13 @@ control_close(control *c)
 		unlink(c->path);
 	free(c->path);
 	free(c);
+}
+
+void
+control_set_line_limit(control *c, control_limit_fn fn, void *arg)
+{
+	c->line_fn  = fn;
+	c->line_arg = arg;
 }
 
 int

@@ -3,11 +3,13 @@
  * socket (mode 0660) on the daemon's loop. The protocol is one JSON object
  * per line each way: {"cmd":"status"} -> {"ok":true,...} or
  * {"ok":false,"error":"..."}. Commands: status, plugins, reload, metrics,
- * outbox, explain, check-config.
+ * outbox, explain, check-config. A request line is at most
+ * CONTROL_MAX_LINE bytes, or what control_set_line_limit allows.
  */
 #ifndef VIGIL_CONTROL_H
 #define VIGIL_CONTROL_H
 
+/* The longest request line, unless control_set_line_limit raises it. */
 #define CONTROL_MAX_LINE 65536
 
 #ifndef VIGILCTL
@@ -47,6 +49,16 @@ int control_command(control *c, const char *name, control_fn fn, void *arg);
  * reply object the handler was given is dropped when it returns 1. If
  * the client has gone meanwhile, the reply is dropped. */
 void control_reply(control_req *req, json_t *reply);
+
+/* The longest request line a client may send, asked as each of its lines
+ * begins (so a line is held to the limit it began under); when basis is
+ * not NULL, fills it with what the limit makes room for, for the error a
+ * longer line gets. */
+typedef size_t (*control_limit_fn)(void *arg, char *basis, size_t basislen);
+/* Lines longer than CONTROL_MAX_LINE are taken up to what fn says (never
+ * less than CONTROL_MAX_LINE). A longer line is answered with an error
+ * naming the limit, and the client is closed. */
+void control_set_line_limit(control *c, control_limit_fn fn, void *arg);
 #endif
 
 #endif

@@ -8,6 +8,11 @@
  * drops the alerts. The job counts as held by the dispatch, so a reload or
  * a shutdown that begins meanwhile waits for its verdict, as for any post.
  *
+ * The post travels inside the request line, as a JSON string, so the
+ * control socket is told to take lines long enough for the largest post
+ * the running configuration accepts (daemon.max_post_bytes), however it
+ * is escaped, plus room for the rest of the request.
+ *
  * check-config loads the file on the loop, as a reload does: libltdl is
  * not thread-safe, and the loop is the only thread that loads plugins.
  */
@@ -25,6 +30,9 @@
 
 #define CHECK_ERRORS_MAX 16384 /* bytes of file:line errors */
 #define REASON_MAX       1024
+/* JSON writes a byte of a string as at most six: a control character
+ * as \u001f. */
+#define JSON_ESCAPED_MAX 6
 
 /* What travels with an explain job. */
 typedef struct explain_call {
@@ -234,11 +242,42 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 	return rc == 0 ? 0 : -1;
 }
 
+/* ------------------------------------------------------------ line limit */
+
+/* The largest post a configuration the daemon runs (or is switching to)
+ * accepts. */
+static size_t
+max_post(const vigild *v)
+{
+	size_t n = v->cur ? v->cur->cfg->max_post_bytes : 0;
+
+	if (v->next && v->next->cfg->max_post_bytes > n)
+		n = v->next->cfg->max_post_bytes;
+	return n;
+}
+
+/* Room for that post escaped as a JSON string, and CONTROL_MAX_LINE for
+ * the rest of the request. */
+static size_t
+line_limit(void *arg, char *basis, size_t basislen)
+{
+	const vigild *v    = arg;
+	size_t        post = max_post(v);
+
+	if (basis != NULL)
+		snprintf(basis, basislen,
+		    "%d bytes and %d times daemon.max_post_bytes (%zu), so "
+		    "that explain takes any post the configuration accepts",
+		    CONTROL_MAX_LINE, JSON_ESCAPED_MAX, post);
+	return CONTROL_MAX_LINE + JSON_ESCAPED_MAX * post;
+}
+
 int
 explain_register(vigild *v)
 {
 	if (control_command(v->ctl, "explain", cmd_explain, v) != 0 ||
 	    control_command(v->ctl, "check-config", cmd_check_config, v) != 0)
 		return -1;
+	control_set_line_limit(v->ctl, line_limit, v);
 	return 0;
 }

@@ -16,7 +16,8 @@
 
 #include "vigild.h"
 
-/* Registers both commands on v->ctl. Returns 0, or -1 (logged). */
+/* Registers both commands on v->ctl, whose request lines it lets grow to
+ * fit any post up to daemon.max_post_bytes. Returns 0, or -1 (logged). */
 int explain_register(vigild *v);
 
 #endif

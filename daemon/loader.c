@@ -12,9 +12,26 @@
  *
  * A loaded plugin stays loaded until loader_free: descriptors and file
  * names handed out stay valid that long.
+ *
+ * Reloads: each generation of vigild has a loader of its own, and the old
+ * one still holds its plugins while the new one loads. libltdl and the
+ * dynamic linker both hand back an object already loaded under the same
+ * file name, so a plugin replaced on disk (make install renames a new
+ * file into place) would keep its old code. So every shared object loaded
+ * in the process is recorded with the identity of its file (device,
+ * inode, size, mtime): an unchanged file is opened under the name it was
+ * loaded by and shares the object; a changed one is opened through a
+ * symbolic link of a name never used before, in the link directory
+ * (vigild's runtime directory), which the dynamic linker maps as a new
+ * object because the inode behind it is new. The link is removed once
+ * loaded (libltdl finds a loaded object by the name it was given,
+ * without looking at the file); the old object goes when the last loader
+ * holding it is freed.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <dlfcn.h>
+#include <link.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,11 +54,31 @@
  * malformed (a table that points into itself). */
 #define MAX_TABLE_DEPTH 8
 
+/* What a shared object's file was when it was loaded. */
+typedef struct file_id {
+	dev_t           dev;
+	ino_t           ino;
+	off_t           size;
+	struct timespec mtime;
+} file_id;
+
+/* A shared object loaded in this process, by any loader. */
+typedef struct loaded_so {
+	char             *so;      /* its file */
+	file_id           id;      /* that file when loaded */
+	char             *name;    /* what libltdl was given: ours to reuse */
+	bool              by_link; /* name is a link of ours (now removed) */
+	unsigned          users;   /* plugin entries holding it */
+	const void       *entry;   /* its entry point, once loaded */
+	struct loaded_so *next;
+} loaded_so;
+
 typedef struct plugin_entry {
 	vigil_plugin_kind    kind;
 	char                *name; /* as asked for; NULL when by file */
 	char                *file;
 	lt_dlhandle          handle;
+	loaded_so           *obj; /* NULL when its file could not be read */
 	const vigil_plugin  *desc;
 	struct plugin_entry *next;
 } plugin_entry;
@@ -51,6 +88,11 @@ struct loader {
 	size_t        n_dirs;
 	plugin_entry *plugins;
 };
+
+/* Process-wide, as libltdl's own handle list is. */
+static loaded_so    *loaded;
+static char          link_dir[PATH_MAX];
+static unsigned long links_made;
 
 static const char *const kind_names[] = {
     [VIGIL_PLUGIN_INPUT] = "input",
@@ -68,6 +110,43 @@ const char *
 plugin_kind_name(vigil_plugin_kind kind)
 {
 	return kind_valid((int)kind) ? kind_names[kind] : "unknown";
+}
+
+/* ------------------------------------------------------------ objects */
+
+void
+loader_set_link_dir(const char *dir)
+{
+	if (!strfmt(link_dir, sizeof(link_dir), "%s", dir ? dir : ""))
+		link_dir[0] = '\0';
+}
+
+static void
+loaded_so_free(loaded_so *o)
+{
+	free(o->so);
+	free(o->name);
+	free(o);
+}
+
+static void
+loaded_unlist(loaded_so *o)
+{
+	loaded_so **pp = &loaded;
+
+	while (*pp != o)
+		pp = &(*pp)->next;
+	*pp = o->next;
+	loaded_so_free(o);
+}
+
+/* A plugin entry lets go of its object; the record goes with its last
+ * user. */
+static void
+loaded_release(loaded_so *o)
+{
+	if (o != NULL && --o->users == 0)
+		loaded_unlist(o);
 }
 
 loader *
@@ -109,6 +188,7 @@ loader_free(loader *ld)
 	for (p = ld->plugins; p != NULL; p = next) {
 		next = p->next;
 		lt_dlclose(p->handle);
+		loaded_release(p->obj);
 		free(p->name);
 		free(p->file);
 		free(p);
@@ -317,23 +397,16 @@ load_failure(const char *file, char *err, size_t errlen)
 
 static const char *const plugin_exts[] = {"", ".la", ".so"};
 
-/* Opens file and checks the descriptor; on success fills *handle and
- * *desc. */
+/* Code that runs in the daemon: as trusted as the daemon. libltdl may add
+ * .la or .so to the name: each that exists is checked, and the shared
+ * object a .la names. */
 static int
-open_plugin(const char *file, lt_dlhandle *handle, const vigil_plugin **desc,
-    char *err, size_t errlen)
+check_trusted(const char *file, char *err, size_t errlen)
 {
-	lt_dladvise           advise;
-	lt_dlhandle           h = NULL;
-	vigil_plugin_entry_fn entry;
-	void                 *sym;
-	char                 *so;
-
-	/* Code that runs in the daemon: as trusted as the daemon. libltdl
-	 * may add .la or .so to the name: each that exists is checked. */
 	for (size_t i = 0; i < ARRAY_SIZE(plugin_exts); i++) {
-		char name[PATH_MAX];
-		int  bad;
+		char  name[PATH_MAX];
+		char *so;
+		int   bad;
 
 		if ((size_t)snprintf(name, sizeof(name), "%s%s", file,
 		        plugin_exts[i]) >= sizeof(name))
@@ -349,20 +422,278 @@ open_plugin(const char *file, lt_dlhandle *handle, const vigil_plugin **desc,
 		if (bad)
 			return -1;
 	}
+	return 0;
+}
+
+static bool
+has_plugin_ext(const char *file)
+{
+	const char *dot = strrchr(file, '.');
+
+	return dot && (strcmp(dot, ".la") == 0 || strcmp(dot, ".so") == 0);
+}
+
+/* The shared object libltdl will load for file (malloc'd), or NULL: with
+ * no .la or .so, it tries file.la, then file.so. */
+static char *
+shared_object_for_load(const char *file)
+{
+	char *name, *so;
+
+	if (has_plugin_ext(file))
+		return shared_object_of(file);
+	for (size_t i = 1; i < ARRAY_SIZE(plugin_exts); i++) {
+		if (asprintf(&name, "%s%s", file, plugin_exts[i]) < 0)
+			return NULL;
+		so = access(name, F_OK) == 0 ? shared_object_of(name) : NULL;
+		free(name);
+		if (so != NULL)
+			return so;
+	}
+	return NULL;
+}
+
+static int
+file_id_of(const char *path, file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	id->dev   = st.st_dev;
+	id->ino   = st.st_ino;
+	id->size  = st.st_size;
+	id->mtime = st.st_mtim;
+	return 0;
+}
+
+static bool
+file_id_equal(const file_id *a, const file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* An object loaded from this very file, under a name still usable. */
+static loaded_so *
+loaded_same(const char *so, const file_id *id)
+{
+	for (loaded_so *o = loaded; o != NULL; o = o->next)
+		if (strcmp(o->so, so) == 0 && file_id_equal(&o->id, id))
+			return o;
+	return NULL;
+}
+
+/* Does so's own name stand for an object loaded from another file (the
+ * same file would have been found by loaded_same)? Held by one of our
+ * loaders, or still mapped by the dynamic linker under that name (an
+ * object it could not unload). Found by inode instead, it is this very
+ * file loaded under another name, which the own name shares. */
+static bool
+own_name_taken(const char *so)
+{
+	struct link_map *lm;
+	void            *h;
+	bool             taken;
+
+	for (loaded_so *o = loaded; o != NULL; o = o->next)
+		if (strcmp(o->so, so) == 0 && !o->by_link)
+			return true;
+	if ((h = dlopen(so, RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD)) == NULL) {
+		dlerror();
+		return false;
+	}
+	taken =
+	    dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || strcmp(lm->l_name, so) == 0;
+	dlclose(h);
+	return taken;
+}
+
+/* A symbolic link to so under a name not used before (malloc'd), which
+ * leads to the file that was checked and recorded as id; NULL with the
+ * reason otherwise. */
+static char *
+make_link(const char *so, const file_id *id, char *err, size_t errlen)
+{
+	const char *base = strrchr(so, '/');
+	char       *target, *link = NULL;
+	file_id     now;
+
+	if (link_dir[0] == '\0') {
+		strfmt(err, errlen,
+		    "%s: changed since it was loaded, and no runtime "
+		    "directory is set to load the new file beside the old",
+		    so);
+		return NULL;
+	}
+	if ((target = realpath(so, NULL)) == NULL) {
+		strfmt(err, errlen, "%s: %s", so, strerror(errno));
+		return NULL;
+	}
+	base = base ? base + 1 : so;
+	if (asprintf(&link, "%s/plugin.%ld.%lu.%s%s", link_dir, (long)getpid(),
+	        ++links_made, base, has_plugin_ext(base) ? "" : ".so") < 0) {
+		link = NULL;
+		strfmt(err, errlen, "%s: out of memory", so);
+		goto out;
+	}
+	/* One left by a daemon of this pid that died is stale. */
+	if (symlink(target, link) != 0 &&
+	    (errno != EEXIST || unlink(link) != 0 ||
+	        symlink(target, link) != 0)) {
+		strfmt(err, errlen,
+		    "%s: cannot link it as %s to load the new "
+		    "version: %s",
+		    so, link, strerror(errno));
+		goto fail;
+	}
+	if (file_id_of(link, &now) != 0 || !file_id_equal(&now, id)) {
+		strfmt(err, errlen,
+		    "%s: changed while it was being loaded; reload again", so);
+		unlink(link);
+		goto fail;
+	}
+	goto out;
+fail:
+	free(link);
+	link = NULL;
+out:
+	free(target);
+	return link;
+}
+
+/* Decides what name libltdl opens file by, and the record of its object
+ * (*obj, NULL when the file cannot be read: libltdl then says why). An
+ * unchanged file goes by the name its object was loaded under; a file
+ * whose own name stands for an older one, through a new link (*link,
+ * which the caller removes after the load). *fresh when *obj is new. */
+static int
+name_for_load(const char *file, loaded_so **obj, bool *fresh, char **link,
+    char *err, size_t errlen)
+{
+	char      *so = shared_object_for_load(file);
+	file_id    id;
+	loaded_so *o;
+
+	*obj   = NULL;
+	*fresh = false;
+	*link  = NULL;
+	if (so == NULL || file_id_of(so, &id) != 0) {
+		free(so);
+		return 0;
+	}
+	if ((*obj = loaded_same(so, &id)) != NULL) {
+		free(so);
+		return 0;
+	}
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		free(so);
+		strfmt(err, errlen, "%s: out of memory", file);
+		return -1;
+	}
+	o->so      = so;
+	o->id      = id;
+	o->by_link = own_name_taken(so);
+	if (o->by_link && (*link = make_link(so, &id, err, errlen)) == NULL) {
+		loaded_so_free(o);
+		return -1;
+	}
+	if (o->by_link)
+		log_notice("loader: %s changed since it was loaded: loading "
+		           "the new file beside the old",
+		    so);
+	if ((o->name = strdup(o->by_link ? *link : file)) == NULL) {
+		strfmt(err, errlen, "%s: out of memory", file);
+		if (*link != NULL)
+			unlink(*link);
+		free(*link);
+		*link = NULL;
+		loaded_so_free(o);
+		return -1;
+	}
+	o->next = loaded;
+	loaded  = o;
+	*obj    = o;
+	*fresh  = true;
+	return 0;
+}
+
+/* A file rewritten in place keeps its inode, and the dynamic linker
+ * hands back the object of that inode even through a new link: say so,
+ * as the old code goes on running. */
+static void
+warn_if_same_object(const loaded_so *o, const void *entry)
+{
+	for (const loaded_so *x = loaded; x != NULL; x = x->next) {
+		if (x != o && x->entry == entry && strcmp(x->so, o->so) == 0) {
+			log_warn(
+			    "loader: %s was rewritten in place, so its old "
+			    "code is still the one loaded; install plugins "
+			    "with install(1) or by rename",
+			    o->so);
+			return;
+		}
+	}
+}
+
+/* Undoes a successful open. */
+static void
+close_plugin(lt_dlhandle h, loaded_so *obj)
+{
+	lt_dlclose(h);
+	loaded_release(obj);
+}
+
+static lt_dlhandle
+dlopen_local(const char *file, const char *name, char *err, size_t errlen)
+{
+	lt_dladvise advise;
+	lt_dlhandle h = NULL;
 
 	if (lt_dladvise_init(&advise) != 0 || lt_dladvise_ext(&advise) != 0 ||
 	    lt_dladvise_local(&advise) != 0) {
 		strfmt(err, errlen, "%s: cannot set up libltdl: %s", file,
 		    lt_dlerror());
 		lt_dladvise_destroy(&advise);
-		return -1;
+		return NULL;
 	}
-	h = lt_dlopenadvise(file, advise);
+	h = lt_dlopenadvise(name, advise);
 	lt_dladvise_destroy(&advise);
-	if (h == NULL) {
+	if (h == NULL)
 		load_failure(file, err, errlen);
+	return h;
+}
+
+/* Opens file and checks the descriptor; on success fills *handle, *obj
+ * (to give to close_plugin) and *desc. */
+static int
+open_plugin(const char *file, lt_dlhandle *handle, loaded_so **obj,
+    const vigil_plugin **desc, char *err, size_t errlen)
+{
+	lt_dlhandle           h;
+	loaded_so            *o;
+	vigil_plugin_entry_fn entry;
+	void                 *sym;
+	char                 *link;
+	bool                  fresh;
+
+	if (check_trusted(file, err, errlen) != 0 ||
+	    name_for_load(file, &o, &fresh, &link, err, errlen) != 0)
+		return -1;
+	h = dlopen_local(file, o ? o->name : file, err, errlen);
+	if (link != NULL) {
+		/* Loaded, or not: the name is done with either way. */
+		unlink(link);
+		free(link);
+	}
+	if (h == NULL) {
+		if (fresh)
+			loaded_unlist(o);
 		return -1;
 	}
+	if (o != NULL)
+		o->users++;
 	/* POSIX guarantees that a symbol's address converts to a function
 	 * pointer. */
 	sym = lt_dlsym(h, VIGIL_PLUGIN_ENTRY);
@@ -372,20 +703,26 @@ open_plugin(const char *file, lt_dlhandle *handle, const vigil_plugin **desc,
 		goto fail;
 	}
 	entry = (vigil_plugin_entry_fn)sym;
+	if (o != NULL && o->entry == NULL) {
+		o->entry = sym;
+		if (o->by_link)
+			warn_if_same_object(o, sym);
+	}
 	*desc = entry();
 	if (loader_check(*desc, file, err, errlen) < 0)
 		goto fail;
 	*handle = h;
+	*obj    = o;
 	return 0;
 
 fail:
-	lt_dlclose(h);
+	close_plugin(h, o);
 	return -1;
 }
 
 static plugin_entry *
 remember(loader *ld, vigil_plugin_kind kind, const char *name, const char *file,
-    lt_dlhandle h, const vigil_plugin *desc)
+    lt_dlhandle h, loaded_so *obj, const vigil_plugin *desc)
 {
 	plugin_entry *p = calloc(1, sizeof(*p));
 
@@ -401,6 +738,7 @@ remember(loader *ld, vigil_plugin_kind kind, const char *name, const char *file,
 		return NULL;
 	}
 	p->handle   = h;
+	p->obj      = obj;
 	p->desc     = desc;
 	p->next     = ld->plugins;
 	ld->plugins = p;
@@ -412,6 +750,7 @@ loader_open_file(loader *ld, const char *file, const vigil_plugin **desc,
     char *err, size_t errlen)
 {
 	lt_dlhandle h;
+	loaded_so  *obj;
 
 	for (plugin_entry *p = ld->plugins; p != NULL; p = p->next) {
 		if (p->name == NULL && strcmp(p->file, file) == 0) {
@@ -419,10 +758,10 @@ loader_open_file(loader *ld, const char *file, const vigil_plugin **desc,
 			return 0;
 		}
 	}
-	if (open_plugin(file, &h, desc, err, errlen) < 0)
+	if (open_plugin(file, &h, &obj, desc, err, errlen) < 0)
 		return -1;
-	if (remember(ld, (*desc)->kind, NULL, file, h, *desc) == NULL) {
-		lt_dlclose(h);
+	if (remember(ld, (*desc)->kind, NULL, file, h, obj, *desc) == NULL) {
+		close_plugin(h, obj);
 		strfmt(err, errlen, "%s: out of memory", file);
 		return -1;
 	}
@@ -509,6 +848,7 @@ loader_get(loader *ld, vigil_plugin_kind kind, const char *name,
 	const char   *kname = plugin_kind_name(kind);
 	char         *path  = NULL;
 	lt_dlhandle   h;
+	loaded_so    *obj;
 	plugin_entry *p;
 
 	for (p = ld->plugins; p != NULL; p = p->next) {
@@ -528,20 +868,20 @@ loader_get(loader *ld, vigil_plugin_kind kind, const char *name,
 		not_found(ld, kname, name, err, errlen);
 		return -1;
 	}
-	if (open_plugin(path, &h, desc, err, errlen) < 0)
+	if (open_plugin(path, &h, &obj, desc, err, errlen) < 0)
 		goto fail;
 	if ((*desc)->kind != kind || strcmp((*desc)->name, name) != 0) {
 		strfmt(err, errlen,
 		    "%s: expected %s plugin '%s', found %s plugin '%s'", path,
 		    kname, name, plugin_kind_name((*desc)->kind),
 		    (*desc)->name);
-		lt_dlclose(h);
+		close_plugin(h, obj);
 		goto fail;
 	}
-	p = remember(ld, kind, name, path, h, *desc);
+	p = remember(ld, kind, name, path, h, obj, *desc);
 	if (p == NULL) {
 		strfmt(err, errlen, "%s: out of memory", path);
-		lt_dlclose(h);
+		close_plugin(h, obj);
 		goto fail;
 	}
 	free(path);

@@ -22,6 +22,14 @@ loader *loader_new(const char *const *dirs, size_t n_dirs);
 /* Unloads every plugin; descriptors from it become invalid. */
 void loader_free(loader *ld);
 
+/* Where the loaders of this process may make short-lived links (vigild's
+ * runtime directory; copied). A plugin file replaced since the process
+ * loaded it (same path, another device, inode, size or mtime) is loaded
+ * anew through a link there, beside the old object that older loaders
+ * still hold; without a directory that load fails with the reason. An
+ * unchanged file shares the object already loaded. */
+void loader_set_link_dir(const char *dir);
+
 /* Loads (once; later calls return the cached one) and checks a plugin:
  * loader_check, then that it is of that kind and has that name. desc and
  * file (may be NULL) are owned by the loader until loader_free. On error

@@ -33,6 +33,7 @@
 #define DEFAULT_SOCKET      "/run/vigil/control.sock"
 #define DEFAULT_TIMEOUT     30
 #define MAX_REPLY           (256u << 20) /* metrics of a big setup fit */
+#define MAX_POST            (64u << 20)  /* daemon.max_post_bytes at most */
 #define OUTBOX_LIST_DEFAULT 100          /* the daemon's default for list */
 #define OUTBOX_LIST_MAX     100000
 #define ALERT_ID_LEN        32 /* hexadecimal digits (doc/alerts.md) */
@@ -462,13 +463,30 @@ parse_args(int argc, char **argv, struct options *o)
 static char *
 read_input(const char *name, FILE *f, size_t max, size_t *len, bool *over)
 {
-	char *buf = malloc(max + 2);
+	char  *buf = NULL, *grown;
+	size_t cap = 0, n;
 
-	if (buf == NULL) {
-		fprintf(stderr, "vigilctl: out of memory\n");
-		return NULL;
-	}
-	*len = fread(buf, 1, max + 1, f);
+	*len = 0;
+	do {
+		if (*len == cap) {
+			/* Grown as the input comes, up to one byte past max. */
+			size_t want = cap ? cap * 2 : 65536;
+
+			if (want > max + 1)
+				want = max + 1;
+			if (buf != NULL && want == cap)
+				break;
+			if ((grown = realloc(buf, want + 1)) == NULL) {
+				fprintf(stderr, "vigilctl: out of memory\n");
+				free(buf);
+				return NULL;
+			}
+			buf = grown;
+			cap = want;
+		}
+		n = fread(buf + *len, 1, cap - *len, f);
+		*len += n;
+	} while (n > 0);
 	if (ferror(f)) {
 		fprintf(stderr, "vigilctl: explain: cannot read %s: %s\n", name,
 		    strerror(errno));
@@ -501,8 +519,9 @@ text_post(const char *text, size_t len, size_t *post_len)
 	return s;
 }
 
-/* Is the input one to send? It must fit a request line, be UTF-8 and
- * have no NUL byte, as JSON strings must. */
+/* Is the input one to send? It must be no larger than any daemon takes,
+ * be UTF-8 and have no NUL byte, as JSON strings must. Whether it fits
+ * this daemon's daemon.max_post_bytes, the daemon says. */
 static int
 input_sendable(const char *name, const char *buf, size_t len, bool over)
 {
@@ -510,9 +529,10 @@ input_sendable(const char *name, const char *buf, size_t len, bool over)
 
 	if (over) {
 		fprintf(stderr,
-		    "vigilctl: explain: %s: over %d bytes, more than the "
-		    "control socket takes; score it with vigild --replay\n",
-		    name, CONTROL_MAX_LINE);
+		    "vigilctl: explain: %s: over %u bytes, more than "
+		    "daemon.max_post_bytes can be; score it with vigild "
+		    "--replay\n",
+		    name, MAX_POST);
 		return EXIT_DAEMON;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
@@ -546,7 +566,7 @@ prepare_explain(struct options *o)
 		    o->file, strerror(errno));
 		return EXIT_USAGE;
 	}
-	buf = read_input(name, f, CONTROL_MAX_LINE, &len, &over);
+	buf = read_input(name, f, MAX_POST, &len, &over);
 	if (!from_stdin)
 		fclose(f);
 	if (buf == NULL)
@@ -782,19 +802,25 @@ ask(const struct options *o, const char *text)
 	json_error_t jerr;
 	char        *line = NULL;
 	const char  *why  = NULL;
-	int          fd;
+	int          fd, send_errno = 0;
+	int64_t      wait_ms = (int64_t)o->timeout_s * 1000;
 
 	if ((fd = connect_daemon(o->socket)) == -1)
 		return NULL;
 	if (send_all(fd, text, strlen(text)) == -1 ||
 	    send_all(fd, "\n", 1) == -1) {
-		fprintf(stderr, "vigilctl: cannot send to %s: %s\n", o->socket,
-		    strerror(errno));
-		goto out;
+		/* A daemon that refuses a request (a line over its limit)
+		 * answers with the reason and hangs up before reading it
+		 * all: that reason is the better message, if it came. */
+		send_errno = errno;
+		wait_ms    = 1000;
 	}
-	line = read_line(fd, now_ms() + (int64_t)o->timeout_s * 1000, &why);
+	line = read_line(fd, now_ms() + wait_ms, &why);
 	if (line == NULL) {
-		if (strcmp(why, "timeout") == 0)
+		if (send_errno != 0)
+			fprintf(stderr, "vigilctl: cannot send to %s: %s\n",
+			    o->socket, strerror(send_errno));
+		else if (strcmp(why, "timeout") == 0)
 			fprintf(stderr,
 			    "vigilctl: no reply on %s within %d "
 			    "s\n",
@@ -1668,15 +1694,6 @@ main(int argc, char **argv)
 	if ((req = build_request(&o)) == NULL ||
 	    (text = json_dumps(req, JSON_COMPACT)) == NULL) {
 		fprintf(stderr, "vigilctl: out of memory\n");
-		goto out;
-	}
-	/* The daemon reads a request line of at most CONTROL_MAX_LINE. */
-	if (strlen(text) > CONTROL_MAX_LINE) {
-		fprintf(stderr,
-		    "vigilctl: %s: the request would be %zu bytes, over the "
-		    "%d the control socket takes; score a post this large "
-		    "with vigild --replay\n",
-		    o.command, strlen(text), CONTROL_MAX_LINE);
 		goto out;
 	}
 	if ((reply = ask(&o, text)) == NULL) {

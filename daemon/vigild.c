@@ -1214,6 +1214,8 @@ main(int argc, char **argv)
 		    cfg->runtime_dir, strerror(errno));
 		goto out;
 	}
+	/* Plugins replaced on disk are loaded anew on reload from there. */
+	loader_set_link_dir(cfg->runtime_dir);
 	if (open_outbox(&v, cfg) != 0)
 		goto out;
 	{

@@ -169,6 +169,8 @@ daemon = {
   log_level = "info";
 };
 workers = { count = 1; };
+# No admin listener: its default port would clash with other tests.
+admin = { listen = ""; };
 inputs = ( { plugin = "jsonl"; name = "feed"; path = "$T/feed.jsonl"; poll_ms = 50; jurisdictions = [ "kz" ]; } );
 rules = (
   {

@@ -258,6 +258,7 @@ daemon = {
   plugin_path = [ "$PLUGINS", "$T/plugins" ];
 };
 workers = { count = 2; };
+admin = { listen = ""; };
 inputs = ( { plugin = "jsonl"; name = "inbox"; path = "posts.jsonl"; poll_ms = 50; } );
 rules = (
   {

@@ -2,8 +2,11 @@
  * test_loader.c - the plugin loader: descriptor checks on in-memory
  * descriptors, then real shared objects: the two test plugins built for
  * another ABI (tests/unit/plugins/bad_abi.c), the stdout sink of the build
- * tree, missing and broken files, and the directory scan.
+ * tree, missing and broken files, the directory scan, and a plugin file
+ * replaced while loaded (tests/integration/plugins/versioned.c, built as
+ * two versions).
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -623,6 +626,144 @@ test_each(void **state)
 	loader_free(ld);
 }
 
+/* ------------------------------------------------------------ replaced */
+
+/* Copies from to a new file named to, by rename, as make install does. */
+static void
+install_file(const char *from, const char *to)
+{
+	char   tmp[1024], buf[65536];
+	FILE  *in, *out;
+	size_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	in  = fopen(from, "rb");
+	out = fopen(tmp, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	assert_int_equal(ferror(in), 0);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	assert_int_equal(chmod(tmp, 0644), 0);
+	assert_int_equal(rename(tmp, to), 0);
+}
+
+static const vigil_plugin *
+get_versioned(loader *ld)
+{
+	const vigil_plugin *d = NULL;
+	char                err[1024];
+
+	if (loader_get(ld, VIGIL_PLUGIN_SINK, "versioned", &d, NULL, err,
+	        sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return d;
+}
+
+static int
+entries_in(const char *dir)
+{
+	DIR           *d = opendir(dir);
+	struct dirent *e;
+	int            n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A plugin file replaced while a loader holds it: a new loader gets the
+ * new code beside the old, through a link that is gone once loaded; an
+ * unchanged file shares the object; going back to the first version
+ * (a new file again) loads it anew too. */
+static void
+test_replaced_file(void **state)
+{
+	char *v1  = built_so("tests/integration/plugins/v1", "sink_versioned");
+	char *v2  = built_so("tests/integration/plugins/v2", "sink_versioned");
+	char *dir = tmp_path("up"), *links = tmp_path("links");
+	char *so                   = tmp_path("up/sink_versioned.so");
+	const char *const   dirs[] = {dir};
+	loader             *gen1, *gen2, *gen3, *gen4;
+	const vigil_plugin *d1, *d2;
+
+	tmp_mkdir("up");
+	tmp_mkdir("links");
+	loader_set_link_dir(links);
+	install_file(v1, so);
+	gen1 = loader_new(dirs, 1);
+	d1   = get_versioned(gen1);
+	assert_string_equal(d1->version, "1.0");
+
+	install_file(v2, so);
+	gen2 = loader_new(dirs, 1);
+	d2   = get_versioned(gen2);
+	assert_string_equal(d2->version, "2.0");
+	assert_string_equal(d1->version, "1.0"); /* still loaded, still old */
+	assert_int_equal(entries_in(links), 0);
+
+	gen3 = loader_new(dirs, 1);
+	assert_ptr_equal(get_versioned(gen3), d2);
+	loader_free(gen1);
+	loader_free(gen2);
+	assert_string_equal(d2->version, "2.0"); /* gen3 holds it */
+
+	install_file(v1, so);
+	gen4 = loader_new(dirs, 1);
+	assert_string_equal(get_versioned(gen4)->version, "1.0");
+	loader_free(gen3);
+	loader_free(gen4);
+	assert_int_equal(entries_in(links), 0);
+	loader_set_link_dir(NULL);
+	free(v1);
+	free(v2);
+	free(dir);
+	free(links);
+	free(so);
+}
+
+/* Without a link directory a replaced file cannot be loaded beside the
+ * old one: said, not the old code silently. */
+static void
+test_replaced_without_link_dir(void **state)
+{
+	char *v1  = built_so("tests/integration/plugins/v1", "sink_versioned");
+	char *v2  = built_so("tests/integration/plugins/v2", "sink_versioned");
+	char *dir = tmp_path("nolink"),
+	     *so  = tmp_path("nolink/sink_versioned.so");
+	const char *const   dirs[] = {dir};
+	loader             *old, *new;
+	const vigil_plugin *d = NULL;
+	char                err[1024];
+
+	tmp_mkdir("nolink");
+	loader_set_link_dir(NULL);
+	install_file(v1, so);
+	old = loader_new(dirs, 1);
+	assert_string_equal(get_versioned(old)->version, "1.0");
+	install_file(v2, so);
+	new = loader_new(dirs, 1);
+	assert_int_equal(loader_get(new, VIGIL_PLUGIN_SINK, "versioned", &d,
+	                     NULL, err, sizeof(err)),
+	    -1);
+	assert_contains(err, so);
+	assert_contains(err,
+	    "changed since it was loaded, and no runtime "
+	    "directory is set");
+	loader_free(old);
+	/* The old object is gone with its loader: the new file loads. */
+	assert_string_equal(get_versioned(new)->version, "2.0");
+	loader_free(new);
+	free(v1);
+	free(v2);
+	free(dir);
+	free(so);
+}
+
 static void
 test_kind_names(void **state)
 {
@@ -657,6 +798,8 @@ main(void)
 	    cmocka_unit_test(test_get_valid_cached),
 	    cmocka_unit_test(test_get_wrong_kind),
 	    cmocka_unit_test(test_each),
+	    cmocka_unit_test(test_replaced_file),
+	    cmocka_unit_test(test_replaced_without_link_dir),
 	    cmocka_unit_test(test_kind_names),
 	};
 
