@@ -12,14 +12,13 @@
  * ("held"), reading stops, and resume() offers it again first.
  *
  * Position. Telegram numbers a channel's messages in increasing order,
- * and the export lists them in that order. Submitted messages wait in
- * `inflight`, in file order; an ack marks its entry and entries leave
- * from the head only, each moving `done_id` to its message id. Messages
- * that need no ack (service, bad, refused) are folded into the newest
- * entry in flight, or move done_id at once. done_id is saved with the
- * chat's id (kv key "position"); a restart reads the export again and
- * skips the messages at or below it, so none is submitted twice after a
- * clean stop, and none is skipped after a crash.
+ * and the export lists them in that order. Each message goes to the host
+ * with its chat and id as its position (vigil_submit.pos; position_skip
+ * for messages that need no verdict: service, bad, refused). The host
+ * records the newest one with no unfinished message before it, with the
+ * alerts, and gives it back at start; a restart reads the export again
+ * and skips the messages at or below it, so none is submitted twice after
+ * a clean stop, and none is skipped after a crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -39,16 +37,7 @@
 
 #include "tgparse.h"
 
-#define STATE_KEY     "position"
-#define SAVE_DELAY_MS 100
-
-struct pending {
-	TAILQ_ENTRY(pending) link;
-	struct tgx *x;
-	int64_t     done_to; /* message id finished once this is acked */
-	bool        acked;
-};
-TAILQ_HEAD(pending_list, pending);
+#define STATE_KEY "position" /* where earlier builds kept it (kv) */
 
 struct tgx {
 	const vigil_host *host;
@@ -65,13 +54,9 @@ struct tgx {
 	tg_parser    *parser;
 	tg_item      *held; /* refused by a full backlog */
 	struct event *ev_pump;
-	struct event *ev_save;
 
 	/* Saved position: skip messages of chat saved_chat up to saved_id. */
-	int64_t             saved_chat, saved_id;
-	int64_t             done_id; /* -1: nothing finished yet */
-	bool                dirty;
-	struct pending_list inflight;
+	int64_t saved_chat, saved_id;
 
 	uint64_t n_posts, n_service, n_bad, n_seen;
 	bool     paused, stopped, ended;
@@ -118,48 +103,14 @@ static void pump(struct tgx *x);
 
 /* ------------------------------------------------------------ position */
 
-static void
-save_state(struct tgx *x)
+/* The position once message id of the chat is finished. */
+static size_t
+position_text(struct tgx *x, int64_t id, char *buf, size_t len)
 {
-	char buf[96];
-	int  n;
+	int n = snprintf(buf, len, "v1 chat=%" PRId64 " msg=%" PRId64 "\n",
+	    tg_parser_chat_id(x->parser), id);
 
-	if (!x->save_position || x->done_id < 0)
-		return;
-	n = snprintf(buf, sizeof(buf), "v1 chat=%" PRId64 " msg=%" PRId64 "\n",
-	    tg_parser_chat_id(x->parser), x->done_id);
-	if (x->host->kv_put(x->ctx, STATE_KEY, buf, (size_t)n) != VIGIL_OK) {
-		x->host->log_limited(x->ctx, VIGIL_LOG_WARNING,
-		    "%s: cannot save the position", x->path);
-		return;
-	}
-	x->dirty = false;
-}
-
-static void
-save_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct tgx *x = arg;
-
-	(void)fd;
-	(void)what;
-	if (x->dirty)
-		save_state(x);
-}
-
-static void
-set_done(struct tgx *x, int64_t id)
-{
-	struct timeval tv = {0, SAVE_DELAY_MS * 1000};
-
-	if (id < 0 || id <= x->done_id)
-		return;
-	x->done_id = id;
-	if (!x->save_position)
-		return;
-	x->dirty = true;
-	if (x->ev_save != NULL && !evtimer_pending(x->ev_save, NULL))
-		evtimer_add(x->ev_save, &tv);
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
 static void
@@ -172,7 +123,8 @@ load_state(struct tgx *x)
 
 	if (!x->save_position)
 		return;
-	if ((val = x->host->kv_get(x->ctx, STATE_KEY, &len)) == NULL)
+	if ((val = x->host->position_get(x->ctx, &len)) == NULL &&
+	    (val = x->host->kv_get(x->ctx, STATE_KEY, &len)) == NULL)
 		return;
 	if (len < sizeof(text)) {
 		memcpy(text, val, len);
@@ -196,33 +148,26 @@ load_state(struct tgx *x)
 	    x->path, msg, chat);
 }
 
-/* A message that needs no ack is finished once those before it are. */
+/* A message that needs no verdict is finished once those before it are. */
 static void
 finish_unacked(struct tgx *x, int64_t id)
 {
-	struct pending *tail = TAILQ_LAST(&x->inflight, pending_list);
+	char   buf[96];
+	size_t n;
 
-	if (tail == NULL)
-		set_done(x, id);
-	else if (id > tail->done_to)
-		tail->done_to = id;
+	if (x->save_position && id >= 0 &&
+	    (n = position_text(x, id, buf, sizeof(buf))) > 0)
+		x->host->position_skip(x->ctx, buf, n);
 }
 
 static void
 tgx_ack(void *arg, int status, const char *reason)
 {
-	struct pending *p = arg;
-	struct tgx     *x = p->x;
+	struct tgx *x = arg;
 
 	(void)reason; /* the host has logged it with our source:line */
 	if (status != VIGIL_ACK_DONE)
 		x->host->counter_add(x->c_invalid, 1);
-	p->acked = true;
-	while ((p = TAILQ_FIRST(&x->inflight)) != NULL && p->acked) {
-		TAILQ_REMOVE(&x->inflight, p, link);
-		set_done(x, p->done_to);
-		free(p);
-	}
 }
 
 /* ------------------------------------------------------------ messages */
@@ -264,32 +209,26 @@ seen_before(const struct tgx *x, const tg_item *it)
 static enum offer
 submit_post(struct tgx *x, tg_item *it)
 {
-	struct pending *p    = calloc(1, sizeof(*p));
-	vigil_submit    opts = {
-	       .struct_size = sizeof(opts),
-	       .source      = x->path,
-	       .line        = it->index,
-	       .ack         = tgx_ack,
-        };
-	int r;
+	vigil_submit opts = {
+	    .struct_size = sizeof(opts),
+	    .source      = x->path,
+	    .line        = it->index,
+	    .ack         = tgx_ack,
+	    .ack_arg     = x,
+	};
+	char pos[96];
+	int  r;
 
-	if (p == NULL) {
-		x->host->log_limited(x->ctx, VIGIL_LOG_ERR,
-		    "%s: out of memory; trying again", x->path);
-		return OFFER_WAIT;
-	}
-	p->x       = x;
-	p->done_to = it->msg_id;
-	TAILQ_INSERT_TAIL(&x->inflight, p, link);
-	opts.ack_arg = p;
-	r            = x->host->submit(x->ctx, it->post, it->post_len, &opts);
+	if (x->save_position && it->msg_id >= 0)
+		opts.pos_len = position_text(x, it->msg_id, pos, sizeof(pos));
+	if (opts.pos_len > 0)
+		opts.pos = pos;
+	r = x->host->submit(x->ctx, it->post, it->post_len, &opts);
 	if (r == VIGIL_OK) {
 		x->n_posts++;
 		x->host->counter_add(x->c_posts, 1);
 		return OFFER_DONE;
 	}
-	TAILQ_REMOVE(&x->inflight, p, link);
-	free(p);
 	if (r == VIGIL_EAGAIN)
 		return OFFER_WAIT;
 	/* Refused for good (too large, say); the host logged why. */
@@ -468,9 +407,7 @@ tgx_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	x->host       = host;
 	x->ctx        = ctx;
 	x->fd         = -1;
-	x->done_id    = -1;
 	x->saved_chat = -1;
-	TAILQ_INIT(&x->inflight);
 	if (tgx_validate(host, cfg, err, sizeof(err)) != VIGIL_OK) {
 		host->log(ctx, VIGIL_LOG_ERR, "%s", err);
 		tgx_destroy(x);
@@ -515,8 +452,7 @@ tgx_start(void *instance)
 	struct stat        st;
 
 	x->ev_pump = evtimer_new(base, pump_cb, x);
-	x->ev_save = evtimer_new(base, save_cb, x);
-	if (x->ev_pump == NULL || x->ev_save == NULL) {
+	if (x->ev_pump == NULL) {
 		x->host->log(x->ctx, VIGIL_LOG_ERR, "out of memory");
 		return VIGIL_ERR;
 	}
@@ -566,29 +502,17 @@ tgx_stop(void *instance)
 	x->stopped = true;
 	if (x->ev_pump != NULL)
 		event_del(x->ev_pump);
-	if (x->dirty)
-		save_state(x);
 }
 
 static void
 tgx_destroy(void *instance)
 {
-	struct tgx     *x = instance;
-	struct pending *p;
+	struct tgx *x = instance;
 
 	if (x == NULL)
 		return;
 	if (x->ev_pump != NULL)
 		event_free(x->ev_pump);
-	if (x->ev_save != NULL)
-		event_free(x->ev_save);
-	/* After the last acks: the final word on where to go on. */
-	if (x->dirty)
-		save_state(x);
-	while ((p = TAILQ_FIRST(&x->inflight)) != NULL) {
-		TAILQ_REMOVE(&x->inflight, p, link);
-		free(p);
-	}
 	if (x->fd >= 0)
 		close(x->fd);
 	tg_item_free(x->held);
