@@ -76,6 +76,7 @@ struct part {
 	bool              revoked;
 	bool              dirty;       /* next_commit not committed yet */
 	int64_t           next_commit; /* -1: nothing finished yet */
+	int64_t           next_offset; /* after the last one taken; -1 */
 	struct entry_list inflight;
 };
 TAILQ_HEAD(part_list, part);
@@ -116,7 +117,7 @@ struct kafka {
 	bool closing;
 
 	vigil_counter *c_messages, *c_invalid, *c_errors, *c_commit_failed,
-	    *c_rebalances, *c_pauses;
+	    *c_rebalances, *c_pauses, *c_redelivered;
 };
 
 static const vigil_setting property_settings[] = {
@@ -453,6 +454,7 @@ part_new(struct kafka *k, const char *topic, int32_t partition)
 	p->k           = k;
 	p->partition   = partition;
 	p->next_commit = -1;
+	p->next_offset = -1;
 	TAILQ_INIT(&p->inflight);
 	TAILQ_INSERT_TAIL(&k->parts, p, link);
 	return p;
@@ -696,7 +698,11 @@ static void
 refetch(struct kafka *k, rd_kafka_message_t *m)
 {
 	rd_kafka_resp_err_t err;
+	struct part        *p =
+	    part_find(k, rd_kafka_topic_name(m->rkt), m->partition);
 
+	if (p != NULL && p->next_offset > m->offset)
+		p->next_offset = m->offset; /* it is to come again */
 	err = rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		k->host->log_limited(k->ctx, VIGIL_LOG_ERR,
@@ -836,6 +842,15 @@ on_message(struct kafka *k, rd_kafka_message_t *m)
 		refetch(k, m);
 		return;
 	}
+	/* librdkafka 2.0 (Debian 12) can go back to an earlier offset when
+	 * partitions are resumed, under the cooperative assignor (its issues
+	 * 4637 and 4686): what this member already took is not taken twice. */
+	if (p->next_offset >= 0 && m->offset < p->next_offset) {
+		k->host->counter_add(k->c_redelivered, 1);
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	p->next_offset = m->offset + 1;
 	k->host->counter_add(k->c_messages, 1);
 	if (blocked(k) || k->n_held > 0) {
 		hold_or_refetch(k, m);
@@ -1150,6 +1165,9 @@ kafka_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	       "Partitions assigned or revoked by the group.");
 	k->c_pauses        = host->counter(ctx, "kafka_pauses_total",
 	           "Times the assigned partitions were paused by backpressure.");
+	k->c_redelivered   = host->counter(ctx, "kafka_redelivered_total",
+	      "Messages fetched again that this member had already taken "
+	        "(dropped).");
 	*instance          = k;
 	return VIGIL_OK;
 fail:
