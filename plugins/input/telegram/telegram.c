@@ -1000,8 +1000,13 @@ tg_start(void *instance)
 		return VIGIL_OK;
 	}
 	t->next_id = saved_offset(t);
-	t->host->log(t->ctx, VIGIL_LOG_INFO, "polling %s from offset %" PRId64,
-	    t->shown, t->next_id);
+	if (t->next_id >= 0)
+		t->host->log(t->ctx, VIGIL_LOG_INFO,
+		    "polling %s from offset %" PRId64, t->shown, t->next_id);
+	else
+		t->host->log(t->ctx, VIGIL_LOG_INFO,
+		    "polling %s from the oldest update Telegram holds",
+		    t->shown);
 	poll_soon(t, 0);
 	return VIGIL_OK;
 }
