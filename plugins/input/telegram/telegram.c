@@ -56,6 +56,7 @@
 #define SECRET_HDR   "X-Telegram-Bot-Api-Secret-Token"
 #define SLACK_MS     15000 /* on top of the long-poll timeout */
 #define SOURCE_SHOWN 200
+#define IDLE_MIN_MS  1000 /* between two empty answers, at least */
 
 enum mode { MODE_POLL, MODE_WEBHOOK };
 
@@ -93,7 +94,8 @@ struct tg {
 	size_t              n_pending;
 	json_t             *batch; /* the answer being submitted */
 	size_t              batch_i;
-	int64_t             next_id; /* -1: no update seen */
+	int64_t             next_id;      /* -1: no update seen */
+	int64_t             poll_started; /* monotonic, microseconds */
 	uint64_t            rng;
 	bool                paused, stopped, dead, routed;
 
@@ -120,8 +122,8 @@ static const vigil_setting tg_settings[] = {
         "server (`http://127.0.0.1:8081`).",
         NULL, 0, 0, 0},
     {"timeout_s", VIGIL_SET_INT, "30",
-        "Long-poll timeout in seconds that getUpdates is asked for; 0 "
-        "polls without waiting (for tests only).",
+        "Long-poll timeout in seconds that getUpdates is asked for; "
+        "with 0, an idle bot is asked once a second.",
         NULL, 0, 0, 600},
     {"limit", VIGIL_SET_INT, "100",
         "Most updates asked for per getUpdates (Telegram allows 1-100). "
@@ -547,6 +549,14 @@ on_error_status(
 	    desc != NULL ? desc : "no description");
 }
 
+static int64_t
+idle_wait(struct tg *t)
+{
+	int64_t ms = (t->host->now_monotonic() - t->poll_started) / 1000;
+
+	return ms >= IDLE_MIN_MS ? 0 : IDLE_MIN_MS - ms;
+}
+
 static void
 on_updates(void *arg, const vigil_fetch_result *res)
 {
@@ -583,8 +593,15 @@ on_updates(void *arg, const vigil_fetch_result *res)
 		return;
 	}
 	t->backoff_ms = 0;
-	t->batch      = json_incref((json_t *)r.result);
-	t->batch_i    = 0;
+	if (json_array_size(r.result) == 0) {
+		/* A server that answers at once when idle (timeout_s = 0, or
+		 * one that ignores it) is asked at most once a second. */
+		poll_soon(t, idle_wait(t));
+		tg_response_free(&r);
+		return;
+	}
+	t->batch   = json_incref((json_t *)r.result);
+	t->batch_i = 0;
 	tg_response_free(&r);
 	submit_batch(t);
 }
@@ -601,17 +618,18 @@ start_poll(struct tg *t)
 		poll_soon(t, next_backoff(t));
 		return;
 	}
-	req.method     = "POST";
-	req.url        = t->url;
-	req.headers    = hdr;
-	req.n_headers  = 1;
-	req.body       = body;
-	req.body_len   = strlen(body);
-	req.timeout_ms = t->timeout_s * 1000 + SLACK_MS;
-	req.max_body   = t->max_response;
-	req.done       = on_updates;
-	req.arg        = t;
-	t->fetch       = t->host->fetch(t->ctx, &req);
+	req.method      = "POST";
+	req.url         = t->url;
+	req.headers     = hdr;
+	req.n_headers   = 1;
+	req.body        = body;
+	req.body_len    = strlen(body);
+	req.timeout_ms  = t->timeout_s * 1000 + SLACK_MS;
+	req.max_body    = t->max_response;
+	req.done        = on_updates;
+	req.arg         = t;
+	t->poll_started = t->host->now_monotonic();
+	t->fetch        = t->host->fetch(t->ctx, &req);
 	free(body);
 	if (t->fetch == NULL)
 		poll_soon(t, next_backoff(t));
