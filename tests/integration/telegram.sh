@@ -120,9 +120,11 @@ grep -q 'HTTP 429 (Too Many Requests: retry after 1)' "$T/vigild.log" || fail "n
 grep -q 'getUpdates: HTTP 502' "$T/vigild.log" || fail "no 502 logged"
 grep -q 'unreadable answer: invalid JSON' "$T/vigild.log" || fail "no malformed answer logged"
 
-# --- A clean restart in the middle of a stream: slow answers, stop after
-# some posts, go on; no post is lost or scored twice.
-echo 0.1 >"$T/api/delay"
+# --- A clean restart in the middle of a stream: stop after some posts,
+# go on; no post is lost or scored twice.
+# Only the first half is served before the stop, so that it surely
+# comes in the middle.
+echo 5000000130 >"$T/api/gate"
 updates 100 159
 wait_for 30 posts_at_least 100 159 15 || fail "stream: $(count_posts 100 199) posts"
 stop_vigild
@@ -130,6 +132,7 @@ before=$(count_posts 100 159)
 [ "$before" -lt 60 ] || fail "stream: all posts were in before the stop; not mid-stream"
 nreq=$(lines "$T/api/requests.jsonl")
 nal=$(lines "$T/alerts.jsonl")
+rm "$T/api/gate"
 start_vigild "$T/vigil.conf" "$T/vigild.log"
 wait_for 40 posts_at_least 100 159 60 || fail "restart: $(count_posts 100 159) of 60 posts"
 "$PY" - "$T/alerts.jsonl" "$T/api/requests.jsonl" "$nreq" "$nal" <<'PYEOF' || fail "restart: posts repeated or offsets wrong"
@@ -155,12 +158,13 @@ PYEOF
 
 # --- kill -9 in the middle of a stream: nothing lost (repeats allowed,
 # with the same alert ids).
+echo 5000000250 >"$T/api/gate"
 updates 200 299
 wait_for 30 posts_at_least 200 299 10 || fail "kill: $(count_posts 200 299) posts"
 kill -9 "$VPID"
 wait "$VPID" 2>/dev/null || true
 # Larger answers from now on: the rest comes in one.
-echo 0 >"$T/api/delay"
+rm "$T/api/gate"
 sed -i 's/limit = 5;/limit = 100;/' "$T/vigil.conf"
 start_vigild "$T/vigil.conf" "$T/vigild.log"
 wait_for 40 posts_at_least 200 299 100 || fail "kill -9: $(count_posts 200 299) of 100 posts"

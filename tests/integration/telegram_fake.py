@@ -9,6 +9,7 @@ DIR/faults          one line is taken per request, instead of an answer:
                     "429 SECS", "500", "502", "malformed", "truncated",
                     "file PATH" (PATH's bytes as a 200 answer).
 DIR/delay           seconds to wait before each answer with updates.
+DIR/gate            if present, only updates with ids below it are served.
 DIR/requests.jsonl  one line per request: time, offset, limit, timeout,
                     allowed_updates, the update ids answered, the fault.
 A token other than TOKEN gets 401.
@@ -56,6 +57,13 @@ def delay():
         return 0.0
 
 
+def gate():
+    try:
+        return int(open(path("gate")).read())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def log(entry):
     with lock, open(path("requests.jsonl"), "a") as f:
         f.write(json.dumps(entry) + "\n")
@@ -74,7 +82,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a stop cancels its poll)
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -97,7 +108,9 @@ class Handler(BaseHTTPRequestHandler):
             low = confirmed[0]
         end = time.time() + min(req.get("timeout", 0), 2)
         while True:
-            ups = [u for u in read_updates() if u["update_id"] >= low]
+            g = gate()
+            ups = [u for u in read_updates() if u["update_id"] >= low
+                   and (g is None or u["update_id"] < g)]
             if ups or time.time() >= end:
                 break
             time.sleep(0.02)

@@ -372,7 +372,10 @@ submit_post(struct tg *t, const struct tg_update *u, vigil_http_req *req)
 	int r;
 
 	if (p == NULL) {
+		/* Offered again after the backoff (polling), or 503. */
 		t->host->log_limited(t->ctx, VIGIL_LOG_ERR, "out of memory");
+		if (t->mode == MODE_POLL)
+			poll_soon(t, next_backoff(t));
 		return VIGIL_EAGAIN;
 	}
 	snprintf(source, sizeof(source), "update %" PRId64, u->update_id);
@@ -409,6 +412,7 @@ offer_update(struct tg *t, const json_t *update, size_t i)
 		    "%s: update %zu of the answer: out of memory; retrying",
 		    t->shown, i);
 		tg_update_clear(&u);
+		poll_soon(t, next_backoff(t));
 		return false;
 	}
 	if (!u.has_id) {
