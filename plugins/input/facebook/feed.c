@@ -4,6 +4,8 @@
  * a vigil post of each feed change that carries a message and is not a
  * removal.
  */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r */
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
