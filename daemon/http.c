@@ -95,6 +95,7 @@ struct vigil_http_req {
 	bool                   query_parsed;
 	bool                   replied;
 	bool                   held;
+	bool                   in_handler;  /* on_request frees it */
 	struct vigil_http_req *prev, *next; /* on srv->held */
 };
 
@@ -299,10 +300,12 @@ on_request(struct evhttp_request *ev, void *arg)
 		evhttp_send_error(ev, 503, NULL);
 		return;
 	}
-	r->srv = s;
-	r->ev  = ev;
+	r->srv        = s;
+	r->ev         = ev;
+	r->in_handler = true;
 	/* The handler may unroute itself: rt is not used after the call. */
 	rt->fn(r, rt->arg);
+	r->in_handler = false;
 	if (r->held && !r->replied)
 		return; /* http_req_reply frees it */
 	if (!r->replied) {
@@ -446,14 +449,14 @@ http_req_reply(vigil_http_req *req, int status, const char *content_type,
 		return;
 	}
 	req->replied = true;
-	if (req->held) {
+	if (req->held)
 		held_unlink(req);
-		send_reply(req, status, content_type, body, len);
+	send_reply(req, status, content_type, body, len);
+	/* Held and answered inside the handler: on_request frees it. */
+	if (req->held && !req->in_handler) {
 		req_release(req);
 		free(req);
-		return;
 	}
-	send_reply(req, status, content_type, body, len);
 }
 
 static void
@@ -741,6 +744,22 @@ http_server_connections(const http_server *s)
 	return s->n_conns;
 }
 
+/* evhttp_free closes sockets with their replies unsent: push what is
+ * queued (the 503s above, replies made just before) to the kernel now,
+ * without blocking; a full socket buffer loses the rest. */
+static void
+flush_replies(http_server *s)
+{
+	for (struct conn *c = s->conns; c != NULL; c = c->next) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		evutil_socket_t  fd  = bufferevent_getfd(c->bev);
+
+		while (fd >= 0 && evbuffer_get_length(out) > 0)
+			if (evbuffer_write(out, fd) <= 0)
+				break;
+	}
+}
+
 void
 http_server_free(http_server *s)
 {
@@ -757,6 +776,7 @@ http_server_free(http_server *s)
 		http_req_reply(s->held, 503, "application/json", SHUTDOWN_BODY,
 		    sizeof(SHUTDOWN_BODY) - 1);
 	}
+	flush_replies(s);
 	/* evhttp_free closes the connections; their close callbacks
 	 * uncount them. What is left never reached its hook. */
 	if (s->http != NULL)

@@ -14,6 +14,7 @@
 
 #include "alert.h"
 #include "dispatch.h"
+#include "http.h"
 #include "input.h"
 #include "kv.h"
 #include "log.h"
@@ -585,6 +586,9 @@ inputs_free(inputs *set)
 	inputs_stop(set);
 	for (size_t i = set->n; i-- > 0;) {
 		input_inst *in = &set->items[i];
+		/* Its routes go with it: a reload routes the path again. */
+		if (set->v != NULL && set->v->http != NULL)
+			http_server_unroute(set->v->http, in->ctx.prefix);
 		if (in->instance && in->conf->desc->destroy)
 			in->conf->desc->destroy(in->instance);
 		if (in->ctx.kv)

@@ -1255,6 +1255,10 @@ main(int argc, char **argv)
 		};
 		if ((the_http = http_server_new(v.base, &ho)) == NULL)
 			goto out;
+		/* Inputs that take posts over HTTP refuse to run without a
+		 * token off loopback; the ABI does not carry the address. */
+		if (setenv("VIGIL_HTTP_LISTEN", ho.listen, 1) != 0)
+			goto out;
 		v.http         = the_http;
 		ops.http_route = route;
 	}

@@ -4,13 +4,17 @@
  * same thread as the server's event loop. Checked: status lines, headers,
  * query and body accessors, 404 for unknown paths, 413 beyond the body
  * limit, the connection cap (503, then room again after a close), idle
- * timeouts, duplicate routes, bad listen addresses and bind failures.
+ * timeouts, duplicate routes, bad listen addresses and bind failures;
+ * held requests (ABI 1.3): answered later from a timer, answered inside
+ * the handler, answered after the client left (no crash, nothing leaked
+ * under ASan), still held when the server is freed (503); reply headers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +37,10 @@ struct fixture {
 	struct event_base *base;
 	http_server       *srv;
 	int                port;
-	int                calls; /* handler invocations */
+	int                calls;       /* handler invocations */
+	vigil_http_req    *held;        /* a request held by hold_handler */
+	int                held_len;    /* its body length at the late reply */
+	bool               late_header; /* its header at the late reply */
 };
 
 struct response {
@@ -234,6 +241,77 @@ status_handler(vigil_http_req *req, void *arg)
 	const char *code = http_req_query(req, "code");
 
 	http_req_reply(req, code ? atoi(code) : 204, NULL, NULL, 0);
+}
+
+/* Holds the request; the test answers it later with late_reply. */
+static void
+hold_handler(vigil_http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->calls++;
+	assert_int_equal(http_req_hold(req), VIGIL_OK);
+	/* Holding twice is harmless. */
+	assert_int_equal(http_req_hold(req), VIGIL_OK);
+	f->held = req;
+}
+
+static void
+late_reply(evutil_socket_t fd, short what, void *arg)
+{
+	struct fixture *f = arg;
+	size_t          len;
+	const char     *body = http_req_body(f->held, &len);
+
+	(void)fd;
+	(void)what;
+	/* Body and headers stay readable until the reply. */
+	f->held_len    = body != NULL ? (int)len : -1;
+	f->late_header = http_req_header(f->held, "x-token") != NULL;
+	assert_int_equal(
+	    http_req_reply_header(f->held, "X-Late", "yes"), VIGIL_OK);
+	http_req_reply(f->held, 202, "application/json", "{\"late\":1}", 10);
+	f->held = NULL;
+}
+
+/* Holds, then answers before returning anyway. */
+static void
+hold_then_reply_handler(vigil_http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->calls++;
+	assert_int_equal(http_req_hold(req), VIGIL_OK);
+	http_req_reply(req, 400, "text/plain", "no", 2);
+	/* Too late to hold or to add headers. */
+	assert_int_equal(http_req_hold(req), VIGIL_ERR);
+	assert_int_equal(http_req_reply_header(req, "X-A", "b"), VIGIL_ERR);
+}
+
+static void
+header_handler(vigil_http_req *req, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->calls++;
+	assert_int_equal(
+	    http_req_reply_header(req, "Retry-After", "7"), VIGIL_OK);
+	assert_int_equal(http_req_reply_header(
+	                     req, "WWW-Authenticate", "Bearer realm=\"vigil\""),
+	    VIGIL_OK);
+	/* Header splitting and nonsense names are refused. */
+	assert_int_equal(
+	    http_req_reply_header(req, "X-Bad", "a\r\nSet-Cookie: x=1"),
+	    VIGIL_ERR);
+	assert_int_equal(
+	    http_req_reply_header(req, "X-Bad", "a\nb"), VIGIL_ERR);
+	assert_int_equal(
+	    http_req_reply_header(req, "X-Bad: y", "a"), VIGIL_ERR);
+	assert_int_equal(http_req_reply_header(req, "X Bad", "a"), VIGIL_ERR);
+	assert_int_equal(http_req_reply_header(req, "", "a"), VIGIL_ERR);
+	assert_int_equal(http_req_reply_header(req, NULL, "a"), VIGIL_ERR);
+	assert_int_equal(http_req_reply_header(req, "X-Bad", NULL), VIGIL_ERR);
+	http_req_reply(req, 503, "application/json", "{}", 2);
 }
 
 /* ------------------------------------------------------------ fixtures */
@@ -710,6 +788,172 @@ test_ipv6(void **state)
 	event_base_free(base);
 }
 
+/* Sends req on a new connection without reading the answer. */
+static int
+send_only(struct fixture *f, const char *req)
+{
+	int fd = client_connect(f->port);
+
+	assert_int_equal(
+	    send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	return fd;
+}
+
+/* Pumps until the handler has run calls times. */
+static void
+pump_until_calls(struct fixture *f, int calls)
+{
+	long end = now_ms() + WAIT_MS;
+
+	while (f->calls < calls && now_ms() < end)
+		pump(f, 2);
+	assert_int_equal(f->calls, calls);
+}
+
+static void
+test_hold_answered_from_timer(void **state)
+{
+	struct fixture *f = *state;
+	struct response r;
+	struct timeval  tv = {0, 200000};
+	long            start;
+
+	assert_int_equal(
+	    http_server_route(f->srv, "/hold", hold_handler, f, "test hold"),
+	    VIGIL_OK);
+	assert_int_equal(
+	    event_base_once(f->base, -1, EV_TIMEOUT, late_reply, f, &tv), 0);
+	start = now_ms();
+	exchange(f,
+	    "POST /hold HTTP/1.1\r\nHost: t\r\nX-Token: s\r\n"
+	    "Content-Length: 5\r\nConnection: close\r\n\r\nhello",
+	    &r);
+	assert_true(now_ms() - start >= 150);
+	assert_string_equal(r.line, "HTTP/1.1 202 Accepted");
+	assert_header(&r, "X-Late: yes\r\n");
+	assert_header(&r, "Content-Type: application/json\r\n");
+	assert_string_equal(r.body, "{\"late\":1}");
+	assert_int_equal(f->held_len, 5);
+	assert_true(f->late_header);
+	assert_null(f->held);
+	response_free(&r);
+	pump_until_conns(f, 0);
+}
+
+static void
+test_hold_reply_in_handler(void **state)
+{
+	struct fixture *f = *state;
+	struct response r;
+
+	assert_int_equal(http_server_route(f->srv, "/now",
+	                     hold_then_reply_handler, f, "test now"),
+	    VIGIL_OK);
+	exchange(
+	    f, "GET /now HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	assert_string_equal(r.line, "HTTP/1.1 400 Bad Request");
+	assert_string_equal(r.body, "no");
+	response_free(&r);
+	assert_int_equal(f->calls, 1);
+}
+
+/* The client hangs up before the late reply: the reply goes nowhere, and
+ * the request and its connection are freed (ASan's leak check). */
+static void
+test_hold_client_gone(void **state)
+{
+	struct fixture *f = *state;
+	int             fd;
+
+	assert_int_equal(
+	    http_server_route(f->srv, "/hold", hold_handler, f, "test hold"),
+	    VIGIL_OK);
+	fd = send_only(f,
+	    "POST /hold HTTP/1.1\r\nHost: t\r\nX-Token: s\r\n"
+	    "Content-Length: 3\r\n\r\nabc");
+	pump_until_calls(f, 1);
+	assert_non_null(f->held);
+	close(fd);
+	pump(f, 100);
+	late_reply(-1, 0, f);
+	assert_int_equal(f->held_len, 3);
+	assert_true(f->late_header);
+	pump_until_conns(f, 0);
+	/* The server goes on serving. */
+	fd = send_only(
+	    f, "POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
+	pump_until_calls(f, 2);
+	/* This client closes right after the reply is queued. */
+	late_reply(-1, 0, f);
+	close(fd);
+	pump_until_conns(f, 0);
+}
+
+static void
+test_reply_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct response r;
+
+	assert_int_equal(http_server_route(
+	                     f->srv, "/headers", header_handler, f, "test hdr"),
+	    VIGIL_OK);
+	exchange(f,
+	    "GET /headers HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+	    &r);
+	assert_string_equal(r.line, "HTTP/1.1 503 Service Unavailable");
+	assert_header(&r, "Retry-After: 7\r\n");
+	assert_header(&r, "WWW-Authenticate: Bearer realm=\"vigil\"\r\n");
+	assert_null(strstr(r.head, "X-Bad"));
+	assert_null(strstr(r.head, "Set-Cookie"));
+	response_free(&r);
+}
+
+/* Freed with a request still held: the client gets 503, not a reset. */
+static void
+test_free_with_held(void **state)
+{
+	http_options    o = {.listen = "127.0.0.1:0",
+	       .max_body             = 1024,
+	       .max_connections      = 4,
+	       .timeout_s            = 5};
+	struct fixture *f = fixture_new(&o);
+	char            buf[1024];
+	size_t          len = 0;
+	long            end;
+	int             fd;
+	struct response r;
+
+	assert_int_equal(
+	    http_server_route(f->srv, "/hold", hold_handler, f, "test hold"),
+	    VIGIL_OK);
+	fd = send_only(
+	    f, "POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+	pump_until_calls(f, 1);
+	assert_non_null(f->held);
+	http_server_free(f->srv);
+	f->srv = NULL;
+	end    = now_ms() + WAIT_MS;
+	while (len < sizeof(buf) - 1 && now_ms() < end) {
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+		if (n > 0)
+			len += (size_t)n;
+		else if (n == 0 || errno != EAGAIN)
+			break;
+		else
+			usleep(1000);
+	}
+	close(fd);
+	buf[len] = '\0';
+	response_parse(buf, len, &r);
+	assert_string_equal(r.line, "HTTP/1.1 503 Service Unavailable");
+	assert_string_equal(r.body, "{\"error\":\"shutting down\"}");
+	response_free(&r);
+	event_base_free(f->base);
+	free(f);
+}
+
 int
 main(void)
 {
@@ -730,7 +974,18 @@ main(void)
 	    cmocka_unit_test(test_bad_listen),
 	    cmocka_unit_test_setup_teardown(test_bind_failure, setup, teardown),
 	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test_setup_teardown(
+	        test_hold_answered_from_timer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_hold_reply_in_handler, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_hold_client_gone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_reply_headers, setup, teardown),
+	    cmocka_unit_test(test_free_with_held),
 	};
+
+	signal(SIGPIPE, SIG_IGN);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
