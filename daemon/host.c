@@ -199,6 +199,14 @@ h_http_hold(vigil_http_req *req)
 	                                       : VIGIL_ERR;
 }
 
+static const char *
+h_http_listen(vigil_ctx *ctx)
+{
+	(void)ctx;
+	return loop_ops && loop_ops->http_listen ? loop_ops->http_listen(ctx)
+	                                         : NULL;
+}
+
 /* A mode without positions (a replay) reads none and records none. */
 static void *
 h_position_get(vigil_ctx *ctx, size_t *len)
@@ -364,6 +372,7 @@ static const vigil_host the_host = {
     .position_skip     = h_position_skip,
     .http_reply_header = h_http_reply_header,
     .http_hold         = h_http_hold,
+    .http_listen       = h_http_listen,
 };
 
 const vigil_host *

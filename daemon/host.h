@@ -55,6 +55,7 @@ typedef struct host_loop_ops {
 	int (*http_reply_header)(
 	    vigil_http_req *req, const char *name, const char *value);
 	int (*http_hold)(vigil_http_req *req);
+	const char *(*http_listen)(vigil_ctx *ctx);
 } host_loop_ops;
 
 const vigil_host *host_table(void);

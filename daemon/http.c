@@ -721,6 +721,12 @@ http_server_unroute(http_server *s, const char *owner)
 	return n;
 }
 
+const char *
+http_server_listen(const http_server *s)
+{
+	return s->listen;
+}
+
 int
 http_server_port(const http_server *s)
 {

@@ -39,6 +39,8 @@ int http_server_route(http_server *s, const char *path, vigil_http_fn fn,
 /* Removes every route of owner (before its plugin goes away); returns
  * how many. */
 int http_server_unroute(http_server *s, const char *owner);
+/* The address as configured. */
+const char *http_server_listen(const http_server *s);
 /* The bound port (useful with port 0), or 0 when not listening. */
 int http_server_port(const http_server *s);
 /* Connections open now. */

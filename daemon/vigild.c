@@ -924,6 +924,13 @@ fetch_on_loop(vigil_ctx *ctx, const vigil_fetch_req *req)
 	return fetch_start(the_fetch, ctx, req);
 }
 
+static const char *
+http_listen(vigil_ctx *ctx)
+{
+	(void)ctx;
+	return the_http ? http_server_listen(the_http) : NULL;
+}
+
 static int
 route(vigil_ctx *ctx, const char *path, vigil_http_fn fn, void *arg)
 {
@@ -1255,12 +1262,9 @@ main(int argc, char **argv)
 		};
 		if ((the_http = http_server_new(v.base, &ho)) == NULL)
 			goto out;
-		/* Inputs that take posts over HTTP refuse to run without a
-		 * token off loopback; the ABI does not carry the address. */
-		if (setenv("VIGIL_HTTP_LISTEN", ho.listen, 1) != 0)
-			goto out;
-		v.http         = the_http;
-		ops.http_route = route;
+		v.http          = the_http;
+		ops.http_route  = route;
+		ops.http_listen = http_listen;
 	}
 	/* Bound: the admin port too, then root goes. */
 	if (admin_open(&v, cfg, &adm) != 0 || drop_root(cfg) != 0)

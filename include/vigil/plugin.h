@@ -605,6 +605,10 @@ typedef struct vigil_host {
 	 * the client has gone meanwhile, the reply is dropped. VIGIL_ERR:
 	 * cannot hold; answer now. */
 	int (*http_hold)(vigil_http_req *req);
+	/* 1.3 HTTP [loop]: the shared listener's address as configured
+	 * ("127.0.0.1:8470", "[::]:8470"), or NULL when this mode has none;
+	 * an input that takes posts checks it for loopback. */
+	const char *(*http_listen)(vigil_ctx *ctx);
 } vigil_host;
 
 /* ------------------------------------------------------------------------

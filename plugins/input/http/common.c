@@ -156,19 +156,14 @@ secret_equal(const struct secret *s, const char *given, size_t len)
 }
 
 bool
-listen_is_loopback(const char **listen)
+listen_is_loopback(const char *l)
 {
-	const char     *l = getenv(LISTEN_ENV);
 	char            host[128];
 	const char     *end;
 	struct in_addr  a4;
 	struct in6_addr a6;
 	size_t          n;
 
-	/* No listener address exported: vigild's default, 127.0.0.1. */
-	*listen = l != NULL ? l : "127.0.0.1:8470";
-	if (l == NULL)
-		return true;
 	if (l[0] == '[') {
 		l++;
 		end = strchr(l, ']');

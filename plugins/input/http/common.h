@@ -15,7 +15,6 @@
 #define SECRET_MAX 4096 /* bytes of a secret file */
 
 /* vigild exports its http.listen to plugins in this variable. */
-#define LISTEN_ENV "VIGIL_HTTP_LISTEN"
 
 struct secret {
 	char  *ptr; /* NUL-terminated; freed with secret_clear */
@@ -39,9 +38,8 @@ void secret_clear(struct secret *s);
 /* Compares in time independent of where they differ (SHA-256 of both,
  * then CRYPTO_memcmp). */
 bool secret_equal(const struct secret *s, const char *given, size_t len);
-/* Whether the host's listener is on a loopback address; the address in
- * *listen (not NULL). */
-bool listen_is_loopback(const char **listen);
+/* Whether listen ("HOST:PORT", "[V6]:PORT") is on a loopback address. */
+bool listen_is_loopback(const char *listen);
 /* Answers with a JSON body (freed here) and the given status. */
 void reply_json(
     const vigil_host *host, vigil_http_req *req, int status, json_t *body);

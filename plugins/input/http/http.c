@@ -282,7 +282,11 @@ httpin_init(const vigil_host *host, vigil_ctx *ctx, const vigil_cfg *cfg,
 	if (secret_load(host, ctx, cfg, "token", "token_file", &h->token) !=
 	    VIGIL_OK)
 		goto fail;
-	if (h->token.ptr == NULL && !listen_is_loopback(&listen)) {
+	if ((listen = host->http_listen(ctx)) == NULL) {
+		host->log(ctx, VIGIL_LOG_ERR, "no HTTP listener in this mode");
+		goto fail;
+	}
+	if (h->token.ptr == NULL && !listen_is_loopback(listen)) {
 		host->log(ctx, VIGIL_LOG_ERR,
 		    "%s: http.listen = \"%s\" is not a loopback address: set "
 		    "token or token_file, so that not everyone can post",
