@@ -610,12 +610,13 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 	        "restarts", (json_int_t)ws.restarts, "links",
 	        (json_int_t)ds.links, "links_up", (json_int_t)ds.links_up));
 	json_object_set_new(reply, "queue",
-	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
 	        (json_int_t)ds.queued, "in_flight", (json_int_t)ds.in_flight,
 	        "backlog", (json_int_t)v->cur->cfg->backlog, "alerts_pending",
 	        (json_int_t)sinks_pending(v->cur->out), "requests",
 	        (json_int_t)ds.requests, "quarantined",
-	        (json_int_t)ds.quarantined));
+	        (json_int_t)ds.quarantined, "resent", (json_int_t)ds.resent,
+	        "timeouts", (json_int_t)ds.timeouts));
 	sinks_status(v->cur->out, reply);
 	if (v->ob)
 		json_object_set_new(reply, "outbox_ops",
