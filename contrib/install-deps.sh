@@ -4,7 +4,8 @@
 # receivers, clang for the fuzz harnesses, procps for pgrep, rsyslog and
 # Alertmanager as real receivers, prometheus for promtool, openssl for the
 # webhook test's signature check by shell, systemd for systemd-analyze,
-# logrotate and strace to check the unit's files and sandbox).
+# logrotate and strace to check the unit's files and sandbox, iproute2
+# for the network namespaces of the worker hosts test).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -20,7 +21,8 @@ libevent-dev libconfig-dev libltdl-dev libnng-dev libcmocka-dev
 libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
 libcurl4-openssl-dev libsystemd-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
-rsyslog prometheus-alertmanager prometheus openssl systemd logrotate strace"
+rsyslog prometheus-alertmanager prometheus openssl systemd logrotate strace
+iproute2"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
