@@ -4,11 +4,12 @@
 # dials vigil-workers on three "hosts", two over tls+tcp:// with mutual
 # TLS and one over plain tcp://. Mid-stream, while they hold requests, a
 # TLS host's link goes down (and later up again) and the tcp host's link
-# is deleted. Every post still gets exactly one verdict.
+# is deleted. Every post still gets exactly one verdict, through a reload
+# that reads the TLS files again.
 #
 # Needs root and iproute2 (ip netns); skipped (77) where not permitted.
-. "$(dirname "$0")/lib.sh"
 : "${TEST_TIMEOUT:=120}"
+. "$(dirname "$0")/lib.sh"
 
 W="$top_builddir/daemon/vigil-worker"
 ID=$$
@@ -138,10 +139,10 @@ conf d "count = 1; batch = 16; inflight = 2; reply_timeout_ms = 1500;
 sinks = ( { plugin = \"file\"; name = \"f\"; path = \"$T/alerts.jsonl\"; } );" >"$T/d.conf"
 
 # The stream, in chunks written at the steps below.
-N=4000
+N=4500
 "$PY" - "$T" <<'PYEOF'
 import sys
-for k, (a, b) in enumerate([(1, 1000), (1001, 1500), (1501, 2500), (2501, 3000), (3001, 4000)]):
+for k, (a, b) in enumerate([(1, 1000), (1001, 1500), (1501, 2500), (2501, 3000), (3001, 4000), (4001, 4500)]):
     with open("%s/chunk%d" % (sys.argv[1], k), "w") as f:
         for i in range(a, b + 1):
             f.write('{"id":"p%d","created_at":"2021-01-05T10:00:00+06:00","text":"vigiltest %d"}\n' % (i, i))
@@ -179,6 +180,18 @@ wait_for 20 timed_out "tcp://$(host_ip 3):7400" || fail "no request was waiting 
 ip link set "vn${ID}r2" up
 wait_for 20 connected 2 || fail "vigild did not reconnect to host 2"
 feed 4
+wait_for 30 has_lines "$T/alerts.jsonl" 4000 || fail "$(lines "$T/alerts.jsonl") alerts, want 4000"
+# A reload reads the TLS files again: a missing key is refused, by name,
+# and the running generation carries on; once back, the reload applies.
+mv "$P/vigild.key" "$P/vigild.key.away"
+kill -HUP "$VPID"
+wait_for 10 grep -q "reload refused.*vigild.key: No such file" "$T/vigild.log" ||
+	fail "a reload with a missing key was not refused, naming the file"
+mv "$P/vigild.key.away" "$P/vigild.key"
+kill -HUP "$VPID"
+wait_for 10 grep -q "reload: generation [0-9]* running" "$T/vigild.log" || fail "reload with the key back failed"
+wait_for 20 connected 1 || fail "the new generation did not connect to host 1"
+feed 5
 wait_for 30 has_lines "$T/alerts.jsonl" "$N" || fail "$(lines "$T/alerts.jsonl") alerts, want $N"
 sleep 0.5
 "$PY" - "$T/alerts.jsonl" "$N" <<'PYEOF' || fail "not exactly one verdict per post"
