@@ -5,7 +5,8 @@
 # Alertmanager as real receivers, prometheus for promtool, openssl for the
 # webhook test's signature check by shell, systemd for systemd-analyze,
 # logrotate and strace to check the unit's files and sandbox, redis-server
-# for the redis-streams input).
+# for the redis-streams input, iproute2 for the network namespaces of the
+# worker hosts test).
 set -eu
 tests=no
 [ "${1:-}" = "--tests" ] && tests=yes
@@ -22,7 +23,7 @@ libjansson-dev libicu-dev $hs libpcre2-dev libssl-dev libsqlite3-dev
 libcurl4-openssl-dev libsystemd-dev libhiredis-dev librdkafka-dev libyajl-dev"
 [ "$tests" = yes ] && pkgs="$pkgs python3 procps clang libclang-rt-14-dev valgrind
 rsyslog prometheus-alertmanager prometheus openssl systemd logrotate strace
-redis-server"
+redis-server iproute2"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "settings.h"
 #include "util.h"
+#include "wtls.h"
 
 #if !defined(VIGIL_STATE_DIR) || !defined(VIGIL_PLUGIN_DIR) ||                 \
     !defined(VIGIL_SBINDIR)
@@ -79,6 +80,36 @@ const vigil_setting config_daemon_settings[] = {
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
+static const vigil_setting worker_tls_settings[] = {
+    {"cert", VIGIL_SET_STRING, "",
+        "This end's certificate (PEM), any intermediate certificates after "
+        "it; needed by tls+tcp:// endpoints.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"key", VIGIL_SET_STRING, "",
+        "The private key of cert (PEM); read at start and on reload, so "
+        "vigild's user must be able to read it.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"key_password_file", VIGIL_SET_STRING, "",
+        "File whose first line is the passphrase of an encrypted key; "
+        "empty: the key is not encrypted.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"ca", VIGIL_SET_STRING, "",
+        "CA certificates (PEM) that the other end's certificate must be "
+        "signed by.",
+        NULL, VIGIL_SET_PATH, 0, 0},
+    {"server_name", VIGIL_SET_STRING, "",
+        "Name the certificate of a peer we dial must carry (subject "
+        "alternative name or common name); empty: the host of the "
+        "endpoint.",
+        NULL, 0, 0, 0},
+    {"verify", VIGIL_SET_BOOL, "true",
+        "Require and verify the other end's certificate against ca, both "
+        "ways (mutual TLS). false encrypts without authenticating anyone: "
+        "for tests only.",
+        NULL, 0, 0, 0},
+    {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
+};
+
 const vigil_setting config_workers_settings[] = {
     {"count", VIGIL_SET_INT, "0",
         "Local scoring workers to run: 0 runs one per online CPU; -1 runs "
@@ -116,6 +147,15 @@ const vigil_setting config_workers_settings[] = {
         "Endpoints on which vigild listens for remote workers that dial "
         "in, e.g. \"tcp://0.0.0.0:7400\".",
         NULL, 0, 0, 0},
+    {"reply_timeout_ms", VIGIL_SET_INT, "10000",
+        "How long vigild waits for a remote worker's reply before it "
+        "drops that connection and sends the posts to another worker: a "
+        "host that vanishes (a cut cable, a power loss) closes nothing.",
+        NULL, 0, 100, 3600000},
+    {"tls", VIGIL_SET_GROUP, NULL,
+        "TLS for tls+tcp:// endpoints, in vigild and in vigil-worker (see "
+        "doc/scaling.md).",
+        worker_tls_settings, 0, 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
 
@@ -537,6 +577,37 @@ check_endpoints(load_ctx *lc, const char *name)
 	}
 }
 
+/* The files themselves are read where they are used (wtls_load): by
+ * vigild and vigild -t, not by local workers, which may not read the key. */
+static void
+check_tls(load_ctx *lc)
+{
+	const vigil_cfg *w       = lc->c->workers;
+	const vigil_cfg *tls     = cfg_group(w, "tls");
+	const char      *names[] = {"remote", "listen"};
+	const char      *ep      = NULL;
+
+	for (size_t k = 0; k < ARRAY_SIZE(names) && ep == NULL; k++)
+		for (size_t i = 0; i < cfg_count(w, names[k]); i++)
+			if (wtls_url(cfg_string_at(w, names[k], i))) {
+				ep = cfg_string_at(w, names[k], i);
+				break;
+			}
+	if (ep == NULL || tls == NULL)
+		return;
+	if (*cfg_string(tls, "cert") == '\0' || *cfg_string(tls, "key") == '\0')
+		load_error(lc,
+		    "%s: setting 'workers.tls': endpoint '%s' needs "
+		    "workers.tls.cert and workers.tls.key",
+		    cfg_where(w, NULL), ep);
+	else if (cfg_bool(tls, "verify") && *cfg_string(tls, "ca") == '\0')
+		load_error(lc,
+		    "%s: setting 'workers.tls.ca': endpoint '%s' verifies "
+		    "its peer, so ca must name the CA's PEM file (or set "
+		    "verify = false)",
+		    cfg_where(tls, "verify"), ep);
+}
+
 static void
 decode_workers(load_ctx *lc)
 {
@@ -548,8 +619,10 @@ decode_workers(load_ctx *lc)
 	c->batch       = (int)cfg_int(w, "batch");
 	c->max_crashes = (int)cfg_int(w, "max_crashes");
 	c->max_message = (size_t)cfg_int(w, "max_message");
+	c->reply_timeout_ms = (int)cfg_int(w, "reply_timeout_ms");
 	check_endpoints(lc, "remote");
 	check_endpoints(lc, "listen");
+	check_tls(lc);
 	if (c->n_workers < 0 && cfg_count(w, "remote") == 0 &&
 	    cfg_count(w, "listen") == 0)
 		load_error(lc,

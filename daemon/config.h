@@ -54,6 +54,7 @@ typedef struct vigil_config {
 	int         batch;     /* posts per request */
 	int         max_crashes;
 	size_t      max_message;
+	int         reply_timeout_ms; /* remote workers */
 	thresholds  thr;
 	int64_t     dedup_window_us;
 	int64_t     retention_us;

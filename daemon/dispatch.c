@@ -10,7 +10,12 @@
  * started only once the send has completed, so a receive is never
  * cancelled while its send is pending) -> IDLE. Sockets are closed and
  * aios freed only on the loop, never inside a callback.
+ *
+ * Each link keeps a list of its connections (pipes), with when each was
+ * added and last brought a reply, under a mutex: nng's pipe callbacks
+ * write it, the loop reads it when a remote request times out.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,14 +46,22 @@ typedef struct slot {
 	job           **jobs;
 	size_t          n_jobs;
 	bool            suspect; /* carries one job blamed for a crash */
+	int64_t         sent_us; /* monotonic, when the request left */
 } slot;
+
+typedef struct pipe_rec {
+	uint32_t id;
+	int64_t  added_us, replied_us;
+} pipe_rec;
 
 struct link {
 	dispatch   *d;
 	char       *url;
 	unsigned    flags;
-	nng_socket  sock;
-	slot       *slots;
+	nng_socket   sock;
+	nng_dialer   dialer;
+	nng_listener listener;
+	slot        *slots;
 	int         n_slots;
 	int         active;    /* slots not idle */
 	bool        exclusive; /* a suspect is in flight: send no more */
@@ -56,6 +69,10 @@ struct link {
 	atomic_uint removals;  /* pipes lost so far, ditto */
 	unsigned    seen_removals;
 	bridge_item pipe_item;
+	/* The connections, for dropping silent ones; see the top. */
+	pthread_mutex_t mu;
+	pipe_rec       *conns;
+	size_t          n_conns, cap_conns;
 	TAILQ_ENTRY(link) entry;
 };
 
@@ -197,19 +214,87 @@ slot_cb(void *arg)
 	bridge_post(s->l->d->br, &s->item);
 }
 
+/* nng thread: note a connection coming or going. Memory running out
+ * only means that this connection is never dropped for silence. */
+static void
+conn_note(link *l, nng_pipe p, bool added)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+
+	pthread_mutex_lock(&l->mu);
+	if (added) {
+		if (l->n_conns == l->cap_conns) {
+			size_t    cap = l->cap_conns ? 2 * l->cap_conns : 4;
+			pipe_rec *v   = realloc(l->conns, cap * sizeof(*v));
+			if (v != NULL) {
+				l->conns     = v;
+				l->cap_conns = cap;
+			}
+		}
+		if (l->n_conns < l->cap_conns)
+			l->conns[l->n_conns++] =
+			    (pipe_rec){id, now_monotonic_us(), 0};
+	} else {
+		for (size_t i = 0; i < l->n_conns; i++)
+			if (l->conns[i].id == id) {
+				l->conns[i] = l->conns[--l->n_conns];
+				break;
+			}
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	link *l = arg;
 
-	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		conn_note(l, p, true);
 		atomic_fetch_add(&l->pipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST) {
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		conn_note(l, p, false);
 		atomic_fetch_sub(&l->pipes, 1);
 		atomic_fetch_add(&l->removals, 1);
 	}
 	bridge_post(l->d->br, &l->pipe_item);
+}
+
+/* A reply came over connection p: it lives. */
+static void
+conn_replied(link *l, nng_pipe p)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->n_conns; i++)
+		if (l->conns[i].id == id)
+			l->conns[i].replied_us = now_monotonic_us();
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* Closes the connections that were there when a request left at since
+ * and have not replied since: the request is on one of them. Closing
+ * outside the lock, as nng may call pipe_cb at once. */
+static void
+conns_drop_silent(link *l, int64_t since)
+{
+	uint32_t *ids;
+	size_t    n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	ids = calloc(l->n_conns ? l->n_conns : 1, sizeof(*ids));
+	for (size_t i = 0; ids && i < l->n_conns; i++)
+		if (l->conns[i].added_us <= since &&
+		    l->conns[i].replied_us < since)
+			ids[n++] = l->conns[i].id;
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		nng_pipe p = NNG_PIPE_INITIALIZER;
+		p.id       = ids[i];
+		nng_pipe_close(p);
+	}
+	free(ids);
 }
 
 dispatch *
@@ -257,6 +342,8 @@ link_free(link *l)
 	}
 	free(l->slots);
 	free(l->url);
+	free(l->conns);
+	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
@@ -304,15 +391,58 @@ dispatch_free(dispatch *d)
 	free(d);
 }
 
+/* Creates the link's dialer or listener, with TLS when the url asks. */
+static int
+link_endpoint(link *l, const wtls *tls, char *err, size_t errlen)
+{
+	nng_tls_config *tc     = NULL;
+	bool            listen = l->flags & LINK_LISTEN;
+	int             rv;
+
+	if (wtls_url(l->url)) {
+		if (tls == NULL) {
+			snprintf(err, errlen,
+			    "worker link %s: tls+tcp:// needs the workers.tls "
+			    "settings",
+			    l->url);
+			return -1;
+		}
+		if (wtls_config(tls, listen, l->url, &tc, err, errlen) != 0)
+			return -1;
+	}
+	if (listen)
+		rv = nng_listener_create(&l->listener, l->sock, l->url);
+	else
+		rv = nng_dialer_create(&l->dialer, l->sock, l->url);
+	/* The endpoint holds its own reference to the configuration. */
+	if (rv == 0 && tc != NULL)
+		rv = listen
+		    ? nng_listener_set_ptr(l->listener, NNG_OPT_TLS_CONFIG, tc)
+		    : nng_dialer_set_ptr(l->dialer, NNG_OPT_TLS_CONFIG, tc);
+	if (tc != NULL)
+		nng_tls_config_free(tc);
+	if (rv == 0)
+		rv = listen ? nng_listener_start(l->listener, 0)
+		            : nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		snprintf(err, errlen, "worker link %s: %s", l->url,
+		    nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
 int
-dispatch_link(
-    dispatch *d, const char *url, unsigned flags, char *err, size_t errlen)
+dispatch_link(dispatch *d, const char *url, unsigned flags, const wtls *tls,
+    char *err, size_t errlen)
 {
 	link *l;
 	int   rv = 0;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->url = strdup(url)) == NULL)
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		goto nomem;
+	pthread_mutex_init(&l->mu, NULL);
+	if ((l->url = strdup(url)) == NULL)
 		goto nomem;
 	l->d            = d;
 	l->flags        = flags;
@@ -343,13 +473,13 @@ dispatch_link(
 		if ((rv = nng_ctx_open(&s->ctx, l->sock)) != 0 ||
 		    (rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0)
 			goto nng_fail;
+		/* A local worker that dies closes its socket; a remote
+		 * host may just go quiet. */
+		if (!(flags & LINK_LOCAL) && d->o.reply_timeout_ms > 0)
+			nng_aio_set_timeout(s->aio, d->o.reply_timeout_ms);
 	}
-	if (flags & LINK_LISTEN)
-		rv = nng_listen(l->sock, url, NULL, 0);
-	else
-		rv = nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK);
-	if (rv != 0)
-		goto nng_fail;
+	if (link_endpoint(l, tls, err, errlen) != 0)
+		goto fail;
 	TAILQ_INSERT_TAIL(&d->links, l, entry);
 	return 0;
 nng_fail:
@@ -413,6 +543,7 @@ slot_send(dispatch *d, slot *s, struct job_queue *q, bool suspect)
 	s->state     = SLOT_SENDING;
 	s->cancelled = false;
 	s->suspect   = suspect;
+	s->sent_us   = now_monotonic_us();
 	s->l->active++;
 	if (suspect)
 		s->l->exclusive = true;
@@ -519,6 +650,18 @@ slot_deliver(dispatch *d, slot *s, nng_msg *m)
 	slot_release(s, done < s->n_jobs, done < s->n_jobs);
 }
 
+/* A remote request went unanswered: whichever connection it is on is
+ * dropped; the caller sends its jobs elsewhere. */
+static void
+slot_timed_out(dispatch *d, slot *s)
+{
+	d->st.timeouts++;
+	log_warn("worker link %s: no reply within %d ms; dropping its silent "
+	         "connections and resending",
+	    s->l->url, d->o.reply_timeout_ms);
+	conns_drop_silent(s->l, s->sent_us);
+}
+
 static void
 slot_done(bridge_item *item)
 {
@@ -529,6 +672,8 @@ slot_done(bridge_item *item)
 	if (d->closing || s->state == SLOT_IDLE)
 		return;
 	rv = nng_aio_result(s->aio);
+	if (rv == NNG_ETIMEDOUT)
+		slot_timed_out(d, s);
 	if (s->state == SLOT_SENDING) {
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(s->aio));
@@ -548,6 +693,7 @@ slot_done(bridge_item *item)
 		nng_msg *m = nng_aio_get_msg(s->aio);
 		nng_aio_set_msg(s->aio, NULL);
 		d->st.replies++;
+		conn_replied(s->l, nng_msg_get_pipe(m));
 		slot_deliver(d, s, m);
 		nng_msg_free(m);
 	}
@@ -621,8 +767,12 @@ dispatch_adopt_listener(dispatch *to, dispatch *from, const char *url)
 
 	if (l == NULL || l->active > 0)
 		return -1;
-	/* Slots carry up to a batch of the new generation from now on. */
+	/* Slots carry up to a batch of the new generation from now on,
+	 * with its deadline. */
 	for (int i = 0; i < l->n_slots; i++) {
+		nng_aio_set_timeout(l->slots[i].aio,
+		    to->o.reply_timeout_ms > 0 ? to->o.reply_timeout_ms
+		                               : NNG_DURATION_INFINITE);
 		job **jobs = realloc(
 		    l->slots[i].jobs, (size_t)to->o.batch * sizeof(job *));
 		if (jobs == NULL)

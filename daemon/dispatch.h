@@ -15,6 +15,12 @@
  * they are blamed for the crash and from then on travel alone, on a link
  * with nothing else in flight, until they are scored or have crashed
  * max_crashes workers and are quarantined.
+ *
+ * A remote host that vanishes (power, network) closes no connection, so a
+ * request to a remote worker has a deadline (reply_timeout_ms): when it
+ * passes, the connections of that link that have been silent since the
+ * request left are dropped - the dialler reconnects when it can - and
+ * the jobs go back to the queue, unblamed. A late reply finds no slot.
  */
 #ifndef VIGIL_DISPATCH_H
 #define VIGIL_DISPATCH_H
@@ -25,6 +31,7 @@
 #include <sys/queue.h>
 
 #include "wire.h"
+#include "wtls.h"
 
 struct event_base;
 typedef struct bridge   bridge;
@@ -79,6 +86,7 @@ typedef struct dispatch_opts {
 	int      inflight;    /* requests in flight per link */
 	int      max_crashes; /* quarantine after this many */
 	size_t   max_message; /* bytes, both ways */
+	int      reply_timeout_ms; /* remote links; 0: wait for ever */
 } dispatch_opts;
 
 dispatch *dispatch_new(
@@ -89,9 +97,10 @@ void dispatch_free(dispatch *d);
 #define LINK_LOCAL  0x1u /* a worker process of ours: blame crashes */
 #define LINK_LISTEN 0x2u /* listen on url (else dial) */
 
-/* Adds a worker link. Returns 0, or -1 with a reason in err. */
-int dispatch_link(
-    dispatch *d, const char *url, unsigned flags, char *err, size_t errlen);
+/* Adds a worker link; a tls+tcp:// url needs tls (else NULL), whose
+ * configuration the link copies. Returns 0, or -1 with a reason in err. */
+int dispatch_link(dispatch *d, const char *url, unsigned flags, const wtls *tls,
+    char *err, size_t errlen);
 
 /* A listening endpoint cannot be bound twice, so a reload hands it over:
  * the new generation adopts the old one's listener for url once the old
@@ -110,6 +119,7 @@ size_t dispatch_links_up(const dispatch *d);
 
 typedef struct dispatch_stats {
 	uint64_t requests, replies, resent, quarantined, bad_replies;
+	uint64_t timeouts; /* remote requests past reply_timeout_ms */
 	size_t   queued, in_flight, links, links_up;
 } dispatch_stats;
 void dispatch_get_stats(const dispatch *d, dispatch_stats *st);

@@ -50,6 +50,7 @@
 #include "util.h"
 #include "vigild.h"
 #include "workers.h"
+#include "wtls.h"
 
 #define DRAIN_TIMEOUT_S 30
 
@@ -107,27 +108,49 @@ replay_workers_failed(void *arg)
 	event_base_loopbreak(v->base);
 }
 
+/* Whether an endpoint of workers.remote or workers.listen is tls+. */
+static bool
+workers_use_tls(const vigil_config *cfg)
+{
+	const char *names[] = {"remote", "listen"};
+
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++)
+		for (size_t i = 0; i < cfg_count(cfg->workers, names[k]); i++)
+			if (wtls_url(cfg_string_at(cfg->workers, names[k], i)))
+				return true;
+	return false;
+}
+
 static int
 gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 {
 	const vigil_config *cfg = g->cfg;
 	dispatch_opts       o   = {
-	            .generation  = g->id,
-	            .batch       = cfg->batch,
-	            .inflight    = cfg->inflight,
-	            .max_crashes = cfg->max_crashes,
-	            .max_message = cfg->max_message,
+	            .generation       = g->id,
+	            .batch            = cfg->batch,
+	            .inflight         = cfg->inflight,
+	            .max_crashes      = cfg->max_crashes,
+	            .max_message      = cfg->max_message,
+	            .reply_timeout_ms = (int)cfg->reply_timeout_ms,
         };
 	int    n = local_worker_count(cfg);
 	char **urls;
-	int    rc = -1;
+	wtls  *tls = NULL;
+	int    rc  = -1;
 
 	if ((g->disp = dispatch_new(v->base, v->br, &o)) == NULL) {
 		snprintf(err, errlen, "dispatcher: out of memory");
 		return -1;
 	}
-	if ((urls = calloc((size_t)n + 1, sizeof(char *))) == NULL)
+	/* Read again by each generation: a reload picks up new files. */
+	if (workers_use_tls(cfg) &&
+	    (tls = wtls_load(cfg_group(cfg->workers, "tls"), err, errlen)) ==
+	        NULL)
 		return -1;
+	if ((urls = calloc((size_t)n + 1, sizeof(char *))) == NULL) {
+		wtls_free(tls);
+		return -1;
+	}
 	for (int i = 0; i < n; i++) {
 		char url[160];
 		/* sun_path holds 107 bytes: keep the runtime dir short. */
@@ -143,13 +166,13 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 			goto out;
 		}
 		if ((urls[i] = strdup(url)) == NULL ||
-		    dispatch_link(g->disp, url, LINK_LOCAL | LINK_LISTEN, err,
-		        errlen) != 0)
+		    dispatch_link(g->disp, url, LINK_LOCAL | LINK_LISTEN, NULL,
+		        err, errlen) != 0)
 			goto out;
 	}
 	for (size_t i = 0; i < cfg_count(cfg->workers, "remote"); i++)
 		if (dispatch_link(g->disp,
-		        cfg_string_at(cfg->workers, "remote", i), 0, err,
+		        cfg_string_at(cfg->workers, "remote", i), 0, tls, err,
 		        errlen) != 0)
 			goto out;
 	for (size_t i = 0; i < cfg_count(cfg->workers, "listen"); i++) {
@@ -158,7 +181,8 @@ gen_workers(vigild *v, generation *g, char *err, size_t errlen)
 		 * switch (reload_switch). */
 		if (v->cur && dispatch_has_listener(v->cur->disp, url))
 			continue;
-		if (dispatch_link(g->disp, url, LINK_LISTEN, err, errlen) != 0)
+		if (dispatch_link(
+		        g->disp, url, LINK_LISTEN, tls, err, errlen) != 0)
 			goto out;
 	}
 	if (n == 0 && cfg_count(cfg->workers, "remote") == 0 &&
@@ -199,6 +223,7 @@ out:
 	for (int i = 0; i < n; i++)
 		free(urls[i]);
 	free(urls);
+	wtls_free(tls);
 	return rc;
 }
 
@@ -602,12 +627,13 @@ cmd_status(void *arg, control_req *req, json_t *args, json_t *reply)
 	        "restarts", (json_int_t)ws.restarts, "links",
 	        (json_int_t)ds.links, "links_up", (json_int_t)ds.links_up));
 	json_object_set_new(reply, "queue",
-	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "queued",
 	        (json_int_t)ds.queued, "in_flight", (json_int_t)ds.in_flight,
 	        "backlog", (json_int_t)v->cur->cfg->backlog, "alerts_pending",
 	        (json_int_t)sinks_pending(v->cur->out), "requests",
 	        (json_int_t)ds.requests, "quarantined",
-	        (json_int_t)ds.quarantined));
+	        (json_int_t)ds.quarantined, "resent", (json_int_t)ds.resent,
+	        "timeouts", (json_int_t)ds.timeouts));
 	sinks_status(v->cur->out, reply);
 	if (v->ob)
 		json_object_set_new(reply, "outbox_ops",
@@ -1027,6 +1053,24 @@ print_errors(const char *err)
 	fprintf(stderr, "%s%s", err, n > 0 && err[n - 1] != '\n' ? "\n" : "");
 }
 
+/* vigild -t: the TLS files load, and nng takes key and certificates. */
+static int
+check_tls(const vigil_config *cfg, char *err, size_t errlen)
+{
+	wtls *t = wtls_load(cfg_group(cfg->workers, "tls"), err, errlen);
+	nng_tls_config *tc;
+	int             rc = -1;
+
+	if (t == NULL)
+		return -1;
+	if (wtls_config(t, true, NULL, &tc, err, errlen) == 0) {
+		nng_tls_config_free(tc);
+		rc = 0;
+	}
+	wtls_free(t);
+	return rc;
+}
+
 static int
 check_config(const char *path)
 {
@@ -1036,6 +1080,9 @@ check_config(const char *path)
 	int           rc;
 
 	rc = config_load(path, CONFIG_ALL, &ld, &cfg, err, sizeof(err));
+	if (rc == 0 && workers_use_tls(cfg) &&
+	    check_tls(cfg, err, sizeof(err)) != 0)
+		rc = -1;
 	if (rc != 0)
 		print_errors(err);
 	else

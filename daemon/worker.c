@@ -8,6 +8,9 @@
  * answered is sent to another worker.
  *
  *   vigil-worker -c CONF (--connect URL | --listen URL) [-g GENERATION]
+ *
+ * A tls+tcp:// URL takes its certificate, key and CA from the workers.tls
+ * settings of CONF: files, not options, so that no secret shows in ps.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,7 +28,9 @@
 #include "log.h"
 #include "score.h"
 #include "text.h"
+#include "settings.h"
 #include "wire.h"
+#include "wtls.h"
 
 static volatile sig_atomic_t stopping;
 
@@ -43,7 +48,9 @@ usage(FILE *f)
 	    "usage: vigil-worker -c CONFIG (--connect URL | --listen URL)"
 	    " [-g GENERATION] [--log-level LEVEL]\n"
 	    "Scores posts for vigild: loads the rule plugins of CONFIG and\n"
-	    "answers requests on an nng REP socket.\n");
+	    "answers requests on an nng REP socket. URL is tcp://HOST:PORT,\n"
+	    "ipc://PATH, or tls+tcp://HOST:PORT with the certificates named\n"
+	    "by the workers.tls settings of CONFIG.\n");
 }
 
 /* An empty reply: the daemon takes back every post of the batch and
@@ -117,6 +124,47 @@ fail:
 	if (rep)
 		nng_msg_free(rep);
 	return empty_reply(generation, h.batch);
+}
+
+/* Dials or listens on url, with TLS from the config when url asks. */
+static int
+open_endpoint(
+    nng_socket sock, const vigil_config *cfg, const char *url, bool listen)
+{
+	nng_tls_config *tc = NULL;
+	nng_dialer      d;
+	nng_listener    l;
+	char            err[1024];
+	int             rv;
+
+	if (wtls_url(url)) {
+		wtls *t =
+		    wtls_load(cfg_group(cfg->workers, "tls"), err, sizeof(err));
+		rv =
+		    t ? wtls_config(t, listen, url, &tc, err, sizeof(err)) : -1;
+		wtls_free(t);
+		if (rv != 0) {
+			log_err("%s", err);
+			return -1;
+		}
+	}
+	rv = listen ? nng_listener_create(&l, sock, url)
+	            : nng_dialer_create(&d, sock, url);
+	/* The endpoint holds its own reference to the configuration. */
+	if (rv == 0 && tc != NULL)
+		rv = listen ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tc)
+		            : nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tc);
+	if (tc != NULL)
+		nng_tls_config_free(tc);
+	if (rv == 0)
+		rv = listen ? nng_listener_start(l, 0)
+		            : nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		log_err("%s %s: %s", listen ? "listen" : "dial", url,
+		    nng_strerror(rv));
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -230,15 +278,8 @@ main(int argc, char **argv)
 	 * lets SIGTERM end the loop. */
 	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, cfg->max_message);
 	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 200);
-	if (connect)
-		rv = nng_dial(sock, connect, NULL, NNG_FLAG_NONBLOCK);
-	else
-		rv = nng_listen(sock, listen, NULL, 0);
-	if (rv != 0) {
-		log_err("%s %s: %s", connect ? "dial" : "listen",
-		    connect ? connect : listen, nng_strerror(rv));
+	if (open_endpoint(sock, cfg, connect ? connect : listen, !connect) != 0)
 		goto out;
-	}
 	log_debug("generation %u ready on %s with %zu rules", generation,
 	    connect ? connect : listen, cfg->n_rules);
 	rc = serve(sock, sc, generation) == 0 ? 0 : 1;

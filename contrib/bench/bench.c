@@ -82,7 +82,11 @@ typedef struct opts {
 	unsigned    duration; /* latency run, seconds */
 	size_t      pool;     /* distinct post bodies */
 	unsigned    passes;   /* worker alone, after one warm-up pass */
-	int         workers;
+	int         workers;  /* local; -1: one per online CPU */
+	const char *remote;   /* comma-separated endpoints, or NULL */
+	size_t      n_remote;
+	const char *workers_conf; /* a file of more workers settings */
+	const char *config_only;  /* write the configuration here, exit */
 	size_t      terms;
 	unsigned    lists;
 	unsigned    match_pct;
@@ -1009,7 +1013,25 @@ write_config(
 	    o->dir, o->dir, o->builddir);
 	if (o->backlog > 0)
 		fprintf(f, "  backlog = %ld;\n", o->backlog);
-	fprintf(f, "};\nworkers = {\n  count = %d;\n", o->workers);
+	/* Remote workers alone: no local ones (count -1). */
+	fprintf(f, "};\nworkers = {\n  count = %d;\n",
+	    o->workers == 0 ? -1 : o->workers);
+	if (o->remote) {
+		char       *list = xstrdup(o->remote), *save = NULL;
+		const char *sep = " ";
+		char       *u   = strtok_r(list, ",", &save);
+
+		fprintf(f, "  remote = [");
+		while (u != NULL) {
+			fprintf(f, "%s\"%s\"", sep, u);
+			sep = ", ";
+			u   = strtok_r(NULL, ",", &save);
+		}
+		fprintf(f, " ];\n");
+		free(list);
+	}
+	if (o->workers_conf)
+		copy_file(f, o->workers_conf);
 	if (o->batch > 0)
 		fprintf(f, "  batch = %ld;\n", o->batch);
 	if (o->inflight > 0)
@@ -1877,7 +1899,7 @@ run_phases(daemon_run *d, collector *c, const opts *o, const pool *pl, feed *fd,
 	int64_t last;
 	double  cpu0;
 
-	if (wait_ready(d, o->workers) != 0 ||
+	if (wait_ready(d, o->workers + (int)o->n_remote) != 0 ||
 	    send_burst(d, pl, fd, fd->bound[PH_WARM], fd->bound[PH_WARM + 1]) ||
 	    wait_phase(d, c, fd, PH_WARM) != 0)
 		return -1;
@@ -2057,9 +2079,9 @@ report_header(const opts *o, const pool *pl, const termset *ts,
 	    conf);
 	if (o->mode != MODE_WORKER)
 		printf(
-		    "daemon:   %d workers, %zu posts as fast as vigild takes "
-		    "them, then %u posts/s for %u s\n",
-		    o->workers, o->n_posts, o->rate, o->duration);
+		    "daemon:   %d local and %zu remote workers, %zu posts as "
+		    "fast as vigild takes them, then %u posts/s for %u s\n",
+		    o->workers, o->n_remote, o->n_posts, o->rate, o->duration);
 	printf("\n");
 	fflush(stdout);
 }
@@ -2211,7 +2233,15 @@ usage(FILE *f)
 	    "(1000000)\n"
 	    "  -r, --rate R        posts/s of the latency run (10000)\n"
 	    "  -d, --duration S    seconds of the latency run (10)\n"
-	    "  -w, --workers W     vigil-worker processes (online CPUs)\n"
+	    "  -w, --workers W     local vigil-worker processes (online "
+	    "CPUs; 0 with --remote: none)\n"
+	    "      --remote URLS   also dial these remote workers (comma-"
+	    "separated\n"
+	    "                      endpoints; start them on bench.conf, see "
+	    "--config-only)\n"
+	    "      --workers-conf F  more workers settings (e.g. tls = {...};)"
+	    " from file F\n"
+	    "      --config-only F write the configuration to F and exit\n"
 	    "  -m, --mode MODE     all (default), worker (worker alone only) "
 	    "or e2e\n"
 	    "      --terms T       watchlist terms (500)\n"
@@ -2292,7 +2322,10 @@ parse_args(int argc, char **argv, opts *o)
 		O_DIR,
 		O_KEEP,
 		O_KZ,
-		O_SRCDIR
+		O_SRCDIR,
+		O_REMOTE,
+		O_WORKERS_CONF,
+		O_CONFIG_ONLY
 	};
 	static const struct option lo[] = {
 	    {"posts", required_argument, NULL, 'n'},
@@ -2314,6 +2347,9 @@ parse_args(int argc, char **argv, opts *o)
 	    {"keep", no_argument, NULL, O_KEEP},
 	    {"kz", no_argument, NULL, O_KZ},
 	    {"srcdir", required_argument, NULL, O_SRCDIR},
+	    {"remote", required_argument, NULL, O_REMOTE},
+	    {"workers-conf", required_argument, NULL, O_WORKERS_CONF},
+	    {"config-only", required_argument, NULL, O_CONFIG_ONLY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -2333,7 +2369,7 @@ parse_args(int argc, char **argv, opts *o)
 			    (unsigned)num_arg("--duration", optarg, 1, 3600);
 			break;
 		case 'w':
-			o->workers = (int)num_arg("--workers", optarg, 1, 128);
+			o->workers = (int)num_arg("--workers", optarg, 0, 128);
 			break;
 		case 'm':
 			if (strcmp(optarg, "all") == 0)
@@ -2383,6 +2419,15 @@ parse_args(int argc, char **argv, opts *o)
 		case O_KEEP: o->keep = true; break;
 		case O_KZ: o->kz = true; break;
 		case O_SRCDIR: o->srcdir = optarg; break;
+		case O_REMOTE:
+			o->remote   = optarg;
+			o->n_remote = 1;
+			for (const char *p = optarg; *p; p++)
+				o->n_remote += *p == ',';
+			check_quotable("--remote", optarg);
+			break;
+		case O_WORKERS_CONF: o->workers_conf = optarg; break;
+		case O_CONFIG_ONLY: o->config_only = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -2391,6 +2436,10 @@ parse_args(int argc, char **argv, opts *o)
 		usage(stderr);
 		exit(2);
 	}
+	if (o->workers == 0 && o->remote == NULL)
+		die("--workers 0 needs --remote");
+	if (o->workers_conf && access(o->workers_conf, R_OK) != 0)
+		die("--workers-conf %s: %s", o->workers_conf, strerror(errno));
 }
 
 static int
@@ -2439,7 +2488,8 @@ main(int argc, char **argv)
 	          .terms         = 500,
 	          .lists         = 5,
 	          .match_pct     = 7,
-	          .seed          = 1};
+	          .seed          = 1,
+	          .workers       = -1};
 	char       conf[PATH_MAX], fifo[PATH_MAX], tmpl[] = "/tmp/vb.XXXXXX";
 	char      *builddir, *dir;
 	bool       made_dir = false;
@@ -2453,7 +2503,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_set_ident("vigil-bench");
 	log_set_level(VIGIL_LOG_WARNING);
-	if (o.workers == 0) {
+	if (o.workers < 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		o.workers = n > 0 ? (int)n : 1;
@@ -2469,6 +2519,12 @@ main(int argc, char **argv)
 	snprintf(fifo, sizeof(fifo), "%s/alerts.fifo", dir);
 	unlink(fifo);
 
+	/* For remote workers: the same rules, from the same options. */
+	if (o.config_only) {
+		write_config(o.config_only, &o, &ts, fifo);
+		printf("wrote %s\n", o.config_only);
+		goto out;
+	}
 	write_config(conf, &o, &ts, fifo);
 	report_header(&o, &pl, &ts, conf, argc, argv);
 
@@ -2485,6 +2541,7 @@ main(int argc, char **argv)
 		report_e2e(&o, ef);
 	report_details(&o, &wf, ef);
 
+out:
 	pool_free(&pl);
 	terms_free(&ts);
 	free(ef);
