@@ -40,15 +40,41 @@ on_entry(void *arg, const rs_item *it)
 	return 0;
 }
 
+/* hiredis 0.14 (Debian 12) allocates an array of the count a multi-bulk
+ * header declares before any element arrives, and has no limit on it
+ * (1.0 added maxelements): "*300000000" asks for gigabytes. That is the
+ * library's reading of a trusted server, documented in
+ * doc/inputs/redis-streams.md; the harness skips such inputs to test
+ * what vigil adds. */
+#define MAX_DECLARED 65536
+
+static int
+declares_too_many(const uint8_t *data, size_t size)
+{
+	for (size_t i = 0; i < size; i++) {
+		unsigned long n = 0;
+		size_t        k = i + 1;
+
+		if (data[i] != '*')
+			continue;
+		while (k < size && data[k] >= '0' && data[k] <= '9' &&
+		    n <= MAX_DECLARED)
+			n = n * 10 + (unsigned long)(data[k++] - '0');
+		if (n > MAX_DECLARED)
+			return 1;
+	}
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const rs_visitor v  = {NULL, on_stream, on_entry};
-	redisReader     *rd = redisReaderCreate();
+	const rs_visitor v = {NULL, on_stream, on_entry};
+	redisReader     *rd;
 	void            *reply;
 	char             err[256], next[RS_ID_MAX];
 
-	if (rd == NULL)
+	if (declares_too_many(data, size) || (rd = redisReaderCreate()) == NULL)
 		return 0;
 	if (redisReaderFeed(rd, (const char *)data, size) != REDIS_OK)
 		goto out;
