@@ -614,11 +614,11 @@ decode_workers(load_ctx *lc)
 	vigil_config    *c = lc->c;
 	const vigil_cfg *w = c->workers;
 
-	c->n_workers   = (int)cfg_int(w, "count");
-	c->inflight    = (int)cfg_int(w, "inflight");
-	c->batch       = (int)cfg_int(w, "batch");
-	c->max_crashes = (int)cfg_int(w, "max_crashes");
-	c->max_message = (size_t)cfg_int(w, "max_message");
+	c->n_workers        = (int)cfg_int(w, "count");
+	c->inflight         = (int)cfg_int(w, "inflight");
+	c->batch            = (int)cfg_int(w, "batch");
+	c->max_crashes      = (int)cfg_int(w, "max_crashes");
+	c->max_message      = (size_t)cfg_int(w, "max_message");
 	c->reply_timeout_ms = (int)cfg_int(w, "reply_timeout_ms");
 	check_endpoints(lc, "remote");
 	check_endpoints(lc, "listen");

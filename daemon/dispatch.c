@@ -55,20 +55,20 @@ typedef struct pipe_rec {
 } pipe_rec;
 
 struct link {
-	dispatch   *d;
-	char       *url;
-	unsigned    flags;
+	dispatch    *d;
+	char        *url;
+	unsigned     flags;
 	nng_socket   sock;
 	nng_dialer   dialer;
 	nng_listener listener;
 	slot        *slots;
-	int         n_slots;
-	int         active;    /* slots not idle */
-	bool        exclusive; /* a suspect is in flight: send no more */
-	atomic_int  pipes;     /* written on nng threads */
-	atomic_uint removals;  /* pipes lost so far, ditto */
-	unsigned    seen_removals;
-	bridge_item pipe_item;
+	int          n_slots;
+	int          active;    /* slots not idle */
+	bool         exclusive; /* a suspect is in flight: send no more */
+	atomic_int   pipes;     /* written on nng threads */
+	atomic_uint  removals;  /* pipes lost so far, ditto */
+	unsigned     seen_removals;
+	bridge_item  pipe_item;
 	/* The connections, for dropping silent ones; see the top. */
 	pthread_mutex_t mu;
 	pipe_rec       *conns;

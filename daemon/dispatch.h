@@ -82,10 +82,10 @@ void job_free(job *j);
 
 typedef struct dispatch_opts {
 	uint32_t generation;
-	int      batch;       /* posts per request */
-	int      inflight;    /* requests in flight per link */
-	int      max_crashes; /* quarantine after this many */
-	size_t   max_message; /* bytes, both ways */
+	int      batch;            /* posts per request */
+	int      inflight;         /* requests in flight per link */
+	int      max_crashes;      /* quarantine after this many */
+	size_t   max_message;      /* bytes, both ways */
 	int      reply_timeout_ms; /* remote links; 0: wait for ever */
 } dispatch_opts;
 

@@ -238,9 +238,9 @@ test_schema_version(void **state)
 	assert_non_null(strstr(err, f->path));
 	/* A version 1 database (before positions) is migrated forward. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                     "DROP TABLE positions; PRAGMA user_version=1",
-	                     NULL, NULL, NULL),
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TABLE positions; PRAGMA user_version=1",
+	        NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	f->ob = open_box(f, 0);

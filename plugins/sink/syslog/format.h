@@ -90,5 +90,4 @@ int sl_sd_param(sl_msg *m, const char *name, const char *value, size_t keep);
 /* The RFC 6587 octet-counting prefix "LEN " into out; returns its length. */
 size_t sl_frame_prefix(size_t msg_len, char *out, size_t outlen);
 
-
 #endif
