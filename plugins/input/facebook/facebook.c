@@ -72,14 +72,6 @@ static const vigil_setting fbin_settings[] = {
 /* ------------------------------------------------------------ replies */
 
 static void
-reply_busy(struct fbin *f, vigil_http_req *req, json_t *body)
-{
-	f->host->counter_add(f->c_busy, 1);
-	f->host->http_reply_header(req, "Retry-After", f->retry_after);
-	reply_json(f->host, req, 503, body);
-}
-
-static void
 finish(batch *b)
 {
 	struct fbin    *f      = b->owner;
@@ -91,7 +83,7 @@ finish(batch *b)
 		json_object_set_new(result, "error",
 		    json_string("the backlog is full: deliver again later"));
 		batch_free(b);
-		reply_busy(f, req, result);
+		reply_busy(f->host, req, f->c_busy, f->retry_after, result);
 		return;
 	}
 	batch_free(b);
@@ -227,7 +219,7 @@ delivery(struct fbin *f, vigil_http_req *req)
 	}
 	f->host->counter_add(f->c_deliveries, 1);
 	if (f->paused || f->stopping) {
-		reply_busy(f, req,
+		reply_busy(f->host, req, f->c_busy, f->retry_after,
 		    json_pack("{s:s}", "error",
 		        f->stopping ? "shutting down" : "the backlog is full"));
 		return;
@@ -311,7 +303,7 @@ fbin_destroy(void *instance)
 		vigil_http_req *req = b->req;
 
 		batch_free(b);
-		reply_busy(f, req,
+		reply_busy(f->host, req, f->c_busy, f->retry_after,
 		    json_pack("{s:s}", "error",
 		        "shutting down before every post was recorded"));
 	}

@@ -186,6 +186,15 @@ listen_is_loopback(const char *l)
 }
 
 void
+reply_busy(const vigil_host *host, vigil_http_req *req, vigil_counter *busy,
+    const char *retry_after, json_t *body)
+{
+	host->counter_add(busy, 1);
+	host->http_reply_header(req, "Retry-After", retry_after);
+	reply_json(host, req, 503, body);
+}
+
+void
 reply_json(
     const vigil_host *host, vigil_http_req *req, int status, json_t *body)
 {

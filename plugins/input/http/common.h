@@ -40,6 +40,10 @@ void secret_clear(struct secret *s);
 bool secret_equal(const struct secret *s, const char *given, size_t len);
 /* Whether listen ("HOST:PORT", "[V6]:PORT") is on a loopback address. */
 bool listen_is_loopback(const char *listen);
+/* 503 with Retry-After: retry_after (seconds, as text), counted in busy;
+ * body is freed here. */
+void reply_busy(const vigil_host *host, vigil_http_req *req,
+    vigil_counter *busy, const char *retry_after, json_t *body);
 /* Answers with a JSON body (freed here) and the given status. */
 void reply_json(
     const vigil_host *host, vigil_http_req *req, int status, json_t *body);

@@ -62,14 +62,6 @@ static const vigil_setting httpin_settings[] = {
 
 /* ------------------------------------------------------------ replies */
 
-static void
-reply_busy(struct httpin *h, vigil_http_req *req, json_t *body)
-{
-	h->host->counter_add(h->c_busy, 1);
-	h->host->http_reply_header(req, "Retry-After", h->retry_after);
-	reply_json(h->host, req, 503, body);
-}
-
 /* Every submitted post has its ack: 202, 400 or 503 as the items went. */
 static void
 finish(batch *b)
@@ -84,7 +76,7 @@ finish(batch *b)
 		    json_string("the backlog is full: send the items from "
 		                "retry_from on again later"));
 		batch_free(b);
-		reply_busy(h, req, result);
+		reply_busy(h->host, req, h->c_busy, h->retry_after, result);
 		return;
 	}
 	batch_free(b);
@@ -208,7 +200,7 @@ on_request(vigil_http_req *req, void *arg)
 		return;
 	}
 	if (h->paused || h->stopping) {
-		reply_busy(h, req,
+		reply_busy(h->host, req, h->c_busy, h->retry_after,
 		    json_pack("{s:i,s:i,s:s}", "accepted", 0, "retry_from", 0,
 		        "error",
 		        h->stopping ? "shutting down" : "the backlog is full"));
@@ -252,7 +244,7 @@ httpin_destroy(void *instance)
 		    json_string("shutting down before every post was "
 		                "recorded: send the request again"));
 		batch_free(b);
-		reply_busy(h, req, result);
+		reply_busy(h->host, req, h->c_busy, h->retry_after, result);
 	}
 	secret_clear(&h->token);
 	free(h->path);
