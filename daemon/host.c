@@ -373,6 +373,7 @@ static const vigil_host the_host = {
     .http_reply_header = h_http_reply_header,
     .http_hold         = h_http_hold,
     .http_listen       = h_http_listen,
+    .norm_scan         = text_matcher_scan_norm,
 };
 
 const vigil_host *

@@ -287,16 +287,15 @@ lexicon_scan(const vigil_lexicon *lx, const vigil_post *vp, vigil_hit *hits)
 	sc.hits = hits;
 	sc.seen = seen;
 	for (unsigned f = 0; f < vp->n_fields; f++) {
-		const char *text;
-		size_t      len;
+		size_t len;
 
 		if ((sc.norm = post_norm(vp, f)) == NULL)
 			continue;
 		sc.field = f;
-		text     = text_norm_text(sc.norm, &len);
+		text_norm_text(sc.norm, &len);
 		if (len > 0 &&
-		    text_matcher_scan(lx->matcher, text, len, on_match, &sc) !=
-		        0)
+		    text_matcher_scan_norm(
+		        lx->matcher, sc.norm, on_match, &sc) != 0)
 			rc = VIGIL_ERR;
 	}
 	if (seen != stack_seen)

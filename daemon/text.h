@@ -22,7 +22,8 @@
  *    is х, H is н): to the script into which every letter of the other
  *    can be mapped; to the one with more letters when both can, Cyrillic
  *    on a tie; a word where neither can is left alone;
- *  - a run of one letter is squeezed to one ("голлосууй" is "голосуй");
+ *  - a run of one letter is squeezed to one ("голлосууй" is "голосуй"),
+ *    and the length of the run is kept beside the text (text_norm_runs);
  *    digits and punctuation are kept as they are.
  * Every byte of the normalized text maps back to the original [start,end)
  * byte range it came from; a squeezed letter to the range of its whole
@@ -33,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <vigil/plugin.h>
 
@@ -53,8 +55,11 @@ bool text_utf8_valid(const char *s, size_t len);
 vigil_norm *text_normalize(const char *s, size_t len);
 void        text_norm_free(vigil_norm *n);
 const char *text_norm_text(const vigil_norm *n, size_t *len);
-void        text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
-           size_t *orig_start, size_t *orig_end);
+/* Per byte of the text: how many letters of the folded text were
+ * squeezed into the letter it belongs to (1 for one, at most 255). */
+const uint8_t *text_norm_runs(const vigil_norm *n);
+void           text_norm_to_orig(const vigil_norm *n, size_t start, size_t end,
+              size_t *orig_start, size_t *orig_end);
 
 /* Folds a regex source for matching normalized text: each character
  * that is not ASCII is replaced by its folding (case, compatibility and
@@ -83,8 +88,15 @@ vigil_matcher *text_matcher_new(
  * text) for malformed UTF-8, text over 2 GiB, out of memory, a Hyperscan
  * error or PCRE2's match limit. A matcher must not be freed while it is
  * being scanned. [any thread] */
-int  text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
-     vigil_match_fn fn, void *arg);
+int text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
+    vigil_match_fn fn, void *arg);
+/* Scans a normalized text like text_matcher_scan, and also holds each
+ * literal to the runs of letters it was written with: "poll" needs two
+ * or more l (it finds "poll" and "pooolll", not "pool"), where the
+ * squeezed text alone cannot tell them apart. Regexes see the squeezed
+ * text either way. [any thread] */
+int text_matcher_scan_norm(
+    const vigil_matcher *m, const vigil_norm *n, vigil_match_fn fn, void *arg);
 void text_matcher_free(vigil_matcher *m);
 
 #endif

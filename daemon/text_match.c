@@ -8,7 +8,10 @@
  * PCRE2 over the text, so that what is reported is exact. Regex sources
  * are folded like the text first (text_fold_regex). Word edges are
  * checked here, with ICU properties, because Hyperscan's \b knows only
- * ASCII words.
+ * ASCII words. So are the doubled letters of a literal: the text has
+ * them squeezed ("pool" and "poll" are both "pol"), so each literal keeps
+ * the runs it was written with, and a match counts only where the text's
+ * runs are at least as long (text_norm_runs).
  *
  * Hyperscan reports every end of a match (for "а+" over "ааа": three),
  * in no guaranteed order, and may repeat one; a scan collects them, sorts
@@ -50,12 +53,21 @@
 /* Matchers a thread remembers its slot for. */
 #define HINTS 4u
 
+/* A letter of a literal that was written more than once ("ll" in
+ * "poll"): its offset in the normalized literal and its run. */
+struct run_need {
+	uint32_t off;
+	uint32_t run;
+};
+
 struct pattern {
-	unsigned    id;
-	unsigned    flags;    /* VIGIL_PAT_* */
-	pcre2_code *confirm;  /* set when prefiltered */
-	unsigned    pf_index; /* its place among the prefiltered ones */
-	char       *label;    /* where, or "pattern N", for log lines */
+	unsigned         id;
+	unsigned         flags; /* VIGIL_PAT_* */
+	struct run_need *need;  /* literals: their doubled letters */
+	size_t           n_need;
+	pcre2_code      *confirm;  /* set when prefiltered */
+	unsigned         pf_index; /* its place among the prefiltered ones */
+	char            *label;    /* where, or "pattern N", for log lines */
 };
 
 struct hit {
@@ -142,9 +154,34 @@ pattern_error(char *err, size_t errlen, const vigil_pattern *p, size_t i,
 		snprintf(err, errlen, "pattern %zu '%s': %s", i, shown, reason);
 }
 
+/* Records the letters of a normalized literal that stand for a run of
+ * two or more. */
+static int
+literal_runs(struct pattern *pat, const vigil_norm *n)
+{
+	const uint8_t *runs = text_norm_runs(n);
+	size_t         len, k, count = 0;
+	const char    *t = text_norm_text(n, &len);
+
+	for (k = 0; k < len; k++)
+		if (runs[k] > 1 && ((unsigned char)t[k] & 0xc0) != 0x80)
+			count++;
+	if (count == 0)
+		return 0;
+	if ((pat->need = calloc(count, sizeof(*pat->need))) == NULL)
+		return -1;
+	for (k = 0; k < len; k++)
+		if (runs[k] > 1 && ((unsigned char)t[k] & 0xc0) != 0x80) {
+			pat->need[pat->n_need].off   = (uint32_t)k;
+			pat->need[pat->n_need++].run = runs[k];
+		}
+	return 0;
+}
+
 /* A literal as Hyperscan source: its normalized bytes, each escaped. */
 static char *
-literal_source(const vigil_pattern *p, size_t i, char *err, size_t errlen)
+literal_source(struct pattern *pat, const vigil_pattern *p, size_t i, char *err,
+    size_t errlen)
 {
 	static const char    hex[] = "0123456789abcdef";
 	vigil_norm          *n;
@@ -164,7 +201,8 @@ literal_source(const vigil_pattern *p, size_t i, char *err, size_t errlen)
 	t = (const unsigned char *)text_norm_text(n, &len);
 	if (len == 0)
 		pattern_error(err, errlen, p, i, "empty after normalization");
-	else if ((src = malloc(len * 4 + 1)) == NULL)
+	else if (literal_runs(pat, n) != 0 ||
+	    (src = malloc(len * 4 + 1)) == NULL)
 		pattern_error(err, errlen, p, i, "out of memory");
 	else {
 		for (k = 0; k < len; k++) {
@@ -308,8 +346,8 @@ prepare_patterns(vigil_matcher *m, const vigil_pattern *pats, char **srcs,
 				    "text_init not called");
 				return -1;
 			}
-		} else if ((srcs[i] = literal_source(p, i, err, errlen)) ==
-		    NULL)
+		} else if ((srcs[i] = literal_source(
+		                &m->pats[i], p, i, err, errlen)) == NULL)
 			return -1;
 	}
 	return 0;
@@ -433,6 +471,7 @@ text_matcher_free(vigil_matcher *m)
 	for (i = 0; m->pats != NULL && i < m->n; i++) {
 		pcre2_code_free(m->pats[i].confirm);
 		free(m->pats[i].label);
+		free(m->pats[i].need);
 	}
 	free(m->pats);
 	pcre2_match_context_free(m->mctx);
@@ -533,6 +572,7 @@ struct scan {
 	struct scan_slot    *slot;
 	const char          *text;
 	size_t               len;
+	const uint8_t       *runs; /* of a normalized text, or NULL */
 	bool                 oom;
 };
 
@@ -582,12 +622,29 @@ edges_ok(unsigned flags, const char *text, size_t len, size_t start, size_t end)
 	return !(flags & VIGIL_PAT_WORD) || at_word_end(text, len, end);
 }
 
+/* True when the text at start has each doubled letter of the literal at
+ * least as many times as the literal has it. */
+static bool
+runs_ok(const struct scan *sc, const struct pattern *pat, size_t start)
+{
+	for (size_t k = 0; k < pat->n_need; k++) {
+		size_t at = start + pat->need[k].off;
+
+		if (at >= sc->len || sc->runs[at] < pat->need[k].run)
+			return false;
+	}
+	return true;
+}
+
 static int
 hit_add(struct scan *sc, unsigned idx, size_t start, size_t end)
 {
-	struct scan_slot *s = sc->slot;
+	const struct pattern *pat = &sc->m->pats[idx];
+	struct scan_slot     *s   = sc->slot;
 
-	if (!edges_ok(sc->m->pats[idx].flags, sc->text, sc->len, start, end))
+	if (!edges_ok(pat->flags, sc->text, sc->len, start, end))
+		return 0;
+	if (sc->runs != NULL && pat->n_need > 0 && !runs_ok(sc, pat, start))
 		return 0;
 	if (s->n_hits == s->cap_hits) {
 		size_t      ncap = s->cap_hits ? s->cap_hits * 2 : 32;
@@ -743,12 +800,28 @@ scan_slot_run(struct scan *sc, vigil_match_fn fn, void *arg)
 	return 0;
 }
 
+static int
+scan_run(struct scan *sc, vigil_match_fn fn, void *arg)
+{
+	int rc;
+
+	if ((sc->slot = slot_take(sc->m)) == NULL)
+		return -1;
+	rc = scan_slot_run(sc, fn, arg);
+	if (sc->slot->cap_hits > HITS_KEEP) {
+		free(sc->slot->hits);
+		sc->slot->hits     = NULL;
+		sc->slot->cap_hits = 0;
+	}
+	slot_give_back(sc->slot);
+	return rc;
+}
+
 int
 text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
     vigil_match_fn fn, void *arg)
 {
 	struct scan sc = {.m = m, .text = text, .len = len};
-	int         rc;
 
 	if (m == NULL || fn == NULL || (text == NULL && len > 0))
 		return -1;
@@ -760,14 +833,25 @@ text_matcher_scan(const vigil_matcher *m, const char *text, size_t len,
 		    len > INT32_MAX ? "oversized" : "malformed UTF-8");
 		return -1;
 	}
-	if ((sc.slot = slot_take(m)) == NULL)
+	return scan_run(&sc, fn, arg);
+}
+
+/* A normalized text is valid UTF-8 by construction: no check. */
+int
+text_matcher_scan_norm(
+    const vigil_matcher *m, const vigil_norm *n, vigil_match_fn fn, void *arg)
+{
+	struct scan sc = {.m = m};
+
+	if (m == NULL || n == NULL || fn == NULL)
 		return -1;
-	rc = scan_slot_run(&sc, fn, arg);
-	if (sc.slot->cap_hits > HITS_KEEP) {
-		free(sc.slot->hits);
-		sc.slot->hits     = NULL;
-		sc.slot->cap_hits = 0;
+	if (m->db == NULL)
+		return 0;
+	sc.text = text_norm_text(n, &sc.len);
+	sc.runs = text_norm_runs(n);
+	if (sc.len > INT32_MAX) {
+		log_warn("text: refusing to scan oversized text");
+		return -1;
 	}
-	slot_give_back(sc.slot);
-	return rc;
+	return scan_run(&sc, fn, arg);
 }

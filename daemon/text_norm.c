@@ -19,7 +19,9 @@
  * The second pass works on words (runs of letters) of the folded text:
  * three or more one-letter words spaced out by one separator are joined,
  * a word that mixes Latin and Cyrillic letters is brought to one script
- * through look-alike pairs, and runs of one letter are squeezed to one.
+ * through look-alike pairs, and runs of one letter are squeezed to one,
+ * remembering how long each run was: the matcher holds a term with a
+ * doubled letter to it, so that squeezing "pool" does not make it "poll".
  * The look-alike pairs come from ICU's confusable skeletons, computed
  * once at text_init: a skeleton costs microseconds per word, far too much
  * for every post.
@@ -107,12 +109,13 @@ struct span {
 	uint32_t end;
 };
 
-/* One allocation: the struct, then room for cap spans, then for cap
- * bytes of text and a NUL. */
+/* One allocation: the struct, then room for cap spans, cap run lengths,
+ * and cap bytes of text and a NUL. */
 struct vigil_norm {
 	char        *text; /* NUL-terminated */
 	size_t       len;
-	struct span *map; /* one per byte of text */
+	struct span *map;  /* one per byte of text */
+	uint8_t     *runs; /* per byte: letters squeezed into it, at most 255 */
 	size_t       cap;
 };
 
@@ -158,6 +161,7 @@ struct words {
 	vigil_norm          *res;
 	char                *out; /* res's */
 	struct span         *omap;
+	uint8_t             *oruns;
 	size_t               len;
 };
 
@@ -1310,12 +1314,13 @@ norm_new(size_t cap)
 	vigil_norm *n;
 
 	if (cap == 0 ||
-	    cap > (SIZE_MAX - sizeof(*n) - 1) / (sizeof(*n->map) + 1))
+	    cap > (SIZE_MAX - sizeof(*n) - 1) / (sizeof(*n->map) + 2))
 		return NULL;
-	if ((n = malloc(sizeof(*n) + cap * sizeof(*n->map) + cap + 1)) == NULL)
+	if ((n = malloc(sizeof(*n) + cap * (sizeof(*n->map) + 2) + 1)) == NULL)
 		return NULL;
 	n->map  = (struct span *)(void *)(n + 1);
-	n->text = (char *)(n->map + cap);
+	n->runs = (uint8_t *)(n->map + cap);
+	n->text = (char *)(n->runs + cap);
 	n->len  = 0;
 	n->cap  = cap;
 	return n;
@@ -1334,11 +1339,13 @@ words_reserve(struct words *w, size_t need)
 	    NULL)
 		return -1;
 	memcpy(n->map, w->omap, w->len * sizeof(*w->omap));
+	memcpy(n->runs, w->oruns, w->len);
 	memcpy(n->text, w->out, w->len);
 	free(w->res);
-	w->res  = n;
-	w->out  = n->text;
-	w->omap = n->map;
+	w->res   = n;
+	w->out   = n->text;
+	w->omap  = n->map;
+	w->oruns = n->runs;
 	return 0;
 }
 
@@ -1351,18 +1358,22 @@ out_bulk(struct words *w, size_t from, size_t to)
 	memcpy(w->out + w->len, w->in + from, to - from);
 	memcpy(
 	    w->omap + w->len, w->imap + from, (to - from) * sizeof(*w->omap));
+	memset(w->oruns + w->len, 1, to - from);
 	w->len += to - from;
 }
 
 /* Widens the n output bytes at o to where a letter squeezed into them
- * ended. */
+ * ended, and counts it in their run. */
 static inline void
 out_widen(struct words *w, size_t o, size_t n, uint32_t end)
 {
 	size_t k;
 
-	for (k = o; k < o + n; k++)
+	for (k = o; k < o + n; k++) {
 		w->omap[k].end = end;
+		if (w->oruns[k] < UINT8_MAX)
+			w->oruns[k]++;
+	}
 }
 
 /* True when the space at i stands for two or more white-space characters
@@ -1539,6 +1550,7 @@ unit_emit(struct words *w, size_t start, size_t end, uint8_t target)
 			for (k = 0; k < (size_t)n; k++) {
 				w->omap[w->len + k].start = w->imap[i].start;
 				w->omap[w->len + k].end   = span_end;
+				w->oruns[w->len + k]      = 1;
 			}
 			prev   = c;
 			prev_o = w->len;
@@ -1692,8 +1704,9 @@ words_pass(const struct builder *b, const char *str, size_t len)
 
 	if ((w.res = norm_new(b->len + 1)) == NULL)
 		return NULL;
-	w.out  = w.res->text;
-	w.omap = w.res->map;
+	w.out   = w.res->text;
+	w.omap  = w.res->map;
+	w.oruns = w.res->runs;
 	if (words_run(&w) != 0) {
 		free(w.res);
 		return NULL;
@@ -1732,6 +1745,12 @@ text_norm_text(const vigil_norm *n, size_t *len)
 	if (len != NULL)
 		*len = n->len;
 	return n->text;
+}
+
+const uint8_t *
+text_norm_runs(const vigil_norm *n)
+{
+	return n->runs;
 }
 
 void

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define VIGIL_ABI_MAJOR 1
-#define VIGIL_ABI_MINOR 3
+#define VIGIL_ABI_MINOR 4
 
 /* The name of the one symbol a plugin exports. */
 #define VIGIL_PLUGIN_ENTRY "vigil_plugin_entry"
@@ -609,6 +609,14 @@ typedef struct vigil_host {
 	 * ("127.0.0.1:8470", "[::]:8470"), or NULL when this mode has none;
 	 * an input that takes posts checks it for loopback. */
 	const char *(*http_listen)(vigil_ctx *ctx);
+
+	/* 1.4 Text [any]: scans a normalized text like matcher_scan over
+	 * norm_text, and also holds each literal to the repeated letters it
+	 * was written with. The text has runs of a letter squeezed, so
+	 * matcher_scan finds "poll" in "pool"; norm_scan finds it in "poll"
+	 * and "pooolll" only. Prefer it whenever the text is a vigil_norm. */
+	int (*norm_scan)(const vigil_matcher *m, const vigil_norm *n,
+	    vigil_match_fn fn, void *arg);
 } vigil_host;
 
 /* ------------------------------------------------------------------------

@@ -564,6 +564,44 @@ test_repeated_letters(void **state)
 	norm_is("ВЫБОРЫЫ ёе", "выборы е");
 }
 
+/* The runs of the letters at each offset of in's normalized text. */
+static void
+runs_are(const char *in, const char *want_text, const uint8_t *want)
+{
+	vigil_norm *n = text_normalize(in, strlen(in));
+	size_t      len;
+
+	assert_non_null(n);
+	assert_string_equal(text_norm_text(n, &len), want_text);
+	assert_memory_equal(text_norm_runs(n), want, len);
+	text_norm_free(n);
+}
+
+static void
+test_letter_runs(void **state)
+{
+	char    many[400];
+	uint8_t r;
+
+	(void)state;
+	runs_are("pooll", "pol", (const uint8_t[]){1, 2, 2});
+	runs_are("Poll, pool", "pol, pol",
+	    (const uint8_t[]){1, 1, 2, 1, 1, 1, 2, 1});
+	/* Each byte of a Cyrillic letter carries its run. */
+	runs_are(
+	    "Голлос", "голос", (const uint8_t[]){1, 1, 1, 1, 2, 2, 1, 1, 1, 1});
+	/* A folding that writes two letters: "ß" is "ss". */
+	runs_are("Straße", "strase", (const uint8_t[]){1, 1, 1, 1, 2, 1});
+	/* Spaced-out and mixed-script units count their runs too. */
+	runs_are("п о о л", "пол", (const uint8_t[]){1, 1, 2, 2, 1, 1});
+	runs_are("мoол", "мол", (const uint8_t[]){1, 1, 2, 2, 1, 1});
+	/* A run longer than 255 stays at 255. */
+	memset(many, 'a', sizeof(many) - 1);
+	many[sizeof(many) - 1] = '\0';
+	r                      = 255;
+	runs_are(many, "a", &r);
+}
+
 static void
 test_invisible_in_words(void **state)
 {
@@ -654,7 +692,15 @@ scan_text(const vigil_matcher *m, const char *in, struct hits *hs)
 	assert_non_null(n);
 	t = text_norm_text(n, &len);
 	memset(hs, 0, sizeof(*hs));
-	assert_int_equal(text_matcher_scan(m, t, len, collect, hs), 0);
+	assert_int_equal(text_matcher_scan_norm(m, n, collect, hs), 0);
+	/* Plain text scans at least as much: no runs to hold literals to. */
+	{
+		struct hits plain = {.stop_after = hs->stop_after};
+
+		assert_int_equal(
+		    text_matcher_scan(m, t, len, collect, &plain), 0);
+		assert_true(plain.n >= hs->n);
+	}
 	return n;
 }
 
@@ -696,6 +742,48 @@ test_match_literal(void **state)
 	assert_int_equal(hs.h[2].id, 9);
 	assert_orig(n, in, &hs.h[2], "final");
 	text_norm_free(n);
+	text_matcher_free(m);
+}
+
+/* A literal with a doubled letter needs at least as long a run in the
+ * text; one without takes any run ("голлосууй" is still "голосуй"). */
+static void
+test_match_runs(void **state)
+{
+	const vigil_pattern pats[] = {
+	    {.expr = "poll", .id = 1, .flags = VIGIL_PAT_WORD},
+	    {.expr = "pool", .id = 2, .flags = VIGIL_PAT_WORD},
+	    {.expr = "голосуй", .id = 3},
+	    {.expr = "Ассамбле", .id = 4, .flags = VIGIL_PAT_PREFIX},
+	};
+	const struct {
+		const char *in;
+		unsigned    ids[4];
+		size_t      n;
+	} cases[] = {
+	    {"exit poll", {1}, 1},
+	    {"swimming pool", {2}, 1},
+	    {"POOOLLL", {1, 2}, 2},
+	    {"pol", {0}, 0},
+	    {"Голлосууй!", {3}, 1},
+	    {"асамблеи", {0}, 0},
+	    {"Ассамблеи", {4}, 1},
+	    {"а с с а м б л е и", {4}, 1},
+	};
+	vigil_matcher *m = matcher_ok(pats, 4);
+	struct hits    hs;
+	vigil_norm    *n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = scan_text(m, cases[i].in, &hs);
+		if (hs.n != cases[i].n)
+			fail_msg("'%s': %zu hits, want %zu", cases[i].in, hs.n,
+			    cases[i].n);
+		for (size_t k = 0; k < hs.n; k++)
+			assert_int_equal(hs.h[k].id, cases[i].ids[k]);
+		text_norm_free(n);
+	}
 	text_matcher_free(m);
 }
 
@@ -1370,6 +1458,8 @@ main(void)
 	    cmocka_unit_test(test_match_errors),
 	    cmocka_unit_test(test_match_empty_and_stop),
 	    cmocka_unit_test(test_match_nested),
+	    cmocka_unit_test(test_match_runs),
+	    cmocka_unit_test(test_letter_runs),
 	    cmocka_unit_test(test_match_threads),
 	    cmocka_unit_test(test_norm_threads),
 	    cmocka_unit_test(test_match_reload),

@@ -869,18 +869,15 @@ scan_fields(wl_scan *s, const vigil_post *post)
 	const vigil_host *host = s->wl->host;
 
 	for (size_t field = 0; field < post->n_fields; field++) {
-		const char *text;
-		size_t      len = 0;
+		size_t len = 0;
 
 		s->norm = host->post_norm(post, (unsigned)field);
-		if (s->norm == NULL)
-			continue;
-		text = host->norm_text(s->norm, &len);
-		if (text == NULL || len == 0)
+		if (s->norm == NULL || host->norm_text(s->norm, &len) == NULL ||
+		    len == 0)
 			continue;
 		s->field = (uint32_t)field;
-		if (host->matcher_scan(
-		        s->wl->matcher, text, len, scan_match, s) != 0 ||
+		if (host->norm_scan(s->wl->matcher, s->norm, scan_match, s) !=
+		        0 ||
 		    s->oom)
 			return -1;
 	}
