@@ -809,7 +809,9 @@ load_instance(load_ctx *lc, const list_kind *lk, const config_setting_t *elem,
 		return;
 	}
 	decode_instance(lc, in, path);
-	if (in->desc == NULL || in->desc->validate == NULL)
+	if (in->desc == NULL || in->desc->validate == NULL ||
+	    (lk->kind == VIGIL_PLUGIN_RULE &&
+	        (lc->what & CONFIG_RULES_BY_WORKER)))
 		return;
 	buf[0] = '\0';
 	if (in->desc->validate(host_table(), in->cfg, buf, sizeof(buf)) !=

@@ -71,6 +71,10 @@ typedef struct vigil_config {
 #define CONFIG_RULES  0x2u
 #define CONFIG_SINKS  0x4u
 #define CONFIG_ALL    (CONFIG_INPUTS | CONFIG_RULES | CONFIG_SINKS)
+/* With CONFIG_RULES: rule plugins are loaded and their settings bound,
+ * but their validate callback, which compiles patterns, is left to a
+ * worker process (vigil-worker -t). */
+#define CONFIG_RULES_BY_WORKER 0x8u
 
 /* Loads and validates path. The loader is made from daemon.plugin_path
  * on first use and stored in *ld (if *ld is NULL), so that a reload can

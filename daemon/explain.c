@@ -27,6 +27,7 @@
 #include "dispatch.h"
 #include "explain.h"
 #include "log.h"
+#include "workers.h"
 
 #define CHECK_ERRORS_MAX 16384 /* bytes of file:line errors */
 #define REASON_MAX       1024
@@ -222,7 +223,11 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 	}
 	if ((err = malloc(CHECK_ERRORS_MAX)) == NULL)
 		return fail(reply, "out of memory");
-	rc = config_load(path, CONFIG_ALL, &ld, &cfg, err, CHECK_ERRORS_MAX);
+	rc = config_load(path, CONFIG_ALL | CONFIG_RULES_BY_WORKER, &ld, &cfg,
+	    err, CHECK_ERRORS_MAX);
+	if (rc == 0 && cfg->n_rules > 0)
+		rc = workers_check_rules(
+		    v->worker_cmd, path, err, CHECK_ERRORS_MAX);
 	json_object_set_new(reply, "path", json_string(path));
 	if (rc == 0) {
 		log_info("check-config: %s is valid", path);

@@ -461,8 +461,15 @@ start_reload(vigild *v, control_req *waiter)
 	 * if the new configuration is refused. */
 	sinks_reopen(v->cur->out);
 	log_notice("reload: reading %s", v->config_path);
-	if (config_load(
-	        v->config_path, CONFIG_ALL, &ld, &cfg, err, sizeof(err)) != 0 ||
+	if (config_load(v->config_path, CONFIG_ALL | CONFIG_RULES_BY_WORKER,
+	        &ld, &cfg, err, sizeof(err)) == 0 &&
+	    cfg->n_rules > 0 &&
+	    workers_check_rules(
+	        v->worker_cmd, v->config_path, err, sizeof(err)) != 0) {
+		config_free(cfg); /* gen_build would own it: not yet */
+		cfg = NULL;
+	}
+	if (cfg == NULL ||
 	    (v->next = gen_build(v, cfg, ld, v->cur->runtime_dir, true, err,
 	         sizeof(err))) == NULL) {
 		if (cfg == NULL)
@@ -1215,9 +1222,21 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (text_init() != 0)
 		return 1;
-	if (config_load(conf, replay_file ? CONFIG_RULES : CONFIG_ALL, &ld,
-	        &cfg, err, sizeof(err)) != 0) {
+	if (config_load(conf,
+	        replay_file ? CONFIG_RULES
+	                    : CONFIG_ALL | CONFIG_RULES_BY_WORKER,
+	        &ld, &cfg, err, sizeof(err)) != 0) {
 		print_errors(err);
+		text_fini();
+		return 2;
+	}
+	v.worker_cmd = find_worker(cfg);
+	if (replay_file == NULL && v.worker_cmd != NULL && cfg->n_rules > 0 &&
+	    workers_check_rules(v.worker_cmd, conf, err, sizeof(err)) != 0) {
+		print_errors(err);
+		config_free(cfg);
+		loader_free(ld);
+		free((char *)v.worker_cmd);
 		text_fini();
 		return 2;
 	}
@@ -1239,7 +1258,6 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	v.worker_cmd = find_worker(cfg);
 
 	if (replay_file) {
 		/* Replay: workers only, in a private runtime directory. */

@@ -8,6 +8,13 @@
  * answered is sent to another worker.
  *
  *   vigil-worker -c CONF (--connect URL | --listen URL) [-g GENERATION]
+ *   vigil-worker -t -c CONF
+ *
+ * -t checks the rules of CONF as a worker would load them (settings,
+ * patterns compiled) and exits 0, or 2 with one "file:line: reason" line
+ * per problem on stderr. vigild checks rules this way, so that compiling
+ * them never happens in its own process: Hyperscan's compiler and ICU
+ * would stay in its resident memory for good.
  *
  * A tls+tcp:// URL takes its certificate, key and CA from the workers.tls
  * settings of CONF: files, not options, so that no secret shows in ps.
@@ -41,16 +48,42 @@ on_signal(int sig)
 	stopping = 1;
 }
 
+/* -t: the rules of conf, loaded and initialized as for scoring. */
+static int
+check_rules(const char *conf)
+{
+	char          err[8192];
+	loader       *ld  = NULL;
+	vigil_config *cfg = NULL;
+	scorer       *sc  = NULL;
+	int           rc  = 2;
+
+	if (text_init() != 0)
+		return 1;
+	if (config_load(conf, CONFIG_RULES, &ld, &cfg, err, sizeof(err)) == 0 &&
+	    (sc = scorer_new(cfg, err, sizeof(err))) != NULL)
+		rc = 0;
+	else
+		fprintf(stderr, "%s\n", err);
+	scorer_free(sc);
+	config_free(cfg);
+	loader_free(ld);
+	text_fini();
+	return rc;
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: vigil-worker -c CONFIG (--connect URL | --listen URL)"
 	    " [-g GENERATION] [--log-level LEVEL]\n"
+	    "       vigil-worker -t -c CONFIG\n"
 	    "Scores posts for vigild: loads the rule plugins of CONFIG and\n"
 	    "answers requests on an nng REP socket. URL is tcp://HOST:PORT,\n"
 	    "ipc://PATH, or tls+tcp://HOST:PORT with the certificates named\n"
-	    "by the workers.tls settings of CONFIG.\n");
+	    "by the workers.tls settings of CONFIG. -t only checks the rules\n"
+	    "of CONFIG: exit 0, or 2 with the errors on stderr.\n");
 }
 
 /* An empty reply: the daemon takes back every post of the batch and
@@ -209,13 +242,14 @@ main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'L'},
 	    {"generation", required_argument, NULL, 'g'},
 	    {"log-level", required_argument, NULL, 'l'},
+	    {"test", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char      *conf = NULL, *connect = NULL, *listen = NULL;
 	uint32_t         generation = 0;
 	int              c, level, rc = 1, rv;
-	bool             level_given = false;
+	bool             level_given = false, test = false;
 	char             err[4096];
 	loader          *ld   = NULL;
 	vigil_config    *cfg  = NULL;
@@ -224,9 +258,10 @@ main(int argc, char **argv)
 	struct sigaction sa;
 
 	log_set_ident("vigil-worker");
-	while ((c = getopt_long(argc, argv, "c:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:g:ht", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
+		case 't': test = true; break;
 		case 'C': connect = optarg; break;
 		case 'L': listen = optarg; break;
 		case 'g':
@@ -245,10 +280,14 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (conf == NULL || (connect == NULL) == (listen == NULL)) {
+	if (conf == NULL ||
+	    (test ? connect != NULL || listen != NULL
+	          : (connect == NULL) == (listen == NULL))) {
 		usage(stderr);
 		return 2;
 	}
+	if (test)
+		return check_rules(conf);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -10,7 +10,9 @@
  * has lived ten seconds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,4 +317,87 @@ workers_get_stats(const workers *w, workers_stats *st)
 	st->restarts = w->restarts;
 	for (size_t i = 0; i < w->n; i++)
 		st->running += w->procs[i].pid > 0;
+}
+
+/* Reads fd to its end into err (what does not fit is read and dropped). */
+static void
+read_all(int fd, char *err, size_t errlen)
+{
+	size_t  len = 0;
+	char    sink[512];
+	ssize_t n;
+
+	for (;;) {
+		if (len + 1 < errlen)
+			n = read(fd, err + len, errlen - 1 - len);
+		else
+			n = read(fd, sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len + 1 < errlen)
+			len += (size_t)n;
+	}
+	while (len > 0 && err[len - 1] == '\n')
+		len--;
+	err[len] = '\0';
+}
+
+int
+workers_check_rules(
+    const char *command, const char *conf, char *err, size_t errlen)
+{
+	char *const   argv[] = {(char *)command, "-t", "--log-level", "error",
+	      "-c", (char *)conf, NULL};
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	pid_t                      pid;
+	int                        fds[2], rc, status;
+
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "checking the rules: pipe: %s",
+		    strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
+	rc = posix_spawn(&pid, command, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (rc != 0) {
+		close(fds[0]);
+		snprintf(err, errlen, "checking the rules: cannot run %s: %s",
+		    command, strerror(rc));
+		return -1;
+	}
+	read_all(fds[0], err, errlen);
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			snprintf(err, errlen, "checking the rules: waitpid: %s",
+			    strerror(errno));
+			return -1;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && err[0] != '\0')
+		return -1;
+	{
+		char out[1024];
+
+		snprintf(out, sizeof(out), "%s", err);
+		if (WIFSIGNALED(status))
+			snprintf(err, errlen,
+			    "checking the rules: %s -t died of signal %d%s%s",
+			    command, WTERMSIG(status), out[0] ? ": " : "", out);
+		else
+			snprintf(err, errlen,
+			    "checking the rules: %s -t exited with status "
+			    "%d%s%s",
+			    command, WEXITSTATUS(status), out[0] ? ": " : "",
+			    out);
+	}
+	return -1;
 }

@@ -39,6 +39,16 @@ void workers_free(workers *w);
 /* Called by vigild on SIGCHLD: reaps every exited child of any set. */
 void workers_reap(void);
 
+/* Runs "command -t -c conf" and waits for it: the rules of conf checked
+ * and compiled in a worker process rather than in vigild, whose resident
+ * memory would keep Hyperscan's compiler and ICU's tables for good.
+ * Returns 0, or -1 with the worker's errors (file:line lines) in err.
+ * Blocks for as long as the check takes (the in-process check did too);
+ * call it before workers_reap can run, which it cannot while the caller
+ * holds the loop. */
+int workers_check_rules(
+    const char *command, const char *conf, char *err, size_t errlen);
+
 typedef struct workers_stats {
 	size_t   running;
 	uint64_t restarts;
