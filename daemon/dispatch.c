@@ -530,8 +530,8 @@ slot_send(dispatch *d, slot *s, struct job_queue *q, bool suspect)
 			break;
 		for (size_t i = 0; i < j->n_jur; i++)
 			jur[i] = j->jur[i];
-		if (wire_add_post(m, j->seq, jur, j->n_jur, j->buf, j->len) !=
-		    0)
+		if (wire_add_post(m, j->seq, j->brief ? WIRE_BRIEF : 0, jur,
+		        j->n_jur, j->buf, j->len) != 0)
 			break;
 		TAILQ_REMOVE(q, j, entry);
 		d->n_queued--;

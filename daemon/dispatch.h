@@ -69,6 +69,7 @@ struct job {
 	size_t      n_jur;
 	char        jur[WIRE_MAX_JUR][16];
 	int         crashes;
+	bool        brief;    /* severity and alerts will do (WIRE_BRIEF) */
 	int64_t     t_submit; /* monotonic microseconds */
 	job_done_fn done;
 	void       *owner;

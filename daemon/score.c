@@ -113,9 +113,11 @@ score_result_clear(score_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The verdict with findings: its text for replay, its alerts for sinks. */
+/* The verdict with findings: its text for replay (unless brief), its
+ * alerts for sinks. */
 static int
-verdict_with_alerts(scorer *s, const vigil_post *v, score_result *out)
+verdict_with_alerts(
+    scorer *s, const vigil_post *v, bool brief, score_result *out)
 {
 	char       err[256];
 	json_t    *tree;
@@ -125,23 +127,25 @@ verdict_with_alerts(scorer *s, const vigil_post *v, score_result *out)
 	if ((tree = verdict_tree(
 	         v, s->findings, &s->cfg->thr, &out->severity, NULL)) == NULL)
 		return -1;
-	out->text = json_dumps(tree, VERDICT_DUMP_FLAGS);
+	if (!brief &&
+	    (out->text = json_dumps(tree, VERDICT_DUMP_FLAGS)) == NULL)
+		goto out;
 	as = alert_set_from_tree(tree, now_realtime_us(), err, sizeof(err));
 	if (as == NULL)
 		log_err("building the alerts of post %s: %s", v->id.ptr, err);
-	else if (out->text != NULL &&
-	    alert_set_encode(as, &out->alerts, &out->alerts_len) == 0) {
-		out->len = strlen(out->text);
+	else if (alert_set_encode(as, &out->alerts, &out->alerts_len) == 0) {
+		out->len = out->text ? strlen(out->text) : 0;
 		rc       = 0;
 	}
 	alert_set_free(as);
+out:
 	json_decref(tree);
 	return rc;
 }
 
 int
 scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
-    size_t n_jur, score_result *out)
+    size_t n_jur, bool brief, score_result *out)
 {
 	char              reason[256];
 	post             *p;
@@ -172,12 +176,13 @@ scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
 			    v->id.ptr);
 	}
 	out->status = WIRE_SCORED;
-	if (findings_count(s->findings) == 0)
-		out->text = verdict_json(v, s->findings, &s->cfg->thr,
-		    &out->severity, NULL, &out->len);
-	else if (verdict_with_alerts(s, v, out) != 0)
-		goto fail;
-	if (out->text == NULL)
+	if (findings_count(s->findings) > 0) {
+		if (verdict_with_alerts(s, v, brief, out) != 0)
+			goto fail;
+	} else if (brief)
+		out->severity = VIGIL_SEV_NONE;
+	else if ((out->text = verdict_json(v, s->findings, &s->cfg->thr,
+	              &out->severity, NULL, &out->len)) == NULL)
 		goto fail;
 	post_free(p);
 	return 0;

@@ -6,6 +6,7 @@
 #ifndef VIGIL_SCORE_H
 #define VIGIL_SCORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <vigil/plugin.h>
@@ -30,13 +31,14 @@ typedef struct score_result {
 } score_result;
 
 /* Scores raw post JSON. jur are the input's default jurisdictions for a
- * post that names none. A verdict with findings also gets its alerts,
- * built here where the work scales with the workers, encoded for the
- * daemon. Returns 0, or -1 on allocation failure. The caller frees the
+ * post that names none. brief: no verdict JSON (text stays NULL for a
+ * scored post), only the severity and alerts. A verdict with findings also gets
+ * its alerts, built here where the work scales with the workers, encoded for
+ * the daemon. Returns 0, or -1 on allocation failure. The caller frees the
  * result with score_result_clear. Not thread-safe per scorer: one scorer
  * per thread. */
 int  scorer_run(scorer *s, const char *buf, size_t len, const char *const *jur,
-     size_t n_jur, score_result *out);
+     size_t n_jur, bool brief, score_result *out);
 void score_result_clear(score_result *r);
 
 #endif

@@ -44,17 +44,17 @@ wire_finish(nng_msg *m, uint32_t count)
 }
 
 int
-wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur, size_t n_jur,
-    const char *buf, size_t len)
+wire_add_post(nng_msg *m, uint64_t seq, unsigned flags, const char *const *jur,
+    size_t n_jur, const char *buf, size_t len)
 {
-	if (n_jur > WIRE_MAX_JUR || len > UINT32_MAX)
+	uint8_t head[2] = {(uint8_t)flags, (uint8_t)n_jur};
+
+	if (n_jur > WIRE_MAX_JUR || len > UINT32_MAX || flags > UINT8_MAX)
 		return -1;
-	if (wire_room(m, 13 + n_jur * 8 + len) != 0)
+	if (wire_room(m, 14 + n_jur * 8 + len) != 0)
 		return -1;
-	if (nng_msg_append_u64(m, seq) != 0)
-		return -1;
-	uint8_t n = (uint8_t)n_jur;
-	if (nng_msg_append(m, &n, 1) != 0)
+	if (nng_msg_append_u64(m, seq) != 0 ||
+	    nng_msg_append(m, head, sizeof(head)) != 0)
 		return -1;
 	for (size_t i = 0; i < n_jur; i++) {
 		size_t  jl = strlen(jur[i]);
@@ -154,13 +154,14 @@ wire_read_header(
 int
 wire_next_post(wire_reader *r, wire_post *p)
 {
-	uint8_t        n, l;
+	uint8_t        n, l, flags;
 	uint32_t       len;
 	const uint8_t *b;
 
-	if (take_u64(r, &p->seq) != 0 || take_u8(r, &n) != 0 ||
-	    n > WIRE_MAX_JUR)
+	if (take_u64(r, &p->seq) != 0 || take_u8(r, &flags) != 0 ||
+	    take_u8(r, &n) != 0 || n > WIRE_MAX_JUR)
 		return -1;
+	p->flags = flags;
 	p->n_jur = n;
 	for (size_t i = 0; i < n; i++) {
 		if (take_u8(r, &l) != 0 || l >= sizeof(p->jur[i]) ||

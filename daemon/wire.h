@@ -4,17 +4,19 @@
  * A request carries a batch of raw posts; the reply carries one result per
  * post, in any order, matched by sequence number. Integers are big-endian.
  *
- *   request: magic "VGQ1" | u32 generation | u64 batch | u32 count |
- *            count x ( u64 seq | u8 n_jur | n_jur x (u8 len | bytes) |
- *                      u32 len | bytes )
+ *   request: magic "VGQ2" | u32 generation | u64 batch | u32 count |
+ *            count x ( u64 seq | u8 flags | u8 n_jur |
+ *                      n_jur x (u8 len | bytes) | u32 len | bytes )
  *   reply:   magic "VGR2" | u32 generation | u64 batch | u32 count |
  *            count x ( u64 seq | u8 status | u8 severity | u32 len | bytes |
  *                      u32 alerts_len | alerts )
  *
  * A result's bytes are the verdict JSON (status WIRE_SCORED) or a reason
- * (WIRE_INVALID); alerts are the verdict's alerts as alert_set_encode
- * writes them (empty when there are none). Both sides check every length
- * against the message: a peer is never trusted to be well-formed.
+ * (WIRE_INVALID); a post sent with WIRE_BRIEF gets no verdict JSON, only
+ * its severity and alerts, which is all an input's posts need; alerts are the
+ * verdict's alerts as alert_set_encode writes them (empty when there are none).
+ * Both sides check every length against the message: a peer is never trusted to
+ * be well-formed.
  */
 #ifndef VIGIL_WIRE_H
 #define VIGIL_WIRE_H
@@ -24,10 +26,13 @@
 
 #include <nng/nng.h>
 
-#define WIRE_REQ_MAGIC 0x56475131u /* "VGQ1" */
+#define WIRE_REQ_MAGIC 0x56475132u /* "VGQ2" */
 #define WIRE_REP_MAGIC 0x56475232u /* "VGR2" */
 
 enum { WIRE_SCORED = 0, WIRE_INVALID = 1 };
+
+/* Post flags. */
+#define WIRE_BRIEF 0x1u /* no verdict JSON wanted: severity and alerts */
 
 typedef struct wire_header {
 	uint32_t generation;
@@ -37,8 +42,8 @@ typedef struct wire_header {
 
 /* Starts a message with its header; count is patched by wire_finish. */
 int wire_begin(nng_msg *m, uint32_t magic, uint32_t generation, uint64_t batch);
-int wire_add_post(nng_msg *m, uint64_t seq, const char *const *jur,
-    size_t n_jur, const char *buf, size_t len);
+int wire_add_post(nng_msg *m, uint64_t seq, unsigned flags,
+    const char *const *jur, size_t n_jur, const char *buf, size_t len);
 int wire_add_result(nng_msg *m, uint64_t seq, int status, int severity,
     const char *buf, size_t len, const char *alerts, size_t alerts_len);
 void wire_finish(nng_msg *m, uint32_t count);
@@ -57,6 +62,7 @@ int wire_read_header(
 
 typedef struct wire_post {
 	uint64_t    seq;
+	unsigned    flags; /* WIRE_BRIEF */
 	size_t      n_jur;
 	char        jur[WIRE_MAX_JUR][16];
 	const char *buf; /* points into the message */

@@ -141,7 +141,8 @@ handle_request(scorer *sc, nng_msg *req, uint32_t generation)
 		}
 		for (size_t j = 0; j < p.n_jur; j++)
 			jur[j] = p.jur[j];
-		if (scorer_run(sc, p.buf, p.len, jur, p.n_jur, &res) != 0) {
+		if (scorer_run(sc, p.buf, p.len, jur, p.n_jur,
+		        (p.flags & WIRE_BRIEF) != 0, &res) != 0) {
 			log_err("out of memory scoring a post");
 			goto fail;
 		}

@@ -1161,9 +1161,10 @@ score_pass(scorer *sc, const buf *lines, const size_t *off, const pool *pl,
 	for (size_t i = 0; i < pl->n; i++) {
 		score_result res;
 		int64_t      t0 = now_ns();
-		int          rv = scorer_run(
-		             sc, lines->p + off[i], off[i + 1] - off[i], jur, 1, &res);
-		int            st  = res.status;
+		/* Brief, as vigild asks for its inputs' posts. */
+		int rv = scorer_run(sc, lines->p + off[i], off[i + 1] - off[i],
+		    jur, 1, true, &res);
+		int st = res.status;
 		vigil_severity sev = res.severity;
 
 		if (lat != NULL)

@@ -226,7 +226,7 @@ test_schema_version(void **state)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	/* A database from a newer release is refused, not damaged. */
 	assert_int_equal(
@@ -236,16 +236,28 @@ test_schema_version(void **state)
 	assert_null(outbox_open(&o, f->br, err, sizeof(err)));
 	assert_non_null(strstr(err, "schema version 99 is newer"));
 	assert_non_null(strstr(err, f->path));
-	/* A version 1 database (before positions) is migrated forward. */
+	/* A version 1 database (before positions, with an index of ids) is
+	 * migrated forward. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(db, "DROP TABLE positions; PRAGMA user_version=1",
-	        NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(db,
+	                     "DROP TABLE positions; CREATE INDEX alerts_id ON "
+	                     "alerts(id); PRAGMA user_version=1",
+	                     NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	f->ob = open_box(f, 0);
 	outbox_position(f->ob, "in", "x", 1);
 	flush(f);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                     "SELECT count(*) FROM sqlite_schema WHERE "
+	                     "name='alerts_id'",
+	                     -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 static void

@@ -20,9 +20,11 @@ request_with_two_posts(void)
 
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REQ_MAGIC, 7, 42), 0);
-	assert_int_equal(wire_add_post(m, 1, jur, 2, "{\"id\":\"a\"}", 10), 0);
 	assert_int_equal(
-	    wire_add_post(m, 99, NULL, 0, "опрос", strlen("опрос")), 0);
+	    wire_add_post(m, 1, 0, jur, 2, "{\"id\":\"a\"}", 10), 0);
+	assert_int_equal(
+	    wire_add_post(m, 99, WIRE_BRIEF, NULL, 0, "опрос", strlen("опрос")),
+	    0);
 	wire_finish(m, 2);
 	return m;
 }
@@ -42,6 +44,7 @@ test_request_round_trip(void **state)
 	assert_int_equal(h.count, 2);
 	assert_int_equal(wire_next_post(&r, &p), 0);
 	assert_int_equal(p.seq, 1);
+	assert_int_equal(p.flags, 0);
 	assert_int_equal(p.n_jur, 2);
 	assert_string_equal(p.jur[0], "kz");
 	assert_string_equal(p.jur[1], "fr");
@@ -49,6 +52,7 @@ test_request_round_trip(void **state)
 	assert_memory_equal(p.buf, "{\"id\":\"a\"}", 10);
 	assert_int_equal(wire_next_post(&r, &p), 0);
 	assert_int_equal(p.seq, 99);
+	assert_int_equal(p.flags, WIRE_BRIEF);
 	assert_int_equal(p.n_jur, 0);
 	assert_memory_equal(p.buf, "опрос", strlen("опрос"));
 	assert_int_equal(r.left, 0);
@@ -174,8 +178,9 @@ test_jurisdiction_limits(void **state)
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	assert_int_equal(wire_begin(m, WIRE_REQ_MAGIC, 1, 1), 0);
 	assert_int_equal(
-	    wire_add_post(m, 1, many, WIRE_MAX_JUR + 1, "x", 1), -1);
-	assert_int_equal(wire_add_post(m, 1, longname, 1, "x", 1), -1);
+	    wire_add_post(m, 1, 0, many, WIRE_MAX_JUR + 1, "x", 1), -1);
+	assert_int_equal(wire_add_post(m, 1, 0, longname, 1, "x", 1), -1);
+	assert_int_equal(wire_add_post(m, 1, 0x100, NULL, 0, "x", 1), -1);
 	nng_msg_free(m);
 }
 
