@@ -63,9 +63,10 @@ static const vigil_setting file_settings[] = {
         "both read as octal), less the daemon's umask.",
         NULL, 0, 0, 7777},
     {"fsync", VIGIL_SET_BOOL, "false",
-        "Flush each alert to disk (fdatasync(2)) before reporting it "
-        "delivered. Safer across power loss, but each alert then waits "
-        "for the disk on the daemon's loop.",
+        "Flush to disk (fdatasync(2)) before reporting alerts "
+        "delivered: once for the alerts written together (those of one "
+        "turn of the loop, in one write). Safer across power loss, but "
+        "the daemon's loop then waits for the disk.",
         NULL, 0, 0, 0},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
