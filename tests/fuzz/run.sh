@@ -9,7 +9,7 @@ build=${FUZZ_BUILD:-$top}
 scratch=$(mktemp -d /tmp/vigil-fuzz.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
-for h in post verdict config tzif redis tgexport telegram http_body facebook; do
+for h in post verdict config tzif redis tgexport telegram http_body facebook wire; do
 	mkdir -p "$scratch/$h"
 	echo "fuzz_$h: ${secs}s"
 	"$build/tests/fuzz/fuzz_$h" -max_total_time="$secs" -max_len=65536 \
