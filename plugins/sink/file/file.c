@@ -309,7 +309,7 @@ file_emit(void *instance, const vigil_alert *alert)
 		    alert->id ? alert->id : "?");
 		return VIGIL_EFAIL;
 	}
-	if (f->n_batch == BATCH_MAX)
+	while (f->n_batch == BATCH_MAX)
 		flush_batch(f);
 	f->batch[f->n_batch++] =
 	    (queued){alert->token, alert->json, alert->json_len};
