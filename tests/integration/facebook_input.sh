@@ -171,7 +171,15 @@ CONF
 } >"$T/busy.conf"
 grep -q 'backlog = 2' "$T/busy.conf" || fail "busy.conf has no backlog"
 cat >"$T/fbclient.py" <<'PYEOF'
-import hashlib, hmac, http.client, json, time
+import hashlib, hmac, http.client, json, time, urllib.request
+def metric(port, name):
+    t = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    return sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0].split()[:1] == [name])
+def wait_until(cond, what, secs=15):
+    end = time.time() + secs
+    while not cond():
+        assert time.time() < end, "timed out waiting for " + what
+        time.sleep(0.05)
 def change(pid, text):
     return {"field": "feed", "value": {"item": "status", "verb": "add", "post_id": pid,
             "message": text, "created_time": 1609826400, "from": {"id": "77", "name": "A"}}}
@@ -193,20 +201,22 @@ wait_for 20 port_open "$PORT" || fail "busy vigild does not listen"
 # A stop: a delivery that comes while draining is answered 503 at once;
 # the held one gets 503 when a second signal ends the drain (its post
 # was not recorded).
-"$PY" - "$PORT" "$SECRET" "$VPID" "$T" <<'PYEOF' || fail "held delivery at stop"
+"$PY" - "$PORT" "$SECRET" "$VPID" "$T" "$ADMIN_PORT" <<'PYEOF' || fail "held delivery at stop"
 import os, signal, sys, threading, time
-port, secret, pid = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3])
+port, secret, pid, admin = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3]), int(sys.argv[5])
 sys.path.insert(0, sys.argv[4])
-from fbclient import body, change, deliver
+from fbclient import body, change, deliver, metric, wait_until
+log = os.path.join(sys.argv[4], "busy.log")
 res = {}
 def held():
     res["held"] = deliver(port, secret, body([change("2002_0", "vigiltest stop")]))
 t = threading.Thread(target=held)
 t.start()
-time.sleep(0.5)
+wait_until(lambda: metric(admin, "vigil_plugin_facebook_deliveries_total") == 1, "the delivery")
+time.sleep(0.2)
 assert "held" not in res, res
 os.kill(pid, signal.SIGTERM)
-time.sleep(0.3)
+wait_until(lambda: "SIGTERM: draining" in open(log).read(), "the stop")
 s, j, ra, _ = deliver(port, secret, body([change("2002_9", "vigiltest late")]))
 assert (s, j, ra) == (503, {"error": "shutting down"}, "7"), (s, j, ra)
 assert "held" not in res, res
@@ -221,11 +231,11 @@ wait "$VPID" || true
 
 start_vigild "$T/busy.conf" "$T/busy.log"
 wait_for 20 port_open "$PORT" || fail "busy vigild does not listen"
-"$PY" - "$PORT" "$SECRET" "$T" "$top_builddir/daemon/vigil-worker" "$T/busy.conf" "ipc://$SOCK" "$T/worker.log" "$T/alerts2.jsonl" <<'PYEOF' || fail "backpressure answers are wrong"
+"$PY" - "$PORT" "$SECRET" "$T" "$top_builddir/daemon/vigil-worker" "$T/busy.conf" "ipc://$SOCK" "$T/worker.log" "$T/alerts2.jsonl" "$ADMIN_PORT" <<'PYEOF' || fail "backpressure answers are wrong"
 import json, os, subprocess, sys, threading, time
-port, secret = int(sys.argv[1]), sys.argv[2].encode()
+port, secret, admin = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[9])
 sys.path.insert(0, sys.argv[3])
-from fbclient import body, change, deliver
+from fbclient import body, change, deliver, metric, wait_until
 worker, conf, url, wlog, alerts = sys.argv[4:9]
 # Changes 0, 2 and 3 make posts, 1 is a removal: the backlog takes 0
 # and 2 and refuses 3.
@@ -249,7 +259,8 @@ def held():
     res["held"] = deliver(port, secret, raw)
 t = threading.Thread(target=held)
 t.start()
-time.sleep(1.0)
+wait_until(lambda: metric(admin, "vigil_plugin_facebook_deliveries_total") == 1, "the delivery")
+time.sleep(0.2)
 assert "held" not in res, res
 # Paused: answered at once, nothing taken.
 s, j, ra, _ = deliver(port, secret, late, timeout=10)

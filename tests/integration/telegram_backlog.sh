@@ -129,7 +129,15 @@ ADMIN_PORT=$(free_port)
 conf "$T/hook.conf" "$T/wh.sock" "$HOOK_INPUT" "$T/hook.jsonl" 1 "$ADMIN_PORT"
 printf 'http = { listen = "127.0.0.1:%s"; };\n' "$HPORT" >>"$T/hook.conf"
 cat >"$T/hookclient.py" <<'PYEOF'
-import http.client, json, time
+import http.client, json, time, urllib.request
+def metric(port, name):
+    t = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    return sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0].split()[:1] == [name])
+def wait_until(cond, what, secs=15):
+    end = time.time() + secs
+    while not cond():
+        assert time.time() < end, "timed out waiting for " + what
+        time.sleep(0.05)
 def update(uid):
     return json.dumps({"update_id": uid, "message": {
         "message_id": 200 + uid, "date": 1609480800,
@@ -147,20 +155,22 @@ def post(port, secret, body, timeout=30):
 PYEOF
 start_vigild "$T/hook.conf" "$T/hook.log"
 wait_for 20 port_open "$HPORT" || fail "vigild does not listen on $HPORT"
-"$PY" - "$HPORT" "$SECRET" "$VPID" "$T" <<'PYEOF' || fail "webhook: held request at stop"
+"$PY" - "$HPORT" "$SECRET" "$VPID" "$T" "$ADMIN_PORT" <<'PYEOF' || fail "webhook: held request at stop"
 import os, signal, sys, threading, time
-port, secret, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, secret, pid, admin = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[5])
 sys.path.insert(0, sys.argv[4])
-from hookclient import post, update
+from hookclient import metric, post, update, wait_until
+log = os.path.join(sys.argv[4], "hook.log")
 res = {}
 def held():
     res["held"] = post(port, secret, update(10))
 t = threading.Thread(target=held)
 t.start()
-time.sleep(0.5)
+wait_until(lambda: metric(admin, "vigil_plugin_telegram_posts_total") == 1, "the update")
+time.sleep(0.2)
 assert "held" not in res, res
 os.kill(pid, signal.SIGTERM)
-time.sleep(0.3)
+wait_until(lambda: "SIGTERM: draining" in open(log).read(), "the stop")
 s, j, _ = post(port, secret, update(19))
 assert (s, j) == (503, {"ok": False, "error": "stopping"}), (s, j)
 assert "held" not in res, res
@@ -178,11 +188,11 @@ wait "$VPID" || true
 # refused ones again later.
 start_vigild "$T/hook.conf" "$T/hook.log"
 wait_for 20 port_open "$HPORT" || fail "vigild does not listen on $HPORT"
-"$PY" - "$HPORT" "$SECRET" "$T" "$WORKER" "$T/hook.conf" "ipc://$T/wh.sock" "$T/worker.log" "$VPID" <<'PYEOF' || fail "webhook: backpressure answers are wrong"
+"$PY" - "$HPORT" "$SECRET" "$T" "$WORKER" "$T/hook.conf" "ipc://$T/wh.sock" "$T/worker.log" "$VPID" "$ADMIN_PORT" <<'PYEOF' || fail "webhook: backpressure answers are wrong"
 import subprocess, sys, threading, time
-port, secret = int(sys.argv[1]), sys.argv[2]
+port, secret, admin = int(sys.argv[1]), sys.argv[2], int(sys.argv[9])
 sys.path.insert(0, sys.argv[3])
-from hookclient import post, update
+from hookclient import metric, post, update, wait_until
 worker, conf, url, wlog, vpid = sys.argv[4:9]
 def cpu_ticks():
     return sum(int(x) for x in open("/proc/%s/stat" % vpid).read().rsplit(")", 1)[1].split()[11:13])
@@ -191,7 +201,8 @@ def held():
     res[11] = post(port, secret, update(11))
 t = threading.Thread(target=held)
 t.start()
-time.sleep(0.5)
+wait_until(lambda: metric(admin, "vigil_plugin_telegram_posts_total") == 1, "the update")
+time.sleep(0.2)
 assert res == {}, res
 s, j, _ = post(port, secret, update(12), timeout=10)
 assert (s, j) == (503, {"ok": False, "error": "not taken"}), (s, j)
@@ -227,7 +238,7 @@ HOOKED="-100999/210:1 -100999/211:1 -100999/212:1 -100999/213:1 -100999/219:1"
 wait_for 20 marked_is "$T/hook.jsonl" "$HOOKED" || fail "webhook: alerts $(marked "$T/hook.jsonl"), want $HOOKED"
 busy=$("$PY" -c 'import sys, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
-print(sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0] == sys.argv[2]))' \
+print(sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0].split()[:1] == [sys.argv[2]]))' \
 	"$ADMIN_PORT" vigil_plugin_telegram_webhook_busy_total)
 [ "$busy" = "2.0" ] || fail "webhook: telegram_webhook_busy_total is $busy, want 2"
 kill -0 "$VPID" || fail "vigild died"
