@@ -1049,7 +1049,9 @@ tg_resume(void *instance)
 	if (!t->paused)
 		return;
 	t->paused = false;
-	poll_soon(t, 0);
+	/* A webhook has nothing to poll: its timer would spin on start_poll. */
+	if (t->mode == MODE_POLL)
+		poll_soon(t, 0);
 }
 
 /* No more polling; posts in flight are still acked until destroy. */
