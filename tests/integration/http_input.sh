@@ -8,8 +8,8 @@
 # answered once a worker comes; a stop answers what is held with 503);
 # kill -9 right after a 202: the post's alert is delivered after the
 # restart.
+TEST_TIMEOUT=120 # read by lib.sh's watchdog
 . "$(dirname "$0")/lib.sh"
-TEST_TIMEOUT=120
 
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -16,6 +16,8 @@ export LD_BIND_NOW=1
 T=$(mktemp -d /tmp/vt.XXXXXX)
 PIDS=""
 cleanup() {
+	# Its sleep too, or that lingers for TEST_TIMEOUT after the test.
+	pkill -P "$WATCHDOG" 2>/dev/null || true
 	kill "$WATCHDOG" 2>/dev/null || true
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
