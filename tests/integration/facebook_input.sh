@@ -172,14 +172,7 @@ CONF
 grep -q 'backlog = 2' "$T/busy.conf" || fail "busy.conf has no backlog"
 cat >"$T/fbclient.py" <<'PYEOF'
 import hashlib, hmac, http.client, json, time, urllib.request
-def metric(port, name):
-    t = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
-    return sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0].split()[:1] == [name])
-def wait_until(cond, what, secs=15):
-    end = time.time() + secs
-    while not cond():
-        assert time.time() < end, "timed out waiting for " + what
-        time.sleep(0.05)
+from vigiltest import metric, wait_until
 def change(pid, text):
     return {"field": "feed", "value": {"item": "status", "verb": "add", "post_id": pid,
             "message": text, "created_time": 1609826400, "from": {"id": "77", "name": "A"}}}

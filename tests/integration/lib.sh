@@ -10,6 +10,9 @@ VIGILD="$top_builddir/daemon/vigild"
 PLUGINS="$top_builddir/plugins"
 TESTPLUGINS="$top_builddir/tests/integration/plugins"
 PY="${PYTHON3:-python3}"
+# The Python clients' shared helpers (vigiltest.py).
+PYTHONPATH="$top_srcdir/tests/integration${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 export LD_BIND_NOW=1
 
 # A short directory: ipc socket paths must fit in 107 bytes.

@@ -130,14 +130,7 @@ conf "$T/hook.conf" "$T/wh.sock" "$HOOK_INPUT" "$T/hook.jsonl" 1 "$ADMIN_PORT"
 printf 'http = { listen = "127.0.0.1:%s"; };\n' "$HPORT" >>"$T/hook.conf"
 cat >"$T/hookclient.py" <<'PYEOF'
 import http.client, json, time, urllib.request
-def metric(port, name):
-    t = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
-    return sum(float(l.split()[-1]) for l in t.splitlines() if l.split("{")[0].split()[:1] == [name])
-def wait_until(cond, what, secs=15):
-    end = time.time() + secs
-    while not cond():
-        assert time.time() < end, "timed out waiting for " + what
-        time.sleep(0.05)
+from vigiltest import metric, wait_until
 def update(uid):
     return json.dumps({"update_id": uid, "message": {
         "message_id": 200 + uid, "date": 1609480800,
