@@ -435,16 +435,79 @@ vigild_progress(vigild *v)
 }
 
 static void
+reload_refused(vigild *v, const char *err)
+{
+	log_err("reload refused, keeping the running configuration: %s", err);
+	snprintf(
+	    v->last_reload_error, sizeof(v->last_reload_error), "%.1000s", err);
+	v->reload_failures++;
+	reload_answer(false, err);
+	notify_ready(v);
+}
+
+/* Builds the checked configuration beside the running one; the inputs
+ * switch once the old ones have drained (progress). */
+static void
+reload_build(vigild *v, vigil_config *cfg, loader *ld)
+{
+	char err[8192];
+
+	if ((v->next = gen_build(v, cfg, ld, v->cur->runtime_dir, true, err,
+	         sizeof(err))) == NULL) {
+		reload_refused(v, err);
+		return;
+	}
+	if (v->log_level_arg == NULL)
+		log_set_level(cfg->log_level);
+	give_back_memory();
+	v->state = VS_RELOADING;
+	inputs_stop(v->cur->in);
+	vigild_progress(v);
+}
+
+static void
+check_forget(vigild *v)
+{
+	config_free(v->check_cfg);
+	loader_free(v->check_ld);
+	v->check_cfg = NULL;
+	v->check_ld  = NULL;
+	v->checking  = NULL;
+}
+
+static void
+on_rules_checked(void *arg, const char *errors)
+{
+	vigild       *v   = arg;
+	vigil_config *cfg = v->check_cfg;
+	loader       *ld  = v->check_ld;
+
+	v->checking  = NULL;
+	v->check_cfg = NULL;
+	v->check_ld  = NULL;
+	if (errors != NULL) {
+		config_free(cfg);
+		loader_free(ld);
+		reload_refused(v, errors);
+		return;
+	}
+	reload_build(v, cfg, ld);
+}
+
+/* Reads the configuration (rule plugins loaded, not compiled), then has a
+ * worker process check the rules while the loop goes on. */
+static void
 start_reload(vigild *v, control_req *waiter)
 {
 	char          err[8192];
 	loader       *ld  = NULL;
 	vigil_config *cfg = NULL;
 
-	if (v->state != VS_RUNNING) {
+	if (v->state != VS_RUNNING || v->checking != NULL) {
 		log_warn("reload: %s; request ignored",
-		    v->state == VS_RELOADING ? "a reload is in progress"
-		                             : "the daemon is stopping");
+		    v->state == VS_RELOADING || v->checking != NULL
+		        ? "a reload is in progress"
+		        : "the daemon is stopping");
 		if (waiter) {
 			json_t *r = json_object();
 			json_object_set_new(r, "ok", json_false());
@@ -462,33 +525,23 @@ start_reload(vigild *v, control_req *waiter)
 	sinks_reopen(v->cur->out);
 	log_notice("reload: reading %s", v->config_path);
 	if (config_load(v->config_path, CONFIG_ALL | CONFIG_RULES_BY_WORKER,
-	        &ld, &cfg, err, sizeof(err)) == 0 &&
-	    cfg->n_rules > 0 &&
-	    workers_check_rules(
-	        v->worker_cmd, v->config_path, err, sizeof(err)) != 0) {
-		config_free(cfg); /* gen_build would own it: not yet */
-		cfg = NULL;
-	}
-	if (cfg == NULL ||
-	    (v->next = gen_build(v, cfg, ld, v->cur->runtime_dir, true, err,
-	         sizeof(err))) == NULL) {
-		if (cfg == NULL)
-			loader_free(ld);
-		log_err("reload refused, keeping the running configuration: %s",
-		    err);
-		snprintf(v->last_reload_error, sizeof(v->last_reload_error),
-		    "%.1000s", err);
-		v->reload_failures++;
-		reload_answer(false, err);
-		notify_ready(v);
+	        &ld, &cfg, err, sizeof(err)) != 0) {
+		loader_free(ld);
+		reload_refused(v, err);
 		return;
 	}
-	if (v->log_level_arg == NULL)
-		log_set_level(cfg->log_level);
-	give_back_memory();
-	v->state = VS_RELOADING;
-	inputs_stop(v->cur->in);
-	vigild_progress(v);
+	if (cfg->n_rules == 0) {
+		reload_build(v, cfg, ld);
+		return;
+	}
+	v->check_cfg = cfg;
+	v->check_ld  = ld;
+	v->checking  = workers_check_start(v->base, v->worker_cmd,
+	     v->config_path, on_rules_checked, v, err, sizeof(err));
+	if (v->checking == NULL) {
+		check_forget(v);
+		reload_refused(v, err);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -524,6 +577,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_notice("%s: draining %zu posts in flight",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT",
 		    dispatch_held(v->cur->disp));
+		if (v->checking) {
+			workers_check_cancel(v->checking);
+			check_forget(v);
+			reload_answer(false, "the daemon is stopping");
+		}
 		if (v->next) {
 			gen_free(v->next);
 			v->next = NULL;
@@ -1366,6 +1424,10 @@ main(int argc, char **argv)
 	rc = v.exit_code;
 	log_notice("stopped");
 out:
+	if (v.checking) {
+		workers_check_cancel(v.checking);
+		check_forget(&v);
+	}
 	if (retiring)
 		retire_done(retiring);
 	if (v.next)

@@ -37,28 +37,31 @@ typedef struct generation {
 enum vigild_state { VS_STARTING, VS_RUNNING, VS_RELOADING, VS_STOPPING };
 
 typedef struct vigild {
-	struct event_base *base;
-	bridge            *br;
-	const char        *config_path;
-	const char        *worker_cmd;
-	const char        *log_level_arg; /* -l, passed to workers */
-	generation        *cur;
-	generation        *next; /* built by a reload, waiting for cur */
-	enum vigild_state  state;
-	bool               replay;           /* --replay: no inputs, no sinks */
-	bool               workers_stopping; /* shutdown reached the workers */
-	uint32_t           next_gen;
-	int64_t            started_us;
-	int                exit_code;
-	http_server       *http;
-	control           *ctl;
-	struct outbox     *ob;  /* NULL in replay */
-	struct positions  *pos; /* with the outbox */
-	struct event      *prune_ev;
-	struct event      *progress_ev;
-	struct event      *stop_timer; /* re-checks a drain every second */
-	uint64_t           reloads, reload_failures;
-	char               last_reload_error[1024];
+	struct event_base  *base;
+	bridge             *br;
+	const char         *config_path;
+	const char         *worker_cmd;
+	const char         *log_level_arg; /* -l, passed to workers */
+	generation         *cur;
+	generation         *next; /* built by a reload, waiting for cur */
+	enum vigild_state   state;
+	bool                replay; /* --replay: no inputs, no sinks */
+	bool                workers_stopping; /* shutdown reached the workers */
+	uint32_t            next_gen;
+	int64_t             started_us;
+	int                 exit_code;
+	http_server        *http;
+	control            *ctl;
+	struct outbox      *ob;  /* NULL in replay */
+	struct positions   *pos; /* with the outbox */
+	struct event       *prune_ev;
+	struct event       *progress_ev;
+	struct event       *stop_timer; /* re-checks a drain every second */
+	struct rules_check *checking;   /* a reload's rules being checked */
+	vigil_config       *check_cfg;  /* and the configuration they are in */
+	loader             *check_ld;
+	uint64_t            reloads, reload_failures;
+	char                last_reload_error[1024];
 } vigild;
 
 /* Asks the loop to look at the state machines again (cheap; deferred). */

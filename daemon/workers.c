@@ -199,30 +199,26 @@ proc_exited(worker_proc *p, int status)
 	evtimer_add(p->restart, &tv);
 }
 
-static worker_proc *
-find_proc(pid_t pid)
-{
-	workers *w;
-
-	LIST_FOREACH (w, &all_sets, entry) {
-		for (size_t i = 0; i < w->n; i++)
-			if (w->procs[i].pid == pid)
-				return &w->procs[i];
-	}
-	return NULL;
-}
-
+/* Reaps our workers only: a rules check waits for its own child, which
+ * waitpid(-1) here could take first. */
 void
 workers_reap(void)
 {
-	pid_t pid;
-	int   status;
+	workers *w;
+	int      status;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		worker_proc *p = find_proc(pid);
-		/* proc_exited may free the set: touch nothing after it. */
-		if (p != NULL)
+again:
+	LIST_FOREACH (w, &all_sets, entry) {
+		for (size_t i = 0; i < w->n; i++) {
+			worker_proc *p = &w->procs[i];
+
+			if (p->pid <= 0 ||
+			    waitpid(p->pid, &status, WNOHANG) != p->pid)
+				continue;
+			/* proc_exited may free the set: start over. */
 			proc_exited(p, status);
+			goto again;
+		}
 	}
 }
 
@@ -319,41 +315,18 @@ workers_get_stats(const workers *w, workers_stats *st)
 		st->running += w->procs[i].pid > 0;
 }
 
-/* Reads fd to its end into err (what does not fit is read and dropped). */
-static void
-read_all(int fd, char *err, size_t errlen)
-{
-	size_t  len = 0;
-	char    sink[512];
-	ssize_t n;
-
-	for (;;) {
-		if (len + 1 < errlen)
-			n = read(fd, err + len, errlen - 1 - len);
-		else
-			n = read(fd, sink, sizeof(sink));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (len + 1 < errlen)
-			len += (size_t)n;
-	}
-	while (len > 0 && err[len - 1] == '\n')
-		len--;
-	err[len] = '\0';
-}
-
-int
-workers_check_rules(
-    const char *command, const char *conf, char *err, size_t errlen)
+/* Starts "command -t --log-level error -c conf" with its output on a
+ * pipe; returns the pid and the pipe's reading end in *fd, or -1. */
+static pid_t
+check_spawn(
+    const char *command, const char *conf, int *fd, char *err, size_t errlen)
 {
 	char *const   argv[] = {(char *)command, "-t", "--log-level", "error",
 	      "-c", (char *)conf, NULL};
 	extern char **environ;
 	posix_spawn_file_actions_t fa;
 	pid_t                      pid;
-	int                        fds[2], rc, status;
+	int                        fds[2], rc;
 
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "checking the rules: pipe: %s",
@@ -372,32 +345,180 @@ workers_check_rules(
 		    command, strerror(rc));
 		return -1;
 	}
-	read_all(fds[0], err, errlen);
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			snprintf(err, errlen, "checking the rules: waitpid: %s",
-			    strerror(errno));
-			return -1;
-		}
+	*fd = fds[0];
+	return pid;
+}
+
+/* The end of a check: 0 when the worker exited 0; else -1 with err made
+ * of its output (a refused configuration exits 2 with file:line lines)
+ * or of how it ended. */
+static int
+check_outcome(
+    const char *command, int status, const char *out, char *err, size_t errlen)
+{
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && err[0] != '\0')
-		return -1;
-	{
-		char out[1024];
-
-		snprintf(out, sizeof(out), "%s", err);
-		if (WIFSIGNALED(status))
-			snprintf(err, errlen,
-			    "checking the rules: %s -t died of signal %d%s%s",
-			    command, WTERMSIG(status), out[0] ? ": " : "", out);
-		else
-			snprintf(err, errlen,
-			    "checking the rules: %s -t exited with status "
-			    "%d%s%s",
-			    command, WEXITSTATUS(status), out[0] ? ": " : "",
-			    out);
-	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && out[0] != '\0')
+		snprintf(err, errlen, "%s", out);
+	else if (WIFSIGNALED(status))
+		snprintf(err, errlen,
+		    "checking the rules: %s -t died of signal %d%s%s", command,
+		    WTERMSIG(status), out[0] ? ": " : "", out);
+	else
+		snprintf(err, errlen,
+		    "checking the rules: %s -t exited with status %d%s%s",
+		    command, WEXITSTATUS(status), out[0] ? ": " : "", out);
 	return -1;
+}
+
+static void
+trim_newlines(char *s, size_t len)
+{
+	while (len > 0 && s[len - 1] == '\n')
+		len--;
+	s[len] = '\0';
+}
+
+static int
+wait_child(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+int
+workers_check_rules(
+    const char *command, const char *conf, char *err, size_t errlen)
+{
+	char    out[CHECK_OUT_MAX], sink[512];
+	size_t  len = 0;
+	ssize_t n;
+	int     fd, status;
+	pid_t   pid = check_spawn(command, conf, &fd, err, errlen);
+
+	if (pid < 0)
+		return -1;
+	for (;;) {
+		n = len + 1 < sizeof(out)
+		    ? read(fd, out + len, sizeof(out) - 1 - len)
+		    : read(fd, sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len + 1 < sizeof(out))
+			len += (size_t)n;
+	}
+	close(fd);
+	trim_newlines(out, len);
+	if (wait_child(pid, &status) != 0) {
+		snprintf(err, errlen, "checking the rules: waitpid: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return check_outcome(command, status, out, err, errlen);
+}
+
+/* ---- the same, on the loop --------------------------------------------- */
+
+struct rules_check {
+	struct event  *ev;
+	pid_t          pid;
+	int            fd;
+	char          *command;
+	rules_check_fn fn;
+	void          *arg;
+	size_t         len;
+	char           out[CHECK_OUT_MAX];
+};
+
+static void
+check_free(rules_check *c)
+{
+	event_free(c->ev);
+	close(c->fd);
+	free(c->command);
+	free(c);
+}
+
+/* The pipe reaches its end when the worker exits, so the wait that
+ * follows is over at once. */
+static void
+on_check_output(evutil_socket_t fd, short what, void *arg)
+{
+	rules_check *c = arg;
+	char         sink[512], err[CHECK_OUT_MAX + 256];
+	ssize_t      n;
+	int          status, rc;
+
+	(void)what;
+	n = c->len + 1 < sizeof(c->out)
+	    ? read(fd, c->out + c->len, sizeof(c->out) - 1 - c->len)
+	    : read(fd, sink, sizeof(sink));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		if (c->len + 1 < sizeof(c->out))
+			c->len += (size_t)n;
+		return;
+	}
+	trim_newlines(c->out, c->len);
+	if (wait_child(c->pid, &status) != 0) {
+		snprintf(err, sizeof(err), "checking the rules: waitpid: %s",
+		    strerror(errno));
+		rc = -1;
+	} else
+		rc =
+		    check_outcome(c->command, status, c->out, err, sizeof(err));
+	c->fn(c->arg, rc == 0 ? NULL : err);
+	check_free(c);
+}
+
+rules_check *
+workers_check_start(struct event_base *base, const char *command,
+    const char *conf, rules_check_fn fn, void *arg, char *err, size_t errlen)
+{
+	rules_check *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->command = strdup(command)) == NULL) {
+		free(c);
+		snprintf(err, errlen, "checking the rules: out of memory");
+		return NULL;
+	}
+	c->fn  = fn;
+	c->arg = arg;
+	if ((c->pid = check_spawn(command, conf, &c->fd, err, errlen)) < 0) {
+		free(c->command);
+		free(c);
+		return NULL;
+	}
+	if (evutil_make_socket_nonblocking(c->fd) != 0 ||
+	    (c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST,
+	         on_check_output, c)) == NULL ||
+	    event_add(c->ev, NULL) != 0) {
+		snprintf(err, errlen, "checking the rules: cannot watch it");
+		workers_check_cancel(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+workers_check_cancel(rules_check *c)
+{
+	int status;
+
+	if (c == NULL)
+		return;
+	kill(c->pid, SIGKILL);
+	wait_child(c->pid, &status);
+	if (c->ev == NULL) {
+		close(c->fd);
+		free(c->command);
+		free(c);
+		return;
+	}
+	check_free(c);
 }

@@ -43,11 +43,20 @@ void workers_reap(void);
  * and compiled in a worker process rather than in vigild, whose resident
  * memory would keep Hyperscan's compiler and ICU's tables for good.
  * Returns 0, or -1 with the worker's errors (file:line lines) in err.
- * Blocks for as long as the check takes (the in-process check did too);
- * call it before workers_reap can run, which it cannot while the caller
- * holds the loop. */
+ * Blocks: for the start, before the loop runs, and check-config. */
 int workers_check_rules(
     const char *command, const char *conf, char *err, size_t errlen);
+
+/* The same without blocking the loop (a reload): fn runs on the loop once
+ * the worker has exited, with NULL, or the errors as err would hold
+ * them. NULL (err set) when it cannot start. */
+#define CHECK_OUT_MAX 8192
+typedef struct rules_check rules_check;
+typedef void (*rules_check_fn)(void *arg, const char *errors);
+rules_check *workers_check_start(struct event_base *base, const char *command,
+    const char *conf, rules_check_fn fn, void *arg, char *err, size_t errlen);
+/* Ends a check that has not finished; fn is not called. */
+void workers_check_cancel(rules_check *c);
 
 typedef struct workers_stats {
 	size_t   running;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SIGHUP: a broken configuration is refused and the running one keeps
 # scoring; a good one is applied (a new rule appears) without losing a
-# post or scoring one twice.
+# post or scoring one twice; the rules' check (a worker process) never
+# holds up the running daemon.
 . "$(dirname "$0")/lib.sh"
 
 conf() { # EXTRA_LIST_TERM
@@ -55,5 +56,16 @@ marker = [a["post"]["id"] for a in alerts if a["rule"] == "watchlist.marker"]
 assert len(marker) == len(set(marker)) == 301, (len(marker), len(set(marker)))
 assert any(a["rule"] == "watchlist.extra" for a in alerts)
 PYEOF
+# A rule whose check takes 4 s: the running configuration scores on
+# meanwhile, and the reload lands after it.
+conf ', { name = "extra"; terms = [ "bonus" ]; }' | sed 's/^rules = (/rules = ( { plugin = "crashy"; name = "slow"; validate_delay_ms = 4000; },/' >"$T/vigil.conf"
+grep -q validate_delay_ms "$T/vigil.conf" || fail "no slow rule in the config"
+kill -HUP "$VPID"
+sleep 0.5
+post p302 "vigiltest during the check" >>"$T/feed.jsonl"
+wait_for 2 has_lines "$T/alerts.jsonl" 303 || fail "nothing scored while the rules were checked: $(lines "$T/alerts.jsonl")"
+grep -q "generation .* running" "$T/vigild.log" || fail "no reload before"
+n=$(grep -c "generation .* running" "$T/vigild.log")
+wait_for 20 sh -c "[ \$(grep -c 'generation .* running' '$T/vigild.log') -gt $n ]" || fail "the slow reload never landed"
 stop_vigild
 echo "reload: ok"
