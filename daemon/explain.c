@@ -200,6 +200,54 @@ error_string(char *err)
 	return json_string(err);
 }
 
+/* A check-config whose rules a worker process is checking. */
+typedef struct check_call {
+	control_req       *req;
+	json_t            *reply; /* path and counts, so far */
+	rules_check       *rc;
+	struct check_call *next;
+} check_call;
+
+static check_call *checks; /* running, for explain_stop */
+
+static void
+check_call_free(check_call *cc)
+{
+	for (check_call **p = &checks; *p; p = &(*p)->next)
+		if (*p == cc) {
+			*p = cc->next;
+			break;
+		}
+	json_decref(cc->reply);
+	free(cc);
+}
+
+static void
+check_done(void *arg, const char *errors)
+{
+	check_call *cc = arg;
+	const char *path =
+	    json_string_value(json_object_get(cc->reply, "path"));
+
+	if (errors != NULL) {
+		char *err = strdup(errors);
+
+		log_info("check-config: %s is refused", path);
+		json_object_del(cc->reply, "inputs");
+		json_object_del(cc->reply, "rules");
+		json_object_del(cc->reply, "sinks");
+		json_object_set_new(cc->reply, "error",
+		    err ? error_string(err) : json_string("out of memory"));
+		free(err);
+	} else
+		log_info("check-config: %s is valid", path);
+	control_reply(cc->req, json_incref(cc->reply));
+	check_call_free(cc);
+}
+
+/* Checks what vigild can (settings, inputs and sinks) at once, and has a
+ * worker process check the rules, which compiles them, while the loop
+ * goes on: the answer comes when it has finished. */
 static int
 cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 {
@@ -208,10 +256,10 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 	const char   *path = v->config_path;
 	loader       *ld   = NULL;
 	vigil_config *cfg  = NULL;
+	check_call   *cc;
 	char         *err;
 	int           rc;
 
-	(void)req;
 	if (p != NULL && !json_is_null(p)) {
 		/* Relative to what? The daemon's directory is not the
 		 * caller's. */
@@ -225,26 +273,62 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 		return fail(reply, "out of memory");
 	rc = config_load(path, CONFIG_ALL | CONFIG_RULES_BY_WORKER, &ld, &cfg,
 	    err, CHECK_ERRORS_MAX);
-	if (rc == 0 && cfg->n_rules > 0)
-		rc = workers_check_rules(
-		    v->worker_cmd, path, err, CHECK_ERRORS_MAX);
 	json_object_set_new(reply, "path", json_string(path));
 	if (rc == 0) {
-		log_info("check-config: %s is valid", path);
 		json_object_set_new(
 		    reply, "inputs", json_integer((json_int_t)cfg->n_inputs));
 		json_object_set_new(
 		    reply, "rules", json_integer((json_int_t)cfg->n_rules));
 		json_object_set_new(
 		    reply, "sinks", json_integer((json_int_t)cfg->n_sinks));
-	} else {
+	}
+	if (rc == 0 && cfg->n_rules > 0) {
+		if ((cc = calloc(1, sizeof(*cc))) == NULL)
+			snprintf(err, CHECK_ERRORS_MAX, "out of memory");
+		else {
+			cc->req   = req;
+			cc->reply = json_incref(reply);
+			cc->rc    = workers_check_start(v->base, v->worker_cmd,
+			       path, check_done, cc, err, CHECK_ERRORS_MAX);
+		}
+		if (cc != NULL && cc->rc != NULL) {
+			cc->next = checks;
+			checks   = cc;
+			rc       = 1;
+		} else {
+			if (cc != NULL)
+				json_decref(cc->reply);
+			free(cc);
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		log_info("check-config: %s is valid", path);
+	else if (rc < 0) {
 		log_info("check-config: %s is refused", path);
 		json_object_set_new(reply, "error", error_string(err));
 	}
 	config_free(cfg);
 	loader_free(ld);
 	free(err);
-	return rc == 0 ? 0 : -1;
+	return rc;
+}
+
+void
+explain_stop(void)
+{
+	json_t *r;
+
+	while (checks != NULL) {
+		check_call *cc = checks;
+
+		workers_check_cancel(cc->rc);
+		r = json_incref(cc->reply);
+		json_object_set_new(
+		    r, "error", json_string("the daemon stopped"));
+		control_reply(cc->req, r);
+		check_call_free(cc);
+	}
 }
 
 /* ------------------------------------------------------------ line limit */

@@ -19,5 +19,8 @@
 /* Registers both commands on v->ctl, whose request lines it lets grow to
  * fit any post up to daemon.max_post_bytes. Returns 0, or -1 (logged). */
 int explain_register(vigild *v);
+/* Ends the check-configs still running (their rules' worker), answering
+ * each that the daemon stopped. Before the control socket closes. */
+void explain_stop(void);
 
 #endif

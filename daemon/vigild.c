@@ -1447,6 +1447,7 @@ out:
 	v.pos = NULL;
 	if (v.prune_ev)
 		event_free(v.prune_ev);
+	explain_stop();
 	control_close(v.ctl);
 	admin_close(adm);
 	http_server_free(the_http);

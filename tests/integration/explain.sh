@@ -221,6 +221,20 @@ ctl check-config --json "$T/broken.conf" >"$T/cc.json" 2>/dev/null || rc=$?
 "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["ok"] is False and r["path"] == sys.argv[2] and "cuont" in r["error"], r' \
 	"$T/cc.json" "$T/broken.conf" || fail "check-config --json: $(cat "$T/cc.json")"
 ctl status >/dev/null || fail "the daemon is not well after check-config"
+# A rule the worker cannot compile, with its file:line; and a check that
+# takes 3 s (a worker process does it) holds up nothing meanwhile.
+sed 's/{ plugin = "crashy"; }/{ plugin = "watchlist"; name = "bad"; lists = ( { name = "x"; regex = [ "(?<=a+)b" ]; } ); }/' "$T/vigil.conf" >"$T/badre.conf"
+expect_fail 1 "^$T/badre.conf:[0-9]*: pattern '(?<=a+)b'" check-config "$T/badre.conf"
+sed 's/{ plugin = "crashy"; }/{ plugin = "crashy"; validate_delay_ms = 3000; }/' "$T/vigil.conf" >"$T/slow.conf"
+ctl check-config "$T/slow.conf" >"$T/slow.out" 2>&1 &
+SLOW=$!
+sleep 0.5
+t0=$(date +%s%N)
+ctl status >/dev/null || fail "status during a slow check-config"
+t1=$(date +%s%N)
+[ $(((t1 - t0) / 1000000)) -lt 1500 ] || fail "status waited $(((t1 - t0) / 1000000)) ms for a check-config"
+wait "$SLOW" || fail "slow check-config: $(cat "$T/slow.out")"
+grep -q "configuration OK" "$T/slow.out" || fail "slow check-config said: $(cat "$T/slow.out")"
 
 # With the default daemon.max_post_bytes (256 KiB), after a reload, a post
 # of 200 KiB is explained: its request line is twice that, with quotes,
