@@ -43,7 +43,7 @@ void workers_reap(void);
  * and compiled in a worker process rather than in vigild, whose resident
  * memory would keep Hyperscan's compiler and ICU's tables for good.
  * Returns 0, or -1 with the worker's errors (file:line lines) in err.
- * Blocks: for the start, before the loop runs, and check-config. */
+ * Blocks: for the start, before the loop runs. */
 int workers_check_rules(
     const char *command, const char *conf, char *err, size_t errlen);
 
