@@ -437,7 +437,8 @@ struct rules_check {
 static void
 check_free(rules_check *c)
 {
-	event_free(c->ev);
+	if (c->ev != NULL)
+		event_free(c->ev);
 	close(c->fd);
 	free(c->command);
 	free(c);
@@ -514,11 +515,5 @@ workers_check_cancel(rules_check *c)
 		return;
 	kill(c->pid, SIGKILL);
 	wait_child(c->pid, &status);
-	if (c->ev == NULL) {
-		close(c->fd);
-		free(c->command);
-		free(c);
-		return;
-	}
 	check_free(c);
 }
