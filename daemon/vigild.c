@@ -285,6 +285,10 @@ give_back_memory(void)
 #endif
 }
 
+/* Retired generations whose workers are being stopped: a stop of the
+ * daemon frees those still there, or their sockets would outlive it. */
+static generation *stopping_gens;
+
 static void
 retire_done(void *arg)
 {
@@ -292,6 +296,11 @@ retire_done(void *arg)
 
 	if (g == retiring)
 		retiring = NULL;
+	for (generation **p = &stopping_gens; *p; p = &(*p)->next_stopping)
+		if (*p == g) {
+			*p = g->next_stopping;
+			break;
+		}
 	gen_free(g);
 	give_back_memory();
 }
@@ -307,9 +316,11 @@ retire_check(void)
 	    now_monotonic_us() - retiring_since < DRAIN_TIMEOUT_S * 1000000LL)
 		return;
 	retiring = NULL;
-	if (g->wk)
+	if (g->wk) {
+		g->next_stopping = stopping_gens;
+		stopping_gens    = g;
 		workers_stop(g->wk, retire_done, g);
-	else
+	} else
 		gen_free(g);
 }
 
@@ -1430,6 +1441,8 @@ out:
 	}
 	if (retiring)
 		retire_done(retiring);
+	while (stopping_gens != NULL)
+		retire_done(stopping_gens); /* its workers are killed */
 	if (v.next)
 		gen_free(v.next);
 	if (v.cur && !replay_file)

@@ -24,14 +24,15 @@ typedef struct http_server http_server;
 typedef struct control     control;
 
 typedef struct generation {
-	uint32_t      id;
-	vigil_config *cfg;
-	loader       *ld;
-	char         *runtime_dir; /* where its ipc endpoints live */
-	dispatch     *disp;
-	workers      *wk;
-	inputs       *in;
-	sinks        *out;
+	uint32_t           id;
+	vigil_config      *cfg;
+	loader            *ld;
+	char              *runtime_dir; /* where its ipc endpoints live */
+	dispatch          *disp;
+	workers           *wk;
+	inputs            *in;
+	sinks             *out;
+	struct generation *next_stopping; /* retired, its workers stopping */
 } generation;
 
 enum vigild_state { VS_STARTING, VS_RUNNING, VS_RELOADING, VS_STOPPING };
