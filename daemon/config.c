@@ -118,9 +118,11 @@ const vigil_setting config_workers_settings[] = {
     {"inflight", VIGIL_SET_INT, "2",
         "Requests in flight per worker: one scored while the next waits.", NULL,
         0, 1, 1024},
-    {"batch", VIGIL_SET_INT, "256",
+    {"batch", VIGIL_SET_INT, "512",
         "Posts per request to a worker, at most; a request leaves with what "
-        "has arrived, so batches only fill up under load.",
+        "has arrived, so batches only fill up under load. Larger batches "
+        "cost vigild fewer messages a post (512 against 256: 4.8 against "
+        "5.4 us of CPU a post in contrib/bench).",
         NULL, 0, 1, 4096},
     {"max_crashes", VIGIL_SET_INT, "3",
         "Worker crashes a post may be involved in before it is "
