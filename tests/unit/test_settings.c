@@ -717,7 +717,7 @@ test_config_defaults(void **state)
 	assert_int_equal(c->backlog, 8192);
 	assert_int_equal(c->n_workers, 0);
 	assert_int_equal(c->inflight, 2);
-	assert_int_equal(c->batch, 256);
+	assert_int_equal(c->batch, 512);
 	assert_int_equal(c->max_crashes, 3);
 	assert_int_equal(c->max_message, 16777216);
 	assert_int_equal(cfg_int(c->workers, "restart_min_ms"), 100);
