@@ -8,6 +8,7 @@
  * answered is sent to another worker.
  *
  *   vigil-worker -c CONF (--connect URL | --listen URL) [-g GENERATION]
+ *                [--parent PID]
  *   vigil-worker -t -c CONF
  *
  * -t checks the rules of CONF as a worker would load them (settings,
@@ -77,7 +78,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: vigil-worker -c CONFIG (--connect URL | --listen URL)"
-	    " [-g GENERATION] [--log-level LEVEL]\n"
+	    " [-g GENERATION] [--parent PID] [--log-level LEVEL]\n"
 	    "       vigil-worker -t -c CONFIG\n"
 	    "Scores posts for vigild: loads the rule plugins of CONFIG and\n"
 	    "answers requests on an nng REP socket. URL is tcp://HOST:PORT,\n"
@@ -201,10 +202,22 @@ open_endpoint(
 	return 0;
 }
 
-static int
-serve(nng_socket sock, scorer *sc, uint32_t generation)
+/* Started by vigild (--parent), the worker outlives it only until it
+ * notices: the parent death signal may have been sent before the worker
+ * could take it. */
+static bool
+orphaned(pid_t parent)
 {
-	while (!stopping) {
+	if (parent <= 0 || getppid() == parent)
+		return false;
+	log_notice("vigild (pid %ld) is gone; exiting", (long)parent);
+	return true;
+}
+
+static int
+serve(nng_socket sock, scorer *sc, uint32_t generation, pid_t parent)
+{
+	while (!stopping && !orphaned(parent)) {
 		nng_msg *req, *rep;
 		int      rv = nng_recvmsg(sock, &req, 0);
 
@@ -242,6 +255,7 @@ main(int argc, char **argv)
 	    {"connect", required_argument, NULL, 'C'},
 	    {"listen", required_argument, NULL, 'L'},
 	    {"generation", required_argument, NULL, 'g'},
+	    {"parent", required_argument, NULL, 'P'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"test", no_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
@@ -249,6 +263,7 @@ main(int argc, char **argv)
 	};
 	const char      *conf = NULL, *connect = NULL, *listen = NULL;
 	uint32_t         generation = 0;
+	pid_t            parent     = 0;
 	int              c, level, rc = 1, rv;
 	bool             level_given = false, test = false;
 	char             err[4096];
@@ -268,6 +283,7 @@ main(int argc, char **argv)
 		case 'g':
 			generation = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'P': parent = (pid_t)strtol(optarg, NULL, 10); break;
 		case 'l':
 			if (log_level_parse(optarg, &level) != 0) {
 				fprintf(
@@ -289,6 +305,8 @@ main(int argc, char **argv)
 	}
 	if (test)
 		return check_rules(conf);
+	if (orphaned(parent))
+		return 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -322,7 +340,7 @@ main(int argc, char **argv)
 		goto out;
 	log_debug("generation %u ready on %s with %zu rules", generation,
 	    connect ? connect : listen, cfg->n_rules);
-	rc = serve(sock, sc, generation) == 0 ? 0 : 1;
+	rc = serve(sock, sc, generation, parent) == 0 ? 0 : 1;
 out:
 	if (nng_socket_id(sock) > 0)
 		nng_close(sock);

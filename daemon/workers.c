@@ -65,10 +65,11 @@ static int
 proc_spawn(worker_proc *p)
 {
 	workers *w = p->set;
-	char     gen[16];
+	char     gen[16], parent[24];
 	pid_t    pid;
 
 	snprintf(gen, sizeof(gen), "%u", w->o.generation);
+	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
 	pid = fork();
 	if (pid < 0) {
 		log_err("cannot start worker %d: fork: %s", p->index,
@@ -77,7 +78,7 @@ proc_spawn(worker_proc *p)
 	}
 	if (pid == 0) {
 		sigset_t all;
-		char    *argv[10];
+		char    *argv[12];
 		int      a = 0;
 
 		/* Die with the daemon; start with default signals. */
@@ -92,6 +93,11 @@ proc_spawn(worker_proc *p)
 		argv[a++] = p->url;
 		argv[a++] = (char *)"-g";
 		argv[a++] = gen;
+		/* The death signal is lost if vigild died before prctl, and
+		 * goes to a worker that cannot act on it while it starts:
+		 * the worker also watches its parent itself. */
+		argv[a++] = (char *)"--parent";
+		argv[a++] = parent;
 		if (w->log_level) {
 			argv[a++] = (char *)"--log-level";
 			argv[a++] = w->log_level;
@@ -325,6 +331,8 @@ check_spawn(
 	      "-c", (char *)conf, NULL};
 	extern char **environ;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t          at;
+	sigset_t                   none, dfl;
 	pid_t                      pid;
 	int                        fds[2], rc;
 
@@ -336,7 +344,18 @@ check_spawn(
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-	rc = posix_spawn(&pid, command, &fa, NULL, argv, environ);
+	/* vigild ignores SIGPIPE: the check gets the default signals, as a
+	 * worker does, so that vigild's death ends a check writing to it. */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &dfl);
+	posix_spawnattr_setflags(
+	    &at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&pid, command, &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
 	if (rc != 0) {

@@ -46,6 +46,10 @@ fail() {
 		echo "--- $f (last 40 lines)" >&2
 		tail -n 40 "$f" >&2
 	done
+	echo "--- vigil processes" >&2
+	ps -eo pid,ppid,stat,etime,args 2>/dev/null | grep '[v]igil' >&2 || true
+	# Again last: CI shows the tail of a failed test's output.
+	echo "FAIL: $*" >&2
 	exit 1
 }
 

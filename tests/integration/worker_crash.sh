@@ -5,6 +5,7 @@
 # in turn. max_crashes is 3: a post in flight beside the poison one is
 # blamed once, and once more if the kill -9 finds it scored alone after
 # that, which is no reason to quarantine it; the poison post fails alone.
+# Last, a worker whose parent dies without a death signal exits anyway.
 . "$(dirname "$0")/lib.sh"
 
 N=3000
@@ -51,4 +52,22 @@ want = {"p%d" % i for i in range(n) if i != 1500}
 assert set(posts) == want, (len(set(posts)), len(want))
 PYEOF
 stop_vigild
+
+# A worker whose parent died without sending the death signal (here a
+# shell, which never asks for one) notices through --parent and exits.
+sh -c '"$1" -c "$2" --connect "ipc://$3/orphan.sock" --parent $$ \
+	>>"$3/orphan.log" 2>&1 & echo $! >"$3/orphan.pid"; exec sleep 60' \
+	sh "$top_builddir/daemon/vigil-worker" "$T/vigil.conf" "$T" &
+SH=$!
+PIDS="$PIDS $SH"
+wait_for 10 test -s "$T/orphan.pid" || fail "the orphan worker did not start"
+opid=$(cat "$T/orphan.pid")
+PIDS="$PIDS $opid"
+wait_for 30 grep -q 'rule watchlist' "$T/orphan.log" || fail "the orphan worker did not load its rules"
+alive() { s=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${s#Z}" = "$s" ]; }
+alive "$opid" || fail "the worker exited while its parent lived"
+kill -9 "$SH"
+wait_for 5 sh -c "! { s=\$(ps -o stat= -p $opid) && [ \"\${s#Z}\" = \"\$s\" ]; }" ||
+	fail "a worker outlived its --parent"
+grep -q 'is gone; exiting' "$T/orphan.log" || fail "the orphan worker did not say why it exited"
 echo "worker_crash: ok"
