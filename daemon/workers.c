@@ -407,30 +407,34 @@ wait_child(pid_t pid, int *status)
 	return 0;
 }
 
-int
-workers_check_rules(
-    const char *command, const char *conf, char *err, size_t errlen)
+/* One read of a check's output into out (CHECK_OUT_MAX bytes with room
+ * for a NUL; what does not fit is read and dropped). 1: more to come,
+ * 0: the end, -1: nothing yet. */
+static int
+check_read(int fd, char *out, size_t *len)
 {
-	char    out[CHECK_OUT_MAX], sink[512];
-	size_t  len = 0;
-	ssize_t n;
-	int     fd, status;
-	pid_t   pid = check_spawn(command, conf, &fd, err, errlen);
+	char    sink[512];
+	ssize_t n = *len + 1 < CHECK_OUT_MAX
+	    ? read(fd, out + *len, CHECK_OUT_MAX - 1 - *len)
+	    : read(fd, sink, sizeof(sink));
 
-	if (pid < 0)
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return -1;
-	for (;;) {
-		n = len + 1 < sizeof(out)
-		    ? read(fd, out + len, sizeof(out) - 1 - len)
-		    : read(fd, sink, sizeof(sink));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (len + 1 < sizeof(out))
-			len += (size_t)n;
-	}
-	close(fd);
+	if (n <= 0)
+		return 0;
+	if (*len + 1 < CHECK_OUT_MAX)
+		*len += (size_t)n;
+	return 1;
+}
+
+/* Once its output ended: the pipe reaches its end when the worker
+ * exits, so the wait is over at once. */
+static int
+check_end(const char *command, pid_t pid, char *out, size_t len, char *err,
+    size_t errlen)
+{
+	int status;
+
 	trim_newlines(out, len);
 	if (wait_child(pid, &status) != 0) {
 		snprintf(err, errlen, "checking the rules: waitpid: %s",
@@ -438,6 +442,23 @@ workers_check_rules(
 		return -1;
 	}
 	return check_outcome(command, status, out, err, errlen);
+}
+
+int
+workers_check_rules(
+    const char *command, const char *conf, char *err, size_t errlen)
+{
+	char   out[CHECK_OUT_MAX];
+	size_t len = 0;
+	int    fd;
+	pid_t  pid = check_spawn(command, conf, &fd, err, errlen);
+
+	if (pid < 0)
+		return -1;
+	while (check_read(fd, out, &len) != 0)
+		;
+	close(fd);
+	return check_end(command, pid, out, len, err, errlen);
 }
 
 /* ---- the same, on the loop --------------------------------------------- */
@@ -463,35 +484,17 @@ check_free(rules_check *c)
 	free(c);
 }
 
-/* The pipe reaches its end when the worker exits, so the wait that
- * follows is over at once. */
 static void
 on_check_output(evutil_socket_t fd, short what, void *arg)
 {
 	rules_check *c = arg;
-	char         sink[512], err[CHECK_OUT_MAX + 256];
-	ssize_t      n;
-	int          status, rc;
+	char         err[CHECK_OUT_MAX + 256];
+	int          rc;
 
 	(void)what;
-	n = c->len + 1 < sizeof(c->out)
-	    ? read(fd, c->out + c->len, sizeof(c->out) - 1 - c->len)
-	    : read(fd, sink, sizeof(sink));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	if (check_read(fd, c->out, &c->len) != 0)
 		return;
-	if (n > 0) {
-		if (c->len + 1 < sizeof(c->out))
-			c->len += (size_t)n;
-		return;
-	}
-	trim_newlines(c->out, c->len);
-	if (wait_child(c->pid, &status) != 0) {
-		snprintf(err, sizeof(err), "checking the rules: waitpid: %s",
-		    strerror(errno));
-		rc = -1;
-	} else
-		rc =
-		    check_outcome(c->command, status, c->out, err, sizeof(err));
+	rc = check_end(c->command, c->pid, c->out, c->len, err, sizeof(err));
 	c->fn(c->arg, rc == 0 ? NULL : err);
 	check_free(c);
 }
