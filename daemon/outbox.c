@@ -131,8 +131,8 @@ static const char *const migrations[] = {
     " updated INTEGER NOT NULL, error TEXT, PRIMARY KEY(seq, sink))"
     " WITHOUT ROWID;"
     "CREATE INDEX deliveries_state ON deliveries(sink, state, seq);",
-    "CREATE TABLE positions(input TEXT PRIMARY KEY, pos BLOB NOT NULL,"
-    " updated INTEGER NOT NULL) WITHOUT ROWID;",
+    ("CREATE TABLE positions(input TEXT PRIMARY KEY, pos BLOB NOT NULL,"
+     " updated INTEGER NOT NULL) WITHOUT ROWID;"),
     /* An alert's id and its dedup key come from the same platform, post
      * and rule, so the dkey index finds an id too: a second index of
      * random keys only doubled the pages each alert writes. */

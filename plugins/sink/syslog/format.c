@@ -277,16 +277,15 @@ sl_sd_id_valid(const char *s)
 	if ((at = strchr(s, '@')) == NULL || at == s || strchr(at + 1, '@'))
 		return 0;
 	/* The enterprise number: digits, dot-separated. */
-	for (const char *p = at + 1;; p++) {
+	for (const char *p = at + 1;;) {
 		if (*p < '0' || *p > '9')
 			return 0;
-		while (p[1] >= '0' && p[1] <= '9')
+		while (*p >= '0' && *p <= '9')
 			p++;
-		if (p[1] == '\0')
+		if (*p == '\0')
 			return 1;
-		if (p[1] != '.')
+		if (*p++ != '.')
 			return 0;
-		p++;
 	}
 }
 
