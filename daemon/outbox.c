@@ -78,7 +78,11 @@ struct outbox {
 	pthread_cond_t  cv;
 	op             *head, **tail;
 	bool            stopping;
-	atomic_size_t   queued;
+	/* The writer waits for work (idle) or for more of it (gathering):
+	 * enqueue wakes it only when it should go on, since each wake-up
+	 * is a futex call and a context switch. */
+	bool          idle, gathering;
+	atomic_size_t queued;
 	struct {
 		const char   *sql;
 		sqlite3_stmt *st;
@@ -718,7 +722,7 @@ finish_batch(outbox *ob, op *list)
 }
 
 #define COALESCE_OPS 64
-#define COALESCE_US  1000
+#define COALESCE_US  300
 
 static struct timespec
 deadline_in(long us)
@@ -742,8 +746,11 @@ writer(void *arg)
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
-		while (ob->head == NULL && !ob->stopping)
+		while (ob->head == NULL && !ob->stopping) {
+			ob->idle = true;
 			pthread_cond_wait(&ob->cv, &ob->mu);
+		}
+		ob->idle = false;
 		if (ob->head == NULL)
 			break;
 		/* A transaction rewrites the pages it touches: one for many
@@ -751,7 +758,12 @@ writer(void *arg)
 		 * starts small waits a moment for company. */
 		if (!ob->stopping && atomic_load(&ob->queued) < COALESCE_OPS) {
 			struct timespec at = deadline_in(COALESCE_US);
-			pthread_cond_timedwait(&ob->cv, &ob->mu, &at);
+			ob->gathering      = true;
+			while (!ob->stopping &&
+			    atomic_load(&ob->queued) < COALESCE_OPS &&
+			    pthread_cond_timedwait(&ob->cv, &ob->mu, &at) == 0)
+				;
+			ob->gathering = false;
 		}
 		list     = ob->head;
 		ob->head = NULL;
@@ -821,7 +833,11 @@ enqueue(outbox *ob, op *p)
 	pthread_mutex_lock(&ob->mu);
 	*ob->tail = p;
 	ob->tail  = &p->next;
-	pthread_cond_signal(&ob->cv);
+	if (ob->idle ||
+	    (ob->gathering && atomic_load(&ob->queued) >= COALESCE_OPS)) {
+		ob->idle = false;
+		pthread_cond_signal(&ob->cv);
+	}
 	pthread_mutex_unlock(&ob->mu);
 }
 
