@@ -9,8 +9,6 @@
  * never runs, nothing leaks); requests started from a done callback;
  * many requests at once; malformed requests are refused at fetch.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,9 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <event2/buffer.h>
@@ -29,6 +25,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "fetch.h"
+#include "httpd.h"
 #include "log.h"
 
 #define WAIT_MS 10000
@@ -57,23 +54,13 @@ struct outcome {
 
 struct fixture {
 	struct event_base *base;
-	struct evhttp     *http;
-	struct event      *tick; /* keeps the loop from sleeping long */
+	struct httpd       httpd;
 	fetch_client      *fc;
 	int                port;
 	int                requests; /* the server's count */
 	int                slow;     /* requests left unanswered */
 	struct seen        seen;
 };
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ server */
 
@@ -91,14 +78,6 @@ method_name(enum evhttp_cmd_type t)
 }
 
 static void
-copy_header(struct evkeyvalq *h, const char *name, char *out, size_t len)
-{
-	const char *v = evhttp_find_header(h, name);
-
-	snprintf(out, len, "%s", v ? v : "");
-}
-
-static void
 record(struct fixture *f, struct evhttp_request *req)
 {
 	struct evkeyvalq *in  = evhttp_request_get_input_headers(req);
@@ -110,29 +89,14 @@ record(struct fixture *f, struct evhttp_request *req)
 	snprintf(s->method, sizeof(s->method), "%s",
 	    method_name(evhttp_request_get_command(req)));
 	snprintf(s->uri, sizeof(s->uri), "%s", evhttp_request_get_uri(req));
-	copy_header(in, "X-Test", s->x_test, sizeof(s->x_test));
-	copy_header(in, "Content-Type", s->ctype, sizeof(s->ctype));
+	httpd_copy_header(in, "X-Test", s->x_test, sizeof(s->x_test));
+	httpd_copy_header(in, "Content-Type", s->ctype, sizeof(s->ctype));
 	s->expect   = evhttp_find_header(in, "Expect") != NULL;
 	s->body_len = evbuffer_get_length(buf);
 	s->body     = malloc(s->body_len + 1);
 	assert_non_null(s->body);
 	evbuffer_copyout(buf, s->body, s->body_len);
 	s->body[s->body_len] = '\0';
-}
-
-static void
-reply(struct evhttp_request *req, int code, const char *retry_after,
-    const void *body, size_t len)
-{
-	struct evbuffer *out = evbuffer_new();
-
-	assert_non_null(out);
-	if (retry_after)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Retry-After", retry_after);
-	evbuffer_add(out, body, len);
-	evhttp_send_reply(req, code, "X", out);
-	evbuffer_free(out);
 }
 
 /* Paths: /echo (200 "hello"), /created (201), /big (100000 x's),
@@ -147,20 +111,20 @@ on_request(struct evhttp_request *req, void *arg)
 	f->requests++;
 	record(f, req);
 	if (strncmp(uri, "/echo", 5) == 0)
-		reply(req, 200, NULL, "hello", 5);
+		httpd_reply(req, 200, NULL, "hello", 5);
 	else if (strcmp(uri, "/created") == 0)
-		reply(req, 201, NULL, "made", 4);
+		httpd_reply(req, 201, NULL, "made", 4);
 	else if (strcmp(uri, "/big") == 0) {
 		char *big = malloc(100000);
 
 		assert_non_null(big);
 		memset(big, 'x', 100000);
-		reply(req, 200, NULL, big, 100000);
+		httpd_reply(req, 200, NULL, big, 100000);
 		free(big);
 	} else if (strncmp(uri, "/id/", 4) == 0)
-		reply(req, 200, NULL, uri + 4, strlen(uri + 4));
+		httpd_reply(req, 200, NULL, uri + 4, strlen(uri + 4));
 	else if (strcmp(uri, "/retry-delta") == 0)
-		reply(req, 503, "7", "busy", 4);
+		httpd_reply(req, 503, "7", "busy", 4);
 	else if (strcmp(uri, "/retry-date") == 0) {
 		char      date[64];
 		time_t    t = time(NULL) + 120;
@@ -168,48 +132,26 @@ on_request(struct evhttp_request *req, void *arg)
 
 		gmtime_r(&t, &tm);
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-		reply(req, 429, date, "", 0);
+		httpd_reply(req, 429, date, "", 0);
 	} else if (strcmp(uri, "/retry-bad") == 0)
-		reply(req, 503, "soon", "", 0);
+		httpd_reply(req, 503, "soon", "", 0);
 	else if (strcmp(uri, "/slow") == 0)
 		f->slow++; /* evhttp frees it with the connection */
 	else
-		reply(req, 404, NULL, "no", 2);
-}
-
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
+		httpd_reply(req, 404, NULL, "no", 2);
 }
 
 static int
 setup(void **state)
 {
-	struct fixture             *f = calloc(1, sizeof(*f));
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in          sin;
-	socklen_t                   len    = sizeof(sin);
-	static const struct timeval ten_ms = {0, 10000};
+	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	assert_non_null(f->base = event_base_new());
-	assert_non_null(f->http = evhttp_new(f->base));
-	evhttp_set_allowed_methods(f->http,
+	f->port = httpd_start(&f->httpd, f->base, on_request, f);
+	evhttp_set_allowed_methods(f->httpd.http,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	        EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(f->http, on_request, f);
-	assert_non_null(
-	    bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0));
-	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-	                     (struct sockaddr *)&sin, &len),
-	    0);
-	f->port = ntohs(sin.sin_port);
-	assert_non_null(
-	    f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL));
-	assert_int_equal(event_add(f->tick, &ten_ms), 0);
 	assert_non_null(f->fc = fetch_client_new(f->base));
 	*state = f;
 	return 0;
@@ -221,8 +163,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	fetch_client_free(f->fc);
-	evhttp_free(f->http);
-	event_free(f->tick);
+	httpd_stop(&f->httpd);
 	event_base_free(f->base);
 	free(f->seen.body);
 	free(f);
@@ -281,26 +222,6 @@ get(struct fixture *f, const char *path, struct outcome *o)
 	return fetch_start(f->fc, NULL, &req);
 }
 
-/* Runs the loop until *counter reaches n or WAIT_MS pass. */
-static void
-run_until(struct fixture *f, const int *counter, int n)
-{
-	long end = now_ms() + WAIT_MS;
-
-	while (*counter < n && now_ms() < end)
-		event_base_loop(f->base, EVLOOP_ONCE);
-	assert_int_equal(*counter, n);
-}
-
-static void
-run_for(struct fixture *f, int ms)
-{
-	long end = now_ms() + ms;
-
-	while (now_ms() < end)
-		event_base_loop(f->base, EVLOOP_ONCE);
-}
-
 /* ------------------------------------------------------------ tests */
 
 static void
@@ -326,7 +247,7 @@ test_get(void **state)
 	memset(u, 0, sizeof(u));
 	assert_int_equal(o.calls, 0); /* never from inside fetch */
 	assert_int_equal(fetch_client_running(f->fc), 1);
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_string_equal(f->seen.method, "GET");
 	assert_string_equal(f->seen.uri, "/echo?x=1");
 	assert_string_equal(f->seen.x_test, "one two");
@@ -369,7 +290,7 @@ test_post_and_put(void **state)
 	url(f, "/created", u, sizeof(u));
 	assert_non_null(fetch_start(f->fc, NULL, &req));
 	memset(body, '?', sizeof(body)); /* copied at fetch */
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_string_equal(f->seen.method, "POST");
 	assert_string_equal(f->seen.ctype, "application/json");
 	assert_string_equal(f->seen.x_test, "signed");
@@ -386,14 +307,14 @@ test_post_and_put(void **state)
 	req.body     = "{}";
 	req.body_len = 2;
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 2);
+	run_until(f->base, &o.calls, 2, WAIT_MS);
 	assert_string_equal(f->seen.method, "PUT");
 	assert_string_equal(f->seen.body, "{}");
 	req.method   = "POST";
 	req.body     = NULL;
 	req.body_len = 0;
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 3);
+	run_until(f->base, &o.calls, 3, WAIT_MS);
 	assert_string_equal(f->seen.method, "POST");
 	assert_int_equal(f->seen.body_len, 0);
 	assert_int_equal(o.status, 201);
@@ -416,7 +337,7 @@ test_max_body(void **state)
 
 	url(f, "/big", u, sizeof(u));
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_int_equal(o.status, 200);
 	assert_null(o.error);
 	assert_int_equal(o.body_len, 1000);
@@ -425,7 +346,7 @@ test_max_body(void **state)
 	/* 0: the default (1 MiB) holds all of it. */
 	req.max_body = 0;
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 2);
+	run_until(f->base, &o.calls, 2, WAIT_MS);
 	assert_int_equal(o.body_len, 100000);
 	assert_int_equal(strspn(o.body, "x"), 100000);
 	outcome_clear(&o);
@@ -438,20 +359,20 @@ test_retry_after(void **state)
 	struct outcome  o = {0};
 
 	assert_non_null(get(f, "/retry-delta", &o));
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_int_equal(o.status, 503);
 	assert_null(o.error);
 	assert_string_equal(o.body, "busy");
 	assert_int_equal(o.retry_after_ms, 7000);
 
 	assert_non_null(get(f, "/retry-date", &o));
-	run_until(f, &o.calls, 2);
+	run_until(f->base, &o.calls, 2, WAIT_MS);
 	assert_int_equal(o.status, 429);
 	/* 120 s ahead, give or take the clock ticking meanwhile. */
 	assert_in_range(o.retry_after_ms, 115000, 121000);
 
 	assert_non_null(get(f, "/retry-bad", &o));
-	run_until(f, &o.calls, 3);
+	run_until(f->base, &o.calls, 3, WAIT_MS);
 	assert_int_equal(o.status, 503);
 	assert_int_equal(o.retry_after_ms, -1);
 	outcome_clear(&o);
@@ -460,30 +381,20 @@ test_retry_after(void **state)
 static void
 test_refused(void **state)
 {
-	struct fixture    *f = *state;
-	struct outcome     o = {0};
-	struct sockaddr_in sin;
-	socklen_t          len = sizeof(sin);
-	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
-	char               u[128];
-	vigil_fetch_req    req = {
-	       .struct_size = sizeof(req),
-	       .url         = u,
-	       .done        = on_done,
-	       .arg         = &o,
-        };
+	struct fixture *f = *state;
+	struct outcome  o = {0};
+	char            u[128];
+	vigil_fetch_req req = {
+	    .struct_size = sizeof(req),
+	    .url         = u,
+	    .done        = on_done,
+	    .arg         = &o,
+	};
 
 	/* A port that was just free and has no listener. */
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family      = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	close(fd);
-	snprintf(u, sizeof(u), "http://127.0.0.1:%d/", ntohs(sin.sin_port));
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d/", httpd_unused_port());
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_int_equal(o.status, 0);
 	assert_non_null(o.error);
 	assert_true(strlen(o.error) > 0);
@@ -493,7 +404,7 @@ test_refused(void **state)
 	/* Only http and https. */
 	snprintf(u, sizeof(u), "file:///etc/passwd");
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 2);
+	run_until(f->base, &o.calls, 2, WAIT_MS);
 	assert_int_equal(o.status, 0);
 	assert_non_null(o.error);
 	assert_int_equal(o.body_len, 0);
@@ -518,7 +429,7 @@ test_timeout(void **state)
 	url(f, "/slow", u, sizeof(u));
 	t0 = now_ms();
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_true(now_ms() - t0 >= 250);
 	assert_int_equal(f->slow, 1);
 	assert_int_equal(o.status, 0);
@@ -540,21 +451,21 @@ test_cancel(void **state)
 	assert_int_equal(fetch_client_running(f->fc), 0);
 	/* While the server holds it. */
 	assert_non_null(h = get(f, "/slow", &o));
-	run_until(f, &f->slow, 1);
+	run_until(f->base, &f->slow, 1, WAIT_MS);
 	fetch_cancel(h);
 	assert_int_equal(fetch_client_running(f->fc), 0);
 	/* And one whose answer is on its way. */
 	assert_non_null(h = get(f, "/big", &o));
-	run_until(f, &f->requests, 2);
+	run_until(f->base, &f->requests, 2, WAIT_MS);
 	fetch_cancel(h);
 	fetch_cancel(NULL);
-	run_for(f, 300);
+	run_for(f->base, 300);
 	assert_int_equal(o.calls, 0);
 	assert_int_equal(fetch_client_running(f->fc), 0);
 
 	/* The client still works after cancels. */
 	assert_non_null(get(f, "/echo", &o));
-	run_until(f, &o.calls, 1);
+	run_until(f->base, &o.calls, 1, WAIT_MS);
 	assert_int_equal(o.status, 200);
 	outcome_clear(&o);
 }
@@ -568,10 +479,10 @@ test_free_while_running(void **state)
 
 	assert_non_null(get(f, "/slow", &o));
 	assert_non_null(get(f, "/echo", &o));
-	run_until(f, &f->slow, 1);
+	run_until(f->base, &f->slow, 1, WAIT_MS);
 	fetch_client_free(f->fc);
 	f->fc = NULL;
-	run_for(f, 100);
+	run_for(f->base, 100);
 	assert_int_equal(o.calls, 0);
 	outcome_clear(&o);
 }
@@ -617,7 +528,7 @@ test_fetch_from_done(void **state)
 
 	url(f, "/echo", u, sizeof(u));
 	assert_non_null(fetch_start(f->fc, NULL, &req));
-	run_until(f, &c.o.calls, 5);
+	run_until(f->base, &c.o.calls, 5, WAIT_MS);
 	assert_int_equal(c.o.status, 200);
 	assert_int_equal(fetch_client_running(f->fc), 0);
 	outcome_clear(&c.o);
@@ -695,7 +606,7 @@ test_refused_at_fetch(void **state)
 	assert_null(fetch_start(f->fc, NULL, &req));
 	assert_null(fetch_start(f->fc, NULL, NULL));
 	assert_null(fetch_start(NULL, NULL, &req));
-	run_for(f, 50);
+	run_for(f->base, 50);
 	assert_int_equal(o.calls, 0);
 	assert_int_equal(f->requests, 0);
 	assert_int_equal(fetch_client_running(f->fc), 0);

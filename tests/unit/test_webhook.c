@@ -10,8 +10,6 @@
  * (no completion afterwards, nothing leaks), the slack and mattermost
  * summaries with hostile post text, and refused settings.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +34,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "host.h"
+#include "httpd.h"
 #include "log.h"
 #include "settings.h"
 
@@ -64,8 +62,7 @@ struct done {
 
 struct fixture {
 	struct event_base *base;
-	struct evhttp     *http;
-	struct event      *tick;
+	struct httpd       httpd;
 	fetch_client      *fc;
 	int                port;
 	int                requests, slow;
@@ -76,15 +73,6 @@ struct fixture {
 };
 
 static struct fixture *fx; /* for the loop ops, which have no argument */
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ the host */
 
@@ -119,31 +107,10 @@ static const host_loop_ops test_ops = {
 
 /* ------------------------------------------------------------ server */
 
-static void
-copy_header(struct evkeyvalq *h, const char *name, char *out, size_t len)
-{
-	const char *v = evhttp_find_header(h, name);
-
-	snprintf(out, len, "%s", v ? v : "");
-}
-
-static void
-reply(struct evhttp_request *req, int code, const char *retry_after,
-    const char *body)
-{
-	struct evbuffer *out = evbuffer_new();
-
-	assert_non_null(out);
-	if (retry_after)
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Retry-After", retry_after);
-	evbuffer_add(out, body, strlen(body));
-	evhttp_send_reply(req, code, "X", out);
-	evbuffer_free(out);
-}
-
 /* /ok: 200; /status/N: N; /retry/S: 503 with Retry-After: S; /slow:
  * never answered. */
+static const char refusal[] = "go away\x01 now";
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -156,57 +123,37 @@ on_request(struct evhttp_request *req, void *arg)
 	f->requests++;
 	free(s->body);
 	memset(s, 0, sizeof(*s));
-	copy_header(
+	httpd_copy_header(
 	    in, "X-Vigil-Signature", s->signature, sizeof(s->signature));
-	copy_header(in, "X-Vigil-Alert-Id", s->alert_id, sizeof(s->alert_id));
-	copy_header(in, "Content-Type", s->ctype, sizeof(s->ctype));
-	copy_header(in, "Authorization", s->auth, sizeof(s->auth));
+	httpd_copy_header(
+	    in, "X-Vigil-Alert-Id", s->alert_id, sizeof(s->alert_id));
+	httpd_copy_header(in, "Content-Type", s->ctype, sizeof(s->ctype));
+	httpd_copy_header(in, "Authorization", s->auth, sizeof(s->auth));
 	s->body_len = evbuffer_get_length(buf);
 	assert_non_null(s->body = malloc(s->body_len + 1));
 	evbuffer_copyout(buf, s->body, s->body_len);
 	s->body[s->body_len] = '\0';
 	if (strcmp(uri, "/ok") == 0)
-		reply(req, 200, NULL, "");
+		httpd_reply(req, 200, NULL, "", 0);
 	else if (strncmp(uri, "/status/", 8) == 0)
-		reply(req, atoi(uri + 8), NULL, "go away\x01 now");
+		httpd_reply(
+		    req, atoi(uri + 8), NULL, refusal, sizeof(refusal) - 1);
 	else if (strncmp(uri, "/retry/", 7) == 0)
-		reply(req, 503, uri + 7, "busy");
+		httpd_reply(req, 503, uri + 7, "busy", 4);
 	else if (strcmp(uri, "/slow") == 0)
 		f->slow++;
 	else
-		reply(req, 404, NULL, "");
-}
-
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
+		httpd_reply(req, 404, NULL, "", 0);
 }
 
 static int
 setup(void **state)
 {
-	struct fixture             *f = calloc(1, sizeof(*f));
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in          sin;
-	socklen_t                   len    = sizeof(sin);
-	static const struct timeval ten_ms = {0, 10000};
+	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	assert_non_null(f->base = event_base_new());
-	assert_non_null(f->http = evhttp_new(f->base));
-	evhttp_set_gencb(f->http, on_request, f);
-	assert_non_null(
-	    bs = evhttp_bind_socket_with_handle(f->http, "127.0.0.1", 0));
-	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-	                     (struct sockaddr *)&sin, &len),
-	    0);
-	f->port = ntohs(sin.sin_port);
-	assert_non_null(
-	    f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL));
-	assert_int_equal(event_add(f->tick, &ten_ms), 0);
+	f->port = httpd_start(&f->httpd, f->base, on_request, f);
 	assert_non_null(f->fc = fetch_client_new(f->base));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/vigil-webhook-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -224,8 +171,7 @@ teardown(void **state)
 
 	host_set_loop_ops(NULL);
 	fetch_client_free(f->fc);
-	evhttp_free(f->http);
-	event_free(f->tick);
+	httpd_stop(&f->httpd);
 	event_base_free(f->base);
 	free(f->seen.body);
 	snprintf(p, sizeof(p), "%s/key", f->dir);
@@ -234,25 +180,6 @@ teardown(void **state)
 	free(f);
 	fx = NULL;
 	return 0;
-}
-
-static void
-run_until(struct fixture *f, const int *counter, int n)
-{
-	long end = now_ms() + WAIT_MS;
-
-	while (*counter < n && now_ms() < end)
-		event_base_loop(f->base, EVLOOP_ONCE);
-	assert_int_equal(*counter, n);
-}
-
-static void
-run_for(struct fixture *f, int ms)
-{
-	long end = now_ms() + ms;
-
-	while (now_ms() < end)
-		event_base_loop(f->base, EVLOOP_ONCE);
 }
 
 /* ------------------------------------------------------------ instances */
@@ -398,7 +325,7 @@ test_json_body_signed(void **state)
 	    "url = \"http://127.0.0.1:%PORT%/ok\"; secret = \"" KEY "\";"
 	    "headers = [ \"Authorization: Bearer tok\" ];");
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-	run_until(f, &f->n_done, 1);
+	run_until(f->base, &f->n_done, 1, WAIT_MS);
 	assert_int_equal(f->done[0].token, 7);
 	assert_int_equal(f->done[0].status, VIGIL_OK);
 	snprintf(
@@ -428,7 +355,7 @@ test_secret_file(void **state)
 	sink_new(f, &s,
 	    "url = \"http://127.0.0.1:%PORT%/ok\"; secret_file = \"key\";");
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-	run_until(f, &f->n_done, 1);
+	run_until(f->base, &f->n_done, 1, WAIT_MS);
 	assert_signed(&f->seen, KEY); /* without the line breaks */
 	sink_free(&s);
 
@@ -456,7 +383,7 @@ test_unsigned(void **state)
 
 	sink_new(f, &s, "url = \"http://127.0.0.1:%PORT%/ok\";");
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-	run_until(f, &f->n_done, 1);
+	run_until(f->base, &f->n_done, 1, WAIT_MS);
 	assert_int_equal(f->done[0].status, VIGIL_OK);
 	assert_string_equal(f->seen.signature, "");
 	sink_free(&s);
@@ -475,7 +402,7 @@ outcome(struct fixture *f, const char *path)
 	    "url = \"http://127.0.0.1:%%PORT%%%s\"; secret = \"k\";", path);
 	sink_new(f, &s, conf);
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-	run_until(f, &f->n_done, n + 1);
+	run_until(f->base, &f->n_done, n + 1, WAIT_MS);
 	sink_free(&s);
 	assert_int_equal(f->done[n].token, 42);
 	return f->done[n];
@@ -484,11 +411,8 @@ outcome(struct fixture *f, const char *path)
 static void
 test_outcomes(void **state)
 {
-	struct fixture    *f = *state;
-	struct done        d;
-	struct sockaddr_in sin;
-	socklen_t          len = sizeof(sin);
-	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
+	struct fixture *f = *state;
+	struct done     d;
 
 	assert_int_equal(outcome(f, "/status/204").status, VIGIL_OK);
 	d = outcome(f, "/retry/3");
@@ -504,23 +428,16 @@ test_outcomes(void **state)
 	assert_int_equal(outcome(f, "/status/302").status, VIGIL_EFAIL);
 
 	/* No answer at all: a port without a listener. */
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family      = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	close(fd);
 	{
 		struct sink s;
 		vigil_alert a = make_alert(9);
 		char        conf[128];
 
 		snprintf(conf, sizeof(conf), "url = \"http://127.0.0.1:%d/\";",
-		    ntohs(sin.sin_port));
+		    httpd_unused_port());
 		sink_new(f, &s, conf);
 		assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-		run_until(f, &f->n_done, f->n_done + 1);
+		run_until(f->base, &f->n_done, f->n_done + 1, WAIT_MS);
 		assert_int_equal(f->done[f->n_done - 1].status, VIGIL_ERETRY);
 		sink_free(&s);
 	}
@@ -538,13 +455,13 @@ test_max_inflight_and_stop(void **state)
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
 	assert_int_equal(s.desc->emit(s.inst, &b), VIGIL_PENDING);
 	assert_int_equal(s.desc->emit(s.inst, &c), VIGIL_ERETRY);
-	run_until(f, &f->slow, 2);
+	run_until(f->base, &f->slow, 2, WAIT_MS);
 	assert_int_equal(fetch_client_running(f->fc), 2);
 	/* Stopped: the requests go, and nothing completes afterwards. */
 	s.desc->stop(s.inst);
 	assert_int_equal(fetch_client_running(f->fc), 0);
 	assert_int_equal(s.desc->emit(s.inst, &c), VIGIL_ERETRY);
-	run_for(f, 200);
+	run_for(f->base, 200);
 	assert_int_equal(f->n_done, 0);
 	s.desc->destroy(s.inst);
 	sink_unbind(&s);
@@ -559,11 +476,11 @@ test_destroy_while_running(void **state)
 
 	sink_new(f, &s, "url = \"http://127.0.0.1:%PORT%/slow\";");
 	assert_int_equal(s.desc->emit(s.inst, &a), VIGIL_PENDING);
-	run_until(f, &f->slow, 1);
+	run_until(f->base, &f->slow, 1, WAIT_MS);
 	s.desc->destroy(s.inst); /* without stop first */
 	sink_unbind(&s);
 	assert_int_equal(fetch_client_running(f->fc), 0);
-	run_for(f, 100);
+	run_for(f->base, 100);
 	assert_int_equal(f->n_done, 0);
 }
 
@@ -582,7 +499,7 @@ chat_text(struct fixture *f, const char *tpl, const vigil_alert *a)
 	    "url = \"http://127.0.0.1:%%PORT%%/ok\"; template = \"%s\";", tpl);
 	sink_new(f, &s, conf);
 	assert_int_equal(s.desc->emit(s.inst, a), VIGIL_PENDING);
-	run_until(f, &f->n_done, n + 1);
+	run_until(f->base, &f->n_done, n + 1, WAIT_MS);
 	sink_free(&s);
 	assert_string_equal(f->seen.ctype, "application/json");
 	doc = json_loadb(f->seen.body, f->seen.body_len, 0, &jerr);
