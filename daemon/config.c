@@ -139,7 +139,8 @@ const vigil_setting config_workers_settings[] = {
         "Longest delay before restarting a worker.", NULL, 0, 1, 3600000},
     {"command", VIGIL_SET_STRING, "",
         "The worker program; empty means the vigil-worker next to vigild, "
-        "else the one in " VIGIL_SBINDIR ".",
+        "else the one in " VIGIL_SBINDIR ". A wrapper script must exec "
+        "the worker: a worker whose parent is not vigild exits.",
         NULL, VIGIL_SET_PATH, 0, 0},
     {"remote", VIGIL_SET_STRINGS, NULL,
         "Endpoints of workers that listen, which vigild dials, e.g. "
