@@ -3,12 +3,14 @@
  * through the real host table, with alert completions recorded by the
  * test's loop ops in place of vigild's sink.c. Checked: the alerts of one
  * turn of the loop go out together at its end, each completed once and
- * in order; more than a batch holds; stop writes what waits; a failing
+ * in order; more than a batch holds; completions that hand over more
+ * alerts complete each alert once; stop writes what waits; a failing
  * write (/dev/full) completes every alert of the batch with a retry and
  * the next turn opens the file again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +37,10 @@ struct fixture {
 	uint64_t           token[MAX_DONE];
 	int                status[MAX_DONE];
 	int                n_done;
+	/* alert_done emits this many more, up to token last, as vigild's
+	 * sink pump may when a completion frees room */
+	int      refill;
+	uint64_t next, last;
 	/* the instance */
 	const vigil_plugin *desc;
 	config_t            lc;
@@ -45,6 +51,8 @@ struct fixture {
 
 static struct fixture *fx; /* for the loop ops, which have no argument */
 
+static int emit(struct fixture *f, uint64_t token);
+
 static void
 op_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 {
@@ -52,6 +60,8 @@ op_alert_done(vigil_ctx *ctx, uint64_t token, int status)
 	assert_true(fx->n_done < MAX_DONE);
 	fx->token[fx->n_done]    = token;
 	fx->status[fx->n_done++] = status;
+	for (int i = 0; i < fx->refill && fx->next <= fx->last; i++)
+		assert_int_equal(emit(fx, fx->next++), VIGIL_PENDING);
 }
 
 static const host_loop_ops test_ops = {.alert_done = op_alert_done};
@@ -203,6 +213,32 @@ test_more_than_a_batch(void **state)
 	sink_free(f);
 }
 
+/* Completions that hand over more alerts at once must not disturb the
+ * batch being completed: each alert is written and completed once. */
+static void
+test_done_hands_over_more(void **state)
+{
+	struct fixture *f         = *state;
+	bool            seen[301] = {false};
+
+	sink_new(f, f->path);
+	f->refill = 2;
+	f->last   = 300;
+	for (f->next = 1; f->next <= 5; f->next++)
+		assert_int_equal(emit(f, f->next), VIGIL_PENDING);
+	for (int i = 0; i < 20 && f->n_done < 300; i++)
+		turn(f);
+	assert_int_equal(f->n_done, 300);
+	assert_int_equal(file_lines(f->path), 300);
+	for (int i = 0; i < f->n_done; i++) {
+		assert_in_range(f->token[i], 1, 300);
+		assert_false(seen[f->token[i]]);
+		seen[f->token[i]] = true;
+		assert_int_equal(f->status[i], VIGIL_OK);
+	}
+	sink_free(f);
+}
+
 static void
 test_stop_writes_what_waits(void **state)
 {
@@ -247,6 +283,8 @@ main(void)
 	        test_one_write_per_turn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_more_than_a_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_done_hands_over_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_stop_writes_what_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

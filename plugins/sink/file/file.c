@@ -265,6 +265,7 @@ static void
 flush_batch(file_sink *f)
 {
 	struct iovec iov[2 * BATCH_MAX + 1];
+	uint64_t     tokens[BATCH_MAX];
 	int          n = 0, wrote = 0, status = VIGIL_OK;
 	size_t       k, count = f->n_batch;
 
@@ -283,10 +284,13 @@ flush_batch(file_sink *f)
 		}
 		status = write_lines(f, iov, n, &wrote);
 	}
-	/* alert_done may hand over more alerts: start a new batch first. */
+	/* alert_done may hand over more alerts, which fill a new batch
+	 * from its start: complete from a copy of the tokens. */
+	for (k = 0; k < count; k++)
+		tokens[k] = f->batch[k].token;
 	f->n_batch = 0;
 	for (k = 0; k < count; k++)
-		f->host->alert_done(f->ctx, f->batch[k].token, status);
+		f->host->alert_done(f->ctx, tokens[k], status);
 }
 
 static void
