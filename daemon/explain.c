@@ -245,6 +245,31 @@ check_done(void *arg, const char *errors)
 	check_call_free(cc);
 }
 
+/* Has a worker process check the rules of path for req: 1, the answer
+ * coming from check_done, or -1 with err set. */
+static int
+check_call_start(
+    vigild *v, control_req *req, json_t *reply, const char *path, char *err)
+{
+	check_call *cc = calloc(1, sizeof(*cc));
+
+	if (cc == NULL) {
+		snprintf(err, CHECK_ERRORS_MAX, "out of memory");
+		return -1;
+	}
+	cc->rc = workers_check_start(v->base, v->worker_cmd, path, check_done,
+	    cc, err, CHECK_ERRORS_MAX);
+	if (cc->rc == NULL) {
+		free(cc);
+		return -1;
+	}
+	cc->req   = req;
+	cc->reply = json_incref(reply);
+	cc->next  = checks;
+	checks    = cc;
+	return 1;
+}
+
 /* Checks what vigild can (settings, inputs and sinks) at once, and has a
  * worker process check the rules, which compiles them, while the loop
  * goes on: the answer comes when it has finished. */
@@ -256,7 +281,6 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 	const char   *path = v->config_path;
 	loader       *ld   = NULL;
 	vigil_config *cfg  = NULL;
-	check_call   *cc;
 	char         *err;
 	int           rc;
 
@@ -282,26 +306,8 @@ cmd_check_config(void *arg, control_req *req, json_t *args, json_t *reply)
 		json_object_set_new(
 		    reply, "sinks", json_integer((json_int_t)cfg->n_sinks));
 	}
-	if (rc == 0 && cfg->n_rules > 0) {
-		if ((cc = calloc(1, sizeof(*cc))) == NULL)
-			snprintf(err, CHECK_ERRORS_MAX, "out of memory");
-		else {
-			cc->req   = req;
-			cc->reply = json_incref(reply);
-			cc->rc    = workers_check_start(v->base, v->worker_cmd,
-			       path, check_done, cc, err, CHECK_ERRORS_MAX);
-		}
-		if (cc != NULL && cc->rc != NULL) {
-			cc->next = checks;
-			checks   = cc;
-			rc       = 1;
-		} else {
-			if (cc != NULL)
-				json_decref(cc->reply);
-			free(cc);
-			rc = -1;
-		}
-	}
+	if (rc == 0 && cfg->n_rules > 0)
+		rc = check_call_start(v, req, reply, path, err);
 	if (rc == 0)
 		log_info("check-config: %s is valid", path);
 	else if (rc < 0) {

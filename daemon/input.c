@@ -384,12 +384,11 @@ input_submit(vigil_ctx *ctx, const char *buf, size_t len, const vigil_submit *o)
 	t->line    = o->line;
 	t->pos     = NULL;
 	memcpy(t->source, o->source ? o->source : "", slen + 1);
-	if ((j = job_new(buf, len, jur, n_jur, job_finished, t)) != NULL)
-		j->brief = true; /* job_finished reads no verdict JSON */
-	if (j == NULL) {
+	if ((j = job_new(buf, len, jur, n_jur, job_finished, t)) == NULL) {
 		free(t);
 		return input_wait(in);
 	}
+	j->brief = true; /* job_finished reads no verdict JSON */
 	if (in->track != NULL && pos != NULL &&
 	    (t->pos = pos_submit(in->track, pos, pos_len)) == NULL) {
 		job_free(j);

@@ -493,15 +493,14 @@ on_rules_checked(void *arg, const char *errors)
 	vigil_config *cfg = v->check_cfg;
 	loader       *ld  = v->check_ld;
 
-	v->checking  = NULL;
-	v->check_cfg = NULL;
-	v->check_ld  = NULL;
 	if (errors != NULL) {
-		config_free(cfg);
-		loader_free(ld);
+		check_forget(v);
 		reload_refused(v, errors);
 		return;
 	}
+	v->checking  = NULL;
+	v->check_cfg = NULL;
+	v->check_ld  = NULL;
 	reload_build(v, cfg, ld);
 }
 
