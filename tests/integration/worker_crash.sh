@@ -64,10 +64,12 @@ wait_for 10 test -s "$T/orphan.pid" || fail "the orphan worker did not start"
 opid=$(cat "$T/orphan.pid")
 PIDS="$PIDS $opid"
 wait_for 30 grep -q 'rule watchlist' "$T/orphan.log" || fail "the orphan worker did not load its rules"
+# Running, not a zombie its new parent has yet to reap.
 alive() { s=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${s#Z}" = "$s" ]; }
+gone() { ! alive "$1"; }
 alive "$opid" || fail "the worker exited while its parent lived"
 kill -9 "$SH"
-wait_for 5 sh -c "! { s=\$(ps -o stat= -p $opid) && [ \"\${s#Z}\" = \"\$s\" ]; }" ||
+wait_for 5 gone "$opid" ||
 	fail "a worker outlived its --parent"
 grep -q 'is gone; exiting' "$T/orphan.log" || fail "the orphan worker did not say why it exited"
 echo "worker_crash: ok"
