@@ -66,13 +66,15 @@ gen_free(generation *g)
 {
 	if (g == NULL)
 		return;
-	/* Order: nothing may call into what is already gone. Jobs still
-	 * held are aborted first, while their inputs and sinks exist, and
-	 * so are commits of alerts the outbox could not write. */
+	/* Order: nothing may call into what is already gone. Workers still
+	 * alive go first: one that lost its link would dial again while its
+	 * socket closes, and nng 1.5.2 can leak a pipe it accepts then. Jobs
+	 * still held are aborted next, while their inputs and sinks exist,
+	 * and so are commits of alerts the outbox could not write. */
+	workers_free(g->wk);
 	dispatch_free(g->disp);
 	sinks_abandon(g->out);
 	inputs_free(g->in);
-	workers_free(g->wk);
 	sinks_free(g->out);
 	config_free(g->cfg);
 	loader_free(g->ld);
