@@ -1,13 +1,12 @@
 /*
- * alert.c - from a verdict to alerts. vigild receives each verdict as
- * JSON from a worker, and turns every finding into one vigil_alert for
- * the sinks, with its alert document (doc/alerts.md, version 1).
+ * alert.c - from a verdict to alerts: one vigil_alert per finding, with
+ * its alert document (doc/alerts.md, version 1), and the binary encoding
+ * that carries a set from a worker to vigild and into the outbox.
  *
- * The verdict crossed a process boundary, so it is read as outside input:
- * every member is checked for presence and type before use, and anything
- * else is refused with a reason that names the member. The parsed tree is
- * kept in the set: the alerts' strings point into it, and the documents
- * share its evidence and signal arrays.
+ * A verdict in JSON text (a rate-limit summary, a test) is read as
+ * outside input: every member is checked for presence and type before
+ * use, and anything else is refused with a reason that names the member.
+ * The tree is kept in the set: the alerts' strings point into it.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -80,11 +79,12 @@ fail_type(checker *c, const char *path, const char *want, const json_t *got)
 	return -1;
 }
 
-/* Sets key to v, which it takes; fails (freeing v) when v is NULL. */
+/* Sets key (a literal, so not checked as UTF-8) to v, which it takes;
+ * fails (freeing v) when v is NULL. */
 static int
 put(json_t *obj, const char *key, json_t *v)
 {
-	return json_object_set_new(obj, key, v);
+	return json_object_set_new_nocheck(obj, key, v);
 }
 
 /* "prefix.key", or "key" at the top. */
@@ -325,7 +325,8 @@ evidence_object(
 	return o;
 }
 
-/* Checks the evidence and copies its documented members into *out. */
+/* Checks the evidence and copies its documented members into out, unless
+ * out is NULL. */
 static int
 check_evidence(checker *c, const json_t *list, const char *prefix,
     const char **excerpt, json_t *out)
@@ -351,7 +352,8 @@ check_evidence(checker *c, const json_t *list, const char *prefix,
 			return fail(c, path, "end before start");
 		if (i == 0)
 			*excerpt = text;
-		if (json_array_append_new(
+		if (out != NULL &&
+		    json_array_append_new(
 		        out, evidence_object(field, start, end, text)) != 0)
 			return fail(c, path, "out of memory");
 	}
@@ -388,8 +390,9 @@ check_signals(checker *c, const json_t *list, const char *prefix, json_t *out)
 		if (get_string(c, v, path, "name", REQUIRED, &name) ||
 		    get_number(c, v, path, "weight", &weight))
 			return -1;
-		if (json_array_append_new(out, signal_object(name, weight)) !=
-		    0)
+		if (out != NULL &&
+		    json_array_append_new(out, signal_object(name, weight)) !=
+		        0)
 			return fail(c, path, "out of memory");
 	}
 	return 0;
@@ -495,16 +498,39 @@ doc_verdict(const verdict_post *vp)
 	return o;
 }
 
+/* What every document of a set has in common, built once for the set
+ * (a document only lives until it is dumped, so sharing is safe). */
+typedef struct set_parts {
+	json_t *post, *verdict, *raised_at;
+	bool    own; /* the tree is verdict_tree's: share, do not copy */
+} set_parts;
+
+static int
+set_parts_make(set_parts *sp, const verdict_post *vp, int64_t raised_at)
+{
+	sp->post      = doc_post(vp);
+	sp->verdict   = doc_verdict(vp);
+	sp->raised_at = verdict_time(raised_at);
+	return sp->post && sp->verdict && sp->raised_at ? 0 : -1;
+}
+
+static void
+set_parts_clear(set_parts *sp)
+{
+	json_decref(sp->post);
+	json_decref(sp->verdict);
+	json_decref(sp->raised_at);
+}
+
 /* What a finding adds to its alert besides the vigil_alert fields. */
 typedef struct finding_parts {
 	json_t *legal, *window;     /* in the verdict, or NULL */
-	json_t *evidence, *signals; /* checked copies, owned */
+	json_t *evidence, *signals; /* owned: checked copies, or shared */
 } finding_parts;
 
 /* The alert document, doc/alerts.md version 1, key order fixed. */
 static json_t *
-alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
-    int64_t raised_at)
+alert_doc(const vigil_alert *a, const finding_parts *fp, const set_parts *sp)
 {
 	json_t *d = json_object();
 
@@ -527,14 +553,42 @@ alert_doc(const vigil_alert *a, const finding_parts *fp, const verdict_post *vp,
 		goto fail;
 	if (put(d, "evidence", json_incref(fp->evidence)) ||
 	    put(d, "signals", json_incref(fp->signals)) ||
-	    put(d, "post", doc_post(vp)) ||
-	    put(d, "verdict", doc_verdict(vp)) ||
-	    put(d, "raised_at", verdict_time(raised_at)))
+	    put(d, "post", json_incref(sp->post)) ||
+	    put(d, "verdict", json_incref(sp->verdict)) ||
+	    put(d, "raised_at", json_incref(sp->raised_at)))
 		goto fail;
 	return d;
 fail:
 	json_decref(d);
 	return NULL;
+}
+
+/* The document as text, through a buffer on the stack: json_dumps grows
+ * its buffer from 16 bytes and copies the result once more. */
+static char *
+doc_text(const json_t *doc, size_t *len)
+{
+	char   stack[4096], *heap = NULL, *out;
+	size_t n    = json_dumpb(doc, stack, sizeof(stack), DUMP_FLAGS);
+	char  *from = stack;
+
+	if (n == 0)
+		return NULL;
+	if (n > sizeof(stack)) {
+		if ((heap = malloc(n)) == NULL ||
+		    json_dumpb(doc, heap, n, DUMP_FLAGS) != n) {
+			free(heap);
+			return NULL;
+		}
+		from = heap;
+	}
+	if ((out = malloc(n + 1)) != NULL) {
+		memcpy(out, from, n);
+		out[n] = '\0';
+		*len   = n;
+	}
+	free(heap);
+	return out;
 }
 
 /* ------------------------------------------------------------ the set */
@@ -554,8 +608,8 @@ fill_post_fields(vigil_alert *a, const verdict_post *vp)
 }
 
 static int
-check_finding(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
-    finding_parts *fp)
+check_finding(checker *c, const json_t *f, const char *prefix, bool own,
+    vigil_alert *a, finding_parts *fp)
 {
 	json_t *evidence, *signals;
 
@@ -567,8 +621,14 @@ check_finding(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
 	    get_array(c, f, prefix, "evidence", &evidence) ||
 	    get_array(c, f, prefix, "signals", &signals))
 		return -1;
-	if (check_evidence(c, evidence, prefix, &a->excerpt, fp->evidence) ||
-	    check_signals(c, signals, prefix, fp->signals))
+	/* verdict_tree's arrays hold exactly the documented members. */
+	fp->evidence = own ? json_incref(evidence) : json_array();
+	fp->signals  = own ? json_incref(signals) : json_array();
+	if (fp->evidence == NULL || fp->signals == NULL)
+		return fail(c, prefix, "out of memory");
+	if (check_evidence(
+	        c, evidence, prefix, &a->excerpt, own ? NULL : fp->evidence) ||
+	    check_signals(c, signals, prefix, own ? NULL : fp->signals))
 		return -1;
 	return 0;
 }
@@ -576,32 +636,27 @@ check_finding(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
 /* Reads finding i into a, with its alert document. */
 static int
 build_alert(checker *c, const json_t *f, size_t i, const verdict_post *vp,
-    int64_t raised_at, vigil_alert *a)
+    const set_parts *sp, vigil_alert *a)
 {
-	finding_parts fp = {NULL, NULL, json_array(), json_array()};
+	finding_parts fp = {0};
 	char          prefix[48];
 	json_t       *doc  = NULL;
 	char         *text = NULL;
 	int           rc   = -1;
 
 	strfmt(prefix, sizeof(prefix), "findings[%zu]", i);
-	if (fp.evidence == NULL || fp.signals == NULL) {
-		fail(c, prefix, "out of memory");
-		goto done;
-	}
 	fill_post_fields(a, vp);
-	if (check_finding(c, f, prefix, a, &fp) != 0)
+	if (check_finding(c, f, prefix, sp->own, a, &fp) != 0)
 		goto done;
-	doc = alert_doc(a, &fp, vp, raised_at);
+	doc = alert_doc(a, &fp, sp);
 	if (doc != NULL)
-		text = json_dumps(doc, DUMP_FLAGS);
+		text = doc_text(doc, &a->json_len);
 	if (text == NULL) {
 		fail(c, prefix, "out of memory");
 		goto done;
 	}
-	a->json     = text;
-	a->json_len = strlen(text);
-	rc          = 0;
+	a->json = text;
+	rc      = 0;
 done:
 	json_decref(doc);
 	json_decref(fp.evidence);
@@ -626,11 +681,13 @@ load_verdict(const char *json, size_t len, checker *c)
 	return root;
 }
 
-alert_set *
-alert_set_from_tree(json_t *root, int64_t raised_at, char *err, size_t errlen)
+static alert_set *
+set_from_tree(
+    json_t *root, int64_t raised_at, bool own, char *err, size_t errlen)
 {
 	checker      c  = {err, errlen};
 	verdict_post vp = {0};
+	set_parts    sp = {.own = own};
 	json_t      *findings;
 	alert_set   *s;
 
@@ -643,19 +700,29 @@ alert_set_from_tree(json_t *root, int64_t raised_at, char *err, size_t errlen)
 	if (check_verdict(&c, s->root, &vp, &findings) != 0)
 		goto fail;
 	s->alerts = calloc(json_array_size(findings) + 1, sizeof(vigil_alert));
-	if (s->alerts == NULL) {
+	if (s->alerts == NULL ||
+	    (json_array_size(findings) > 0 &&
+	        set_parts_make(&sp, &vp, raised_at) != 0)) {
 		strfmt(err, errlen, "verdict: out of memory");
 		goto fail;
 	}
 	for (; s->n < json_array_size(findings); s->n++) {
 		if (build_alert(&c, json_array_get(findings, s->n), s->n, &vp,
-		        raised_at, &s->alerts[s->n]) != 0)
+		        &sp, &s->alerts[s->n]) != 0)
 			goto fail;
 	}
+	set_parts_clear(&sp);
 	return s;
 fail:
+	set_parts_clear(&sp);
 	alert_set_free(s);
 	return NULL;
+}
+
+alert_set *
+alert_set_from_tree(json_t *root, int64_t raised_at, char *err, size_t errlen)
+{
+	return set_from_tree(root, raised_at, true, err, errlen);
 }
 
 alert_set *
@@ -668,7 +735,7 @@ alert_set_from_verdict(
 
 	if (root == NULL)
 		return NULL;
-	s = alert_set_from_tree(root, raised_at, err, errlen);
+	s = set_from_tree(root, raised_at, false, err, errlen);
 	json_decref(root);
 	return s;
 }

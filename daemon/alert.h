@@ -28,7 +28,9 @@ typedef struct alert_set alert_set;
  * reach the alert documents. Reentrant. */
 alert_set *alert_set_from_verdict(
     const char *json, size_t len, int64_t raised_at, char *err, size_t errlen);
-/* The same from the verdict's tree (borrowed), as the worker has it. */
+/* The same from the tree verdict_tree built (borrowed), as the worker has
+ * it: the documents share its evidence and signal arrays instead of
+ * copying them, so the tree must hold nothing verdict_tree would not. */
 alert_set *alert_set_from_tree(
     json_t *verdict, int64_t raised_at, char *err, size_t errlen);
 

@@ -568,7 +568,7 @@ post_content_digest(const vigil_post *p, unsigned char out[32])
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL)
 		return -1;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	ok = EVP_DigestInit_ex(ctx, util_sha256(), NULL);
 	for (unsigned f = 0; ok && f < p->n_fields; f++) {
 		/* The NUL that ends each field keeps "ab","c" apart from
 		 * "a","bc". */

@@ -751,7 +751,7 @@ summary_verdict(const rate_entry *e, int64_t end, int64_t interval_us)
 	snprintf(pid, sizeof(pid), "%s/%lld", e->rule, (long long)e->start);
 	n = (unsigned)snprintf(key, sizeof(key), "%s%c%s", RATE_RULE, 0, pid);
 	if (EVP_Digest(key, n < sizeof(key) ? n : sizeof(key) - 1, md, NULL,
-	        EVP_sha256(), NULL) != 1)
+	        util_sha256(), NULL) != 1)
 		return NULL;
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);

@@ -8,6 +8,7 @@
  * computed directly, so it needs no time zone database and no locale.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,25 @@ rfc3339_format(int64_t us, char *buf, size_t len)
 		    (long long)y, m, d, (int)(tod / 3600), (int)(tod / 60 % 60),
 		    (int)(tod % 60));
 	return ok ? buf : NULL;
+}
+
+/* ------------------------------------------------------------ hashing */
+
+static EVP_MD        *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *
+util_sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	/* A failed fetch leaves the implicit lookup: slower, still right. */
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
 }
 
 /* ------------------------------------------------------------ strings */

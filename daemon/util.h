@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* clang-format would read "(char *)(ptr) - x" as a cast of "-x". */
 /* clang-format off */
@@ -35,6 +37,10 @@ char *rfc3339_format(int64_t us, char *buf, size_t len);
 /* snprintf that never overflows and reports truncation as false. */
 bool strfmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* SHA-256, fetched once: EVP_sha256() makes every EVP_DigestInit_ex
+ * look the algorithm up again, which costs more than hashing a post. */
+const EVP_MD *util_sha256(void);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);

@@ -367,7 +367,7 @@ alert_id_digest(const vigil_post *pv, const char *rule,
 	if (ctx == NULL)
 		return -1;
 	/* Each string with its NUL, so that the parts cannot run together. */
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	ok = EVP_DigestInit_ex(ctx, util_sha256(), NULL) &&
 	    EVP_DigestUpdate(ctx, pv->platform.ptr, pv->platform.len + 1) &&
 	    EVP_DigestUpdate(ctx, pv->id.ptr, pv->id.len + 1) &&
 	    EVP_DigestUpdate(ctx, rule, strlen(rule) + 1) &&
@@ -390,11 +390,12 @@ alert_id(const vigil_post *pv, const char *rule,
 
 /* ------------------------------------------------------------ JSON */
 
-/* Sets key to v, which it takes; fails (freeing v) when v is NULL. */
+/* Sets key (a literal, so not checked as UTF-8) to v, which it takes;
+ * fails (freeing v) when v is NULL. */
 static int
 put(json_t *obj, const char *key, json_t *v)
 {
-	return json_object_set_new(obj, key, v);
+	return json_object_set_new_nocheck(obj, key, v);
 }
 
 json_t *

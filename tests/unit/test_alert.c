@@ -37,11 +37,10 @@ static const thresholds thr = {2, 5, 9};
 
 /* The verdict a worker would send for the post: one finding with
  * everything, one with nothing optional. */
-static char *
-make_verdict(const char *json, size_t *len)
+static void
+make_findings(const char *json, post **p, vigil_findings **out)
 {
 	char               err[256];
-	post              *p;
 	vigil_findings    *f    = findings_new();
 	vigil_finding_spec full = {
 	    .struct_size  = sizeof(full),
@@ -63,16 +62,26 @@ make_verdict(const char *json, size_t *len)
 	    .title       = "Silence",
 	};
 	vigil_finding *fi;
-	char          *out;
 
-	if (post_parse(json, strlen(json), &p, err, sizeof(err)) != 0)
+	if (post_parse(json, strlen(json), p, err, sizeof(err)) != 0)
 		fail_msg("refused %s: %s", json, err);
 	fi = findings_add(f, &full);
 	assert_non_null(fi);
 	assert_int_equal(
-	    finding_evidence(fi, post_view(p), 0, 31, 41), VIGIL_OK);
+	    finding_evidence(fi, post_view(*p), 0, 31, 41), VIGIL_OK);
 	assert_int_equal(finding_signal(fi, "pattern.poll", 4), VIGIL_OK);
 	assert_non_null(findings_add(f, &bare));
+	*out = f;
+}
+
+static char *
+make_verdict(const char *json, size_t *len)
+{
+	post           *p;
+	vigil_findings *f;
+	char           *out;
+
+	make_findings(json, &p, &f);
 	out = verdict_json(post_view(p), f, &thr, NULL, NULL, len);
 	assert_non_null(out);
 	findings_free(f);
@@ -219,42 +228,44 @@ test_round_trip(void **state)
 	free(v);
 }
 
-/* The alert document, doc/alerts.md version 1, byte for byte. */
+/* The documents of make_verdict's findings: doc/alerts.md version 1,
+ * byte for byte. */
+static const char want0[] =
+    "{\"version\":1,\"id\":\"c0cc41375f0331babc2b62f60a26f709\","
+    "\"rule\":\"kz.poll.unregistered\",\"jurisdiction\":\"kz\","
+    "\"severity\":\"alert\",\"score\":6.0,"
+    "\"title\":\"Опрос без аккредитации\","
+    "\"legal\":{\"law\":\"Constitutional Law on Elections\","
+    "\"article\":\"Art. 28(3)\",\"penalty\":null},"
+    "\"window\":{\"name\":\"campaign\","
+    "\"start\":\"2020-12-09T18:00:00Z\","
+    "\"end\":\"2021-01-10T14:00:00Z\"},"
+    "\"evidence\":[{\"field\":\"text\",\"start\":31,\"end\":41,"
+    "\"excerpt\":\"Друзья, проводим опрос! За кого проголосуете…\"}],"
+    "\"signals\":[{\"name\":\"pattern.poll\",\"weight\":4.0}],"
+    "\"post\":{\"id\":\"dev-003\",\"platform\":\"facebook\","
+    "\"channel\":\"fb:page/aigerim.blog\",\"url\":null,"
+    "\"created_at\":\"2020-12-20T15:15:00Z\","
+    "\"author\":{\"id\":\"fb:100004\",\"handle\":null,"
+    "\"name\":\"Aigerim S.\",\"kind\":\"person\"}},"
+    "\"verdict\":{\"severity\":\"alert\",\"score\":7.0},"
+    "\"raised_at\":\"2021-01-09T13:46:40Z\"}";
+static const char want1[] =
+    "{\"version\":1,\"id\":\"5a8ca6a480dc04a42d21ecca9fb87c2a\","
+    "\"rule\":\"kz.agitation.silence\",\"jurisdiction\":null,"
+    "\"severity\":\"none\",\"score\":1.0,\"title\":\"Silence\","
+    "\"evidence\":[],\"signals\":[],"
+    "\"post\":{\"id\":\"dev-003\",\"platform\":\"facebook\","
+    "\"channel\":\"fb:page/aigerim.blog\",\"url\":null,"
+    "\"created_at\":\"2020-12-20T15:15:00Z\","
+    "\"author\":{\"id\":\"fb:100004\",\"handle\":null,"
+    "\"name\":\"Aigerim S.\",\"kind\":\"person\"}},"
+    "\"verdict\":{\"severity\":\"alert\",\"score\":7.0},"
+    "\"raised_at\":\"2021-01-09T13:46:40Z\"}";
+
 static void
 test_alert_documents(void **state)
 {
-	static const char want0[] =
-	    "{\"version\":1,\"id\":\"c0cc41375f0331babc2b62f60a26f709\","
-	    "\"rule\":\"kz.poll.unregistered\",\"jurisdiction\":\"kz\","
-	    "\"severity\":\"alert\",\"score\":6.0,"
-	    "\"title\":\"Опрос без аккредитации\","
-	    "\"legal\":{\"law\":\"Constitutional Law on Elections\","
-	    "\"article\":\"Art. 28(3)\",\"penalty\":null},"
-	    "\"window\":{\"name\":\"campaign\","
-	    "\"start\":\"2020-12-09T18:00:00Z\","
-	    "\"end\":\"2021-01-10T14:00:00Z\"},"
-	    "\"evidence\":[{\"field\":\"text\",\"start\":31,\"end\":41,"
-	    "\"excerpt\":\"Друзья, проводим опрос! За кого проголосуете…\"}],"
-	    "\"signals\":[{\"name\":\"pattern.poll\",\"weight\":4.0}],"
-	    "\"post\":{\"id\":\"dev-003\",\"platform\":\"facebook\","
-	    "\"channel\":\"fb:page/aigerim.blog\",\"url\":null,"
-	    "\"created_at\":\"2020-12-20T15:15:00Z\","
-	    "\"author\":{\"id\":\"fb:100004\",\"handle\":null,"
-	    "\"name\":\"Aigerim S.\",\"kind\":\"person\"}},"
-	    "\"verdict\":{\"severity\":\"alert\",\"score\":7.0},"
-	    "\"raised_at\":\"2021-01-09T13:46:40Z\"}";
-	static const char want1[] =
-	    "{\"version\":1,\"id\":\"5a8ca6a480dc04a42d21ecca9fb87c2a\","
-	    "\"rule\":\"kz.agitation.silence\",\"jurisdiction\":null,"
-	    "\"severity\":\"none\",\"score\":1.0,\"title\":\"Silence\","
-	    "\"evidence\":[],\"signals\":[],"
-	    "\"post\":{\"id\":\"dev-003\",\"platform\":\"facebook\","
-	    "\"channel\":\"fb:page/aigerim.blog\",\"url\":null,"
-	    "\"created_at\":\"2020-12-20T15:15:00Z\","
-	    "\"author\":{\"id\":\"fb:100004\",\"handle\":null,"
-	    "\"name\":\"Aigerim S.\",\"kind\":\"person\"}},"
-	    "\"verdict\":{\"severity\":\"alert\",\"score\":7.0},"
-	    "\"raised_at\":\"2021-01-09T13:46:40Z\"}";
 	size_t len;
 	char  *v = make_verdict(
 	     DEV003("2020-12-20T21:15:00+06:00", DEV003_TEXT), &len);
@@ -265,6 +276,42 @@ test_alert_documents(void **state)
 	assert_string_equal(alert_set_get(s, 1)->json, want1);
 	alert_set_free(s);
 	free(v);
+}
+
+/* The worker's path (its own tree, whose arrays the documents share)
+ * makes the same documents as a verdict read from text. */
+static void
+test_documents_from_tree(void **state)
+{
+	char            err[256] = "";
+	post           *p;
+	vigil_findings *f;
+	json_t         *tree;
+	alert_set      *s;
+
+	(void)state;
+	make_findings(DEV003("2020-12-20T21:15:00+06:00", DEV003_TEXT), &p, &f);
+	tree = verdict_tree(post_view(p), f, &thr, NULL, NULL);
+	assert_non_null(tree);
+	s = alert_set_from_tree(tree, RAISED_AT, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("refused its own tree: %s", err);
+	assert_int_equal(alert_set_count(s), 2);
+	assert_string_equal(alert_set_get(s, 0)->json, want0);
+	assert_int_equal(alert_set_get(s, 0)->json_len, sizeof(want0) - 1);
+	assert_string_equal(alert_set_get(s, 1)->json, want1);
+	assert_int_equal(alert_set_get(s, 1)->json_len, sizeof(want1) - 1);
+	/* The tree outlives the set unchanged: the worker may still dump
+	 * it as the verdict. */
+	alert_set_free(s);
+	assert_int_equal(
+	    json_array_size(json_object_get(
+	        json_array_get(json_object_get(tree, "findings"), 0),
+	        "evidence")),
+	    1);
+	json_decref(tree);
+	findings_free(f);
+	post_free(p);
 }
 
 static void
@@ -574,6 +621,7 @@ main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_encode_decode),
 	    cmocka_unit_test(test_alert_documents),
+	    cmocka_unit_test(test_documents_from_tree),
 	    cmocka_unit_test(test_alert_ids_follow_content),
 	    cmocka_unit_test(test_verdict_without_findings),
 	    cmocka_unit_test(test_minimal_verdict),
