@@ -21,6 +21,7 @@
 #include "bridge.h"
 #include "log.h"
 #include "outbox.h"
+#include "outbox_vfs.h"
 #include "util.h"
 
 enum op_kind { OP_COMMIT, OP_MARK, OP_LOAD, OP_QUERY, OP_PRUNE, OP_POSITION };
@@ -1046,9 +1047,14 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 	ob->br   = br;
 	ob->tail = &ob->head;
 	atomic_init(&ob->queued, 0);
+	if ((rc = outbox_vfs_register()) != SQLITE_OK) {
+		snprintf(err, errlen, "outbox %s: cannot register its VFS: %s",
+		    o->path, sqlite3_errstr(rc));
+		goto fail;
+	}
 	rc = sqlite3_open_v2(o->path, &ob->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	    NULL);
+	    OUTBOX_VFS);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "outbox %s: cannot open: %s", o->path,
 		    ob->db ? sqlite3_errmsg(ob->db) : sqlite3_errstr(rc));
@@ -1060,7 +1066,7 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 		goto fail;
 	if (sqlite3_open_v2(o->path, &ob->ckdb,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-	        NULL) != SQLITE_OK) {
+	        OUTBOX_VFS) != SQLITE_OK) {
 		snprintf(err, errlen, "outbox %s: cannot open: %s", o->path,
 		    ob->ckdb ? sqlite3_errmsg(ob->ckdb) : "out of memory");
 		goto fail;
