@@ -94,6 +94,10 @@ struct outbox {
 	pthread_t      ckthread;
 	pthread_cond_t ckcv;
 	bool           ckstop;
+	/* Set by the checkpointer when the log has grown long: the writer
+	 * then rewinds it between two batches (rewind_log). */
+	atomic_bool rewind;
+	int         rewind_frames;
 	/* Read at open, before the writer owns the connection. */
 	outbox_saved_position *saved;
 	size_t                 n_saved;
@@ -739,6 +743,27 @@ deadline_in(long us)
 	return at;
 }
 
+/* A log that is never wholly copied back is never started again from its
+ * beginning, and under steady load the writer always adds frames while the
+ * checkpointer copies: the file would grow for as long as the load lasts.
+ * So once it holds this many frames (32 MiB of 4 KiB pages) the writer,
+ * between two batches, copies back what the checkpointer has not (what
+ * was written during its last pass) with a RESTART checkpoint, after
+ * which the next transaction writes from the start of the file. */
+#define WAL_REWIND_FRAMES 8192
+
+static void
+rewind_log(outbox *ob)
+{
+	int log_frames, done_frames;
+
+	if (sqlite3_wal_checkpoint_v2(ob->db, NULL, SQLITE_CHECKPOINT_RESTART,
+	        &log_frames, &done_frames) != SQLITE_OK &&
+	    sqlite3_errcode(ob->db) != SQLITE_BUSY)
+		log_err("outbox %s: rewinding the log: %s", ob->path,
+		    sqlite3_errmsg(ob->db));
+}
+
 static void *
 writer(void *arg)
 {
@@ -772,6 +797,8 @@ writer(void *arg)
 		pthread_mutex_unlock(&ob->mu);
 		run_batch(ob, list);
 		finish_batch(ob, list);
+		if (atomic_exchange(&ob->rewind, false))
+			rewind_log(ob);
 		pthread_mutex_lock(&ob->mu);
 	}
 	pthread_mutex_unlock(&ob->mu);
@@ -802,10 +829,12 @@ checkpointer(void *arg)
 		pthread_mutex_unlock(&ob->mu);
 		if (sqlite3_wal_checkpoint_v2(ob->ckdb, NULL,
 		        SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-		        &done_frames) != SQLITE_OK &&
-		    sqlite3_errcode(ob->ckdb) != SQLITE_BUSY)
-			log_err("outbox %s: checkpoint: %s", ob->path,
-			    sqlite3_errmsg(ob->ckdb));
+		        &done_frames) != SQLITE_OK) {
+			if (sqlite3_errcode(ob->ckdb) != SQLITE_BUSY)
+				log_err("outbox %s: checkpoint: %s", ob->path,
+				    sqlite3_errmsg(ob->ckdb));
+		} else if (log_frames >= ob->rewind_frames)
+			atomic_store(&ob->rewind, true);
 		pthread_mutex_lock(&ob->mu);
 	}
 	pthread_mutex_unlock(&ob->mu);
@@ -1047,6 +1076,9 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 	ob->br   = br;
 	ob->tail = &ob->head;
 	atomic_init(&ob->queued, 0);
+	atomic_init(&ob->rewind, false);
+	ob->rewind_frames =
+	    o->wal_rewind_frames > 0 ? o->wal_rewind_frames : WAL_REWIND_FRAMES;
 	if ((rc = outbox_vfs_register()) != SQLITE_OK) {
 		snprintf(err, errlen, "outbox %s: cannot register its VFS: %s",
 		    o->path, sqlite3_errstr(rc));

@@ -38,6 +38,7 @@ typedef struct outbox_opts {
 	const char *path;
 	bool        sync_full; /* synchronous=FULL: survives power loss */
 	int64_t     max_bytes; /* 0: unbounded; else SQLITE_FULL past it */
+	int         wal_rewind_frames; /* 0: WAL_REWIND_FRAMES (tests: less) */
 } outbox_opts;
 
 /* Opens (creating or migrating) the database and starts the writer.

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -499,6 +500,80 @@ test_group_commit_order(void **state)
 	assert_int_equal(outbox_backlog(f->ob), 0);
 }
 
+/* The WAL header's checkpoint sequence, which SQLite raises each time a
+ * writer starts the log again from its beginning. */
+static uint32_t
+wal_sequence(const char *db_path)
+{
+	char          path[128];
+	unsigned char h[16] = {0};
+	int           fd;
+
+	snprintf(path, sizeof(path), "%s-wal", db_path);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+			memset(h, 0, sizeof(h));
+		close(fd);
+	}
+	return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 |
+	    (uint32_t)h[14] << 8 | h[15];
+}
+
+/* Under steady writes the checkpointer never finds the log wholly copied
+ * at the moment a transaction starts, so only the writer's rewind starts
+ * it again; without that the file grows as long as the writes go on. The
+ * test keeps at least RING / 2 commits queued, so the writer never idles. */
+static void
+test_log_rewound_under_load(void **state)
+{
+	enum { RING = 256 };
+	fixture      *f = *state;
+	outbox_opts   o = {.path = f->path, .wal_rewind_frames = 16};
+	static char   data[2048], ids[RING][16];
+	outbox_alert  a[RING];
+	outbox_commit c[RING];
+	char          err[512];
+	uint32_t      seq, last;
+	int           restarts = 0, queued = 0;
+	int64_t       until = now_monotonic_us() + 8 * 1000000;
+
+	outbox_close(f->ob);
+	bridge_run(f->br);
+	assert_non_null(f->ob = outbox_open(&o, f->br, err, sizeof(err)));
+	memset(data, 'x', sizeof(data));
+	last = wal_sequence(f->path);
+	while (restarts < 3 && now_monotonic_us() < until) {
+		/* Refill the half of the ring whose commits are done. */
+		while (queued - f->done < RING) {
+			int k = queued % RING;
+
+			snprintf(ids[k], sizeof(ids[k]), "w%d", queued);
+			a[k] = (outbox_alert){.id = ids[k],
+			    .dkey                 = ids[k],
+			    .rule                 = "r",
+			    .sinks                = 1};
+			c[k] = (outbox_commit){.created = 10,
+			    .data                       = data,
+			    .len                        = sizeof(data),
+			    .alerts                     = &a[k],
+			    .n                          = 1,
+			    .sinks   = (const char **)two_sinks,
+			    .n_sinks = 1};
+			outbox_commit_alerts(f->ob, &c[k], on_commit, f);
+			queued++;
+		}
+		wait_for(f, queued - RING / 2);
+		assert_int_equal(f->rc, 0);
+		if ((seq = wal_sequence(f->path)) != last) {
+			restarts++;
+			last = seq;
+		}
+	}
+	wait_for(f, queued);
+	assert_int_equal(restarts, 3);
+}
+
 static const char *
 saved_pos(outbox *ob, const char *input, size_t *len)
 {
@@ -594,6 +669,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_group_commit_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_positions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_log_rewound_under_load, setup, teardown),
 	    cmocka_unit_test(test_state_names),
 	};
 
