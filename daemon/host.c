@@ -5,6 +5,7 @@
  * that vigild installs, so that a worker process answers them with a
  * clear error instead of touching a loop it does not have.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -296,6 +297,64 @@ h_date_add_days(const char *date, int days, char *out, size_t outlen)
 	                                                      : VIGIL_ERR;
 }
 
+/* ------------------------------------------------------------ text */
+
+/* The text tables cost 2.3 MB. Workers build them at start (their rules
+ * use them on every post); vigild, whose rules run in the workers, builds
+ * them only if one of its own plugins asks for a text service. */
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
+static int            text_rc;
+
+static void
+text_build(void)
+{
+	text_rc = text_init();
+}
+
+static bool
+text_ready(char *err, size_t errlen)
+{
+	pthread_once(&text_once, text_build);
+	if (text_rc != 0 && err != NULL)
+		strfmt(err, errlen, "text services unavailable (ICU data)");
+	return text_rc == 0;
+}
+
+static vigil_norm *
+h_normalize(const char *s, size_t len)
+{
+	return text_ready(NULL, 0) ? text_normalize(s, len) : NULL;
+}
+
+static const vigil_norm *
+h_post_norm(const vigil_post *p, unsigned field)
+{
+	return text_ready(NULL, 0) ? post_norm(p, field) : NULL;
+}
+
+static vigil_matcher *
+h_matcher_new(const vigil_pattern *pats, size_t n, char *err, size_t errlen)
+{
+	return text_ready(err, errlen) ? text_matcher_new(pats, n, err, errlen)
+	                               : NULL;
+}
+
+static vigil_lexicon *
+h_lexicon_new(const vigil_signal_def *defs, size_t n, char *err, size_t errlen)
+{
+	return text_ready(err, errlen) ? lexicon_new(defs, n, err, errlen)
+	                               : NULL;
+}
+
+static vigil_lexicon *
+h_lexicon_from_cfg(
+    const vigil_cfg *cfg, const char *list, char *err, size_t errlen)
+{
+	return text_ready(err, errlen)
+	    ? lexicon_from_cfg(cfg, list, err, errlen)
+	    : NULL;
+}
+
 static const vigil_host the_host = {
     .abi_major         = VIGIL_ABI_MAJOR,
     .abi_minor         = VIGIL_ABI_MINOR,
@@ -330,13 +389,13 @@ static const vigil_host the_host = {
     .counter_add       = metrics_counter_add,
     .histogram         = h_histogram,
     .histogram_observe = metrics_histogram_observe,
-    .post_norm         = post_norm,
+    .post_norm         = h_post_norm,
     .post_field        = post_field,
     .norm_text         = text_norm_text,
     .norm_to_orig      = text_norm_to_orig,
-    .normalize         = text_normalize,
+    .normalize         = h_normalize,
     .norm_free         = text_norm_free,
-    .matcher_new       = text_matcher_new,
+    .matcher_new       = h_matcher_new,
     .matcher_scan      = text_matcher_scan,
     .matcher_free      = text_matcher_free,
     .finding_add       = findings_add,
@@ -354,8 +413,8 @@ static const vigil_host the_host = {
     .registry_has      = registry_has,
     .registry_size     = registry_size,
     .registry_free     = registry_free,
-    .lexicon_new       = lexicon_new,
-    .lexicon_from_cfg  = lexicon_from_cfg,
+    .lexicon_new       = h_lexicon_new,
+    .lexicon_from_cfg  = h_lexicon_from_cfg,
     .lexicon_size      = lexicon_size,
     .lexicon_index     = lexicon_index,
     .lexicon_name      = lexicon_name,

@@ -1290,7 +1290,9 @@ main(int argc, char **argv)
 	v.log_level_arg = level_name;
 	v.replay        = replay_file != NULL;
 	signal(SIGPIPE, SIG_IGN);
-	if (text_init() != 0)
+	/* Replay loads the rules here; the daemon leaves them to the workers
+	 * and builds the text tables only if a plugin asks (host.c). */
+	if (replay_file != NULL && text_init() != 0)
 		return 1;
 	if (config_load(conf,
 	        replay_file ? CONFIG_RULES

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "host.h"
 #include "text.h"
 
 #define MAX_HITS 64
@@ -1407,6 +1408,31 @@ test_match_reload(void **state)
 	}
 }
 
+/* Through the host table, the text services build their tables on first
+ * use: vigild, which leaves its rules to the workers, never calls
+ * text_init itself. Runs before the group that calls it. */
+static void
+test_host_builds_tables(void **state)
+{
+	const vigil_host   *h     = host_table();
+	const vigil_pattern lit[] = {{.expr = "ёж", .id = 1}};
+	vigil_matcher      *m;
+	vigil_norm         *n;
+	char                err[256] = "";
+	size_t              len;
+
+	(void)state;
+	assert_null(text_normalize("x", 1)); /* not built yet */
+	n = h->normalize("Ёж", strlen("Ёж"));
+	assert_non_null(n);
+	assert_string_equal(text_norm_text(n, &len), "еж");
+	h->norm_free(n);
+	m = h->matcher_new(lit, 1, err, sizeof(err));
+	if (m == NULL)
+		fail_msg("matcher_new: %s", err);
+	h->matcher_free(m);
+}
+
 static int
 setup(void **state)
 {
@@ -1466,5 +1492,11 @@ main(void)
 	    cmocka_unit_test(test_fini_init),
 	};
 
+	const struct CMUnitTest first[] = {
+	    cmocka_unit_test(test_host_builds_tables),
+	};
+
+	if (cmocka_run_group_tests(first, NULL, NULL) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
