@@ -85,6 +85,7 @@ struct dispatch {
 	struct job_queue   queue;    /* never crashed a worker */
 	struct job_queue   suspects; /* blamed for a crash: travel alone */
 	size_t             n_queued;
+	size_t             queued_bytes; /* of the posts in both queues */
 	size_t             held;
 	uint64_t           next_batch;
 	uint64_t           next_seq;
@@ -114,12 +115,11 @@ job_new(const char *buf, size_t len, const char *const *jur, size_t n_jur,
 
 	if (n_jur > WIRE_MAX_JUR)
 		n_jur = WIRE_MAX_JUR;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	/* The post's bytes follow the job: one allocation a post. */
+	if ((j = malloc(sizeof(*j) + (len ? len : 1))) == NULL)
 		return NULL;
-	if ((j->buf = malloc(len ? len : 1)) == NULL) {
-		free(j);
-		return NULL;
-	}
+	memset(j, 0, sizeof(*j));
+	j->buf = (char *)(j + 1);
 	memcpy(j->buf, buf, len);
 	j->len = len;
 	for (size_t i = 0; i < n_jur; i++) {
@@ -136,9 +136,6 @@ job_new(const char *buf, size_t len, const char *const *jur, size_t n_jur,
 void
 job_free(job *j)
 {
-	if (j == NULL)
-		return;
-	free(j->buf);
 	free(j);
 }
 
@@ -184,6 +181,7 @@ job_requeue(dispatch *d, job *j, bool blame)
 	else
 		TAILQ_INSERT_HEAD(&d->queue, j, entry);
 	d->n_queued++;
+	d->queued_bytes += j->len;
 }
 
 static void
@@ -508,6 +506,23 @@ link_free_slot(link *l)
 	return NULL;
 }
 
+/* About what a request of up to max queued jobs will weigh, reserved at
+ * once: nng copies (and zeroes) a message each time it grows. From the
+ * queue's average post, so that it costs no walk of the queue; a batch
+ * of larger posts than average grows the message as it goes. */
+static size_t
+request_bytes(const dispatch *d, size_t max)
+{
+	size_t n = d->n_queued < max ? d->n_queued : max, avg;
+
+	if (n == 0)
+		return 64;
+	avg = d->queued_bytes / d->n_queued + 14 + WIRE_MAX_JUR;
+	if (avg > d->o.max_message / 2 / n)
+		return d->o.max_message / 2;
+	return 64 + n * avg;
+}
+
 /* Sends jobs from q on s: one suspect alone, or up to a batch. */
 static void
 slot_send(dispatch *d, slot *s, struct job_queue *q, bool suspect)
@@ -518,6 +533,10 @@ slot_send(dispatch *d, slot *s, struct job_queue *q, bool suspect)
 
 	if (nng_msg_alloc(&m, 0) != 0)
 		return;
+	if (nng_msg_reserve(m, request_bytes(d, max)) != 0) {
+		nng_msg_free(m); /* out of memory: the jobs wait */
+		return;
+	}
 	s->batch = ++d->next_batch;
 	if (wire_begin(m, WIRE_REQ_MAGIC, d->o.generation, s->batch) != 0)
 		goto fail;
@@ -535,6 +554,7 @@ slot_send(dispatch *d, slot *s, struct job_queue *q, bool suspect)
 			break;
 		TAILQ_REMOVE(q, j, entry);
 		d->n_queued--;
+		d->queued_bytes -= j->len;
 		s->jobs[s->n_jobs++] = j;
 	}
 	if (s->n_jobs == 0)
@@ -557,6 +577,7 @@ fail:
 	if (s->n_jobs == 0 && (j = TAILQ_FIRST(q)) != NULL) {
 		TAILQ_REMOVE(q, j, entry);
 		d->n_queued--;
+		d->queued_bytes -= j->len;
 		job_fail(d, j, JOB_INVALID, "post cannot be encoded");
 	}
 }
@@ -605,6 +626,7 @@ dispatch_submit(dispatch *d, job *j)
 	j->seq = ++d->next_seq;
 	TAILQ_INSERT_TAIL(&d->queue, j, entry);
 	d->n_queued++;
+	d->queued_bytes += j->len;
 	d->held++;
 	/* Deferred so that posts submitted in one loop turn share requests. */
 	event_active(d->kick_ev, 0, 0);
