@@ -502,7 +502,6 @@ doc_verdict(const verdict_post *vp)
  * (a document only lives until it is dumped, so sharing is safe). */
 typedef struct set_parts {
 	json_t *post, *verdict, *raised_at;
-	bool    own; /* the tree is verdict_tree's: share, do not copy */
 } set_parts;
 
 static int
@@ -524,8 +523,8 @@ set_parts_clear(set_parts *sp)
 
 /* What a finding adds to its alert besides the vigil_alert fields. */
 typedef struct finding_parts {
-	json_t *legal, *window;     /* in the verdict, or NULL */
-	json_t *evidence, *signals; /* owned: checked copies, or shared */
+	bool    legal, window;      /* the document has these objects */
+	json_t *evidence, *signals; /* owned */
 } finding_parts;
 
 /* The alert document, doc/alerts.md version 1, key order fixed. */
@@ -542,11 +541,11 @@ alert_doc(const vigil_alert *a, const finding_parts *fp, const set_parts *sp)
 	    put(d, "score", json_real(a->score)) ||
 	    put(d, "title", json_string(a->title)))
 		goto fail;
-	if (fp->legal != NULL &&
+	if (fp->legal &&
 	    put(d, "legal",
 	        verdict_legal_object(a->law, a->article, a->penalty)))
 		goto fail;
-	if (fp->window != NULL &&
+	if (fp->window &&
 	    put(d, "window",
 	        verdict_window_object(
 	            a->window, a->window_start, a->window_end)))
@@ -591,6 +590,21 @@ doc_text(const json_t *doc, size_t *len)
 	return out;
 }
 
+/* Dumps a's document into a->json; takes fp's arrays. */
+static int
+alert_text(vigil_alert *a, finding_parts *fp, const set_parts *sp)
+{
+	json_t *doc = NULL;
+
+	if (fp->evidence != NULL && fp->signals != NULL)
+		doc = alert_doc(a, fp, sp);
+	a->json = doc ? doc_text(doc, &a->json_len) : NULL;
+	json_decref(doc);
+	json_decref(fp->evidence);
+	json_decref(fp->signals);
+	return a->json ? 0 : -1;
+}
+
 /* ------------------------------------------------------------ the set */
 
 static void
@@ -608,27 +622,26 @@ fill_post_fields(vigil_alert *a, const verdict_post *vp)
 }
 
 static int
-check_finding(checker *c, const json_t *f, const char *prefix, bool own,
-    vigil_alert *a, finding_parts *fp)
+check_finding(checker *c, const json_t *f, const char *prefix, vigil_alert *a,
+    finding_parts *fp)
 {
-	json_t *evidence, *signals;
+	json_t *evidence, *signals, *legal, *window;
 
 	if (!json_is_object(f))
 		return fail_type(c, prefix, "an object", f);
 	if (check_finding_head(c, f, prefix, a) ||
-	    check_legal(c, f, prefix, a, &fp->legal) ||
-	    check_window(c, f, prefix, a, &fp->window) ||
+	    check_legal(c, f, prefix, a, &legal) ||
+	    check_window(c, f, prefix, a, &window) ||
 	    get_array(c, f, prefix, "evidence", &evidence) ||
 	    get_array(c, f, prefix, "signals", &signals))
 		return -1;
-	/* verdict_tree's arrays hold exactly the documented members. */
-	fp->evidence = own ? json_incref(evidence) : json_array();
-	fp->signals  = own ? json_incref(signals) : json_array();
-	if (fp->evidence == NULL || fp->signals == NULL)
+	fp->legal  = legal != NULL;
+	fp->window = window != NULL;
+	if ((fp->evidence = json_array()) == NULL ||
+	    (fp->signals = json_array()) == NULL)
 		return fail(c, prefix, "out of memory");
-	if (check_evidence(
-	        c, evidence, prefix, &a->excerpt, own ? NULL : fp->evidence) ||
-	    check_signals(c, signals, prefix, own ? NULL : fp->signals))
+	if (check_evidence(c, evidence, prefix, &a->excerpt, fp->evidence) ||
+	    check_signals(c, signals, prefix, fp->signals))
 		return -1;
 	return 0;
 }
@@ -640,28 +653,17 @@ build_alert(checker *c, const json_t *f, size_t i, const verdict_post *vp,
 {
 	finding_parts fp = {0};
 	char          prefix[48];
-	json_t       *doc  = NULL;
-	char         *text = NULL;
-	int           rc   = -1;
 
 	strfmt(prefix, sizeof(prefix), "findings[%zu]", i);
 	fill_post_fields(a, vp);
-	if (check_finding(c, f, prefix, sp->own, a, &fp) != 0)
-		goto done;
-	doc = alert_doc(a, &fp, sp);
-	if (doc != NULL)
-		text = doc_text(doc, &a->json_len);
-	if (text == NULL) {
-		fail(c, prefix, "out of memory");
-		goto done;
+	if (check_finding(c, f, prefix, a, &fp) != 0) {
+		json_decref(fp.evidence);
+		json_decref(fp.signals);
+		return -1;
 	}
-	a->json = text;
-	rc      = 0;
-done:
-	json_decref(doc);
-	json_decref(fp.evidence);
-	json_decref(fp.signals);
-	return rc;
+	if (alert_text(a, &fp, sp) != 0)
+		return fail(c, prefix, "out of memory");
+	return 0;
 }
 
 static json_t *
@@ -681,28 +683,39 @@ load_verdict(const char *json, size_t len, checker *c)
 	return root;
 }
 
+/* A set for n alerts, or NULL with err. */
 static alert_set *
-set_from_tree(
-    json_t *root, int64_t raised_at, bool own, char *err, size_t errlen)
+set_new(size_t n, char *err, size_t errlen)
 {
-	checker      c  = {err, errlen};
-	verdict_post vp = {0};
-	set_parts    sp = {.own = own};
-	json_t      *findings;
-	alert_set   *s;
+	alert_set *s = calloc(1, sizeof(*s));
 
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
+	if (s == NULL ||
+	    (s->alerts = calloc(n + 1, sizeof(vigil_alert))) == NULL) {
+		free(s);
 		strfmt(err, errlen, "verdict: out of memory");
 		return NULL;
 	}
-	s->root = json_incref(root);
-	if (check_verdict(&c, s->root, &vp, &findings) != 0)
+	return s;
+}
+
+alert_set *
+alert_set_from_verdict(
+    const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
+{
+	checker      c  = {err, errlen};
+	verdict_post vp = {0};
+	set_parts    sp = {0};
+	json_t      *root, *findings;
+	alert_set   *s = NULL;
+
+	if ((root = load_verdict(json, len, &c)) == NULL)
+		return NULL;
+	if (check_verdict(&c, root, &vp, &findings) != 0 ||
+	    (s = set_new(json_array_size(findings), err, errlen)) == NULL)
 		goto fail;
-	s->alerts = calloc(json_array_size(findings) + 1, sizeof(vigil_alert));
-	if (s->alerts == NULL ||
-	    (json_array_size(findings) > 0 &&
-	        set_parts_make(&sp, &vp, raised_at) != 0)) {
+	s->root = root; /* the alerts' strings point into it */
+	if (json_array_size(findings) > 0 &&
+	    set_parts_make(&sp, &vp, raised_at) != 0) {
 		strfmt(err, errlen, "verdict: out of memory");
 		goto fail;
 	}
@@ -715,29 +728,93 @@ set_from_tree(
 	return s;
 fail:
 	set_parts_clear(&sp);
+	if (s == NULL)
+		json_decref(root);
 	alert_set_free(s);
 	return NULL;
 }
 
-alert_set *
-alert_set_from_tree(json_t *root, int64_t raised_at, char *err, size_t errlen)
+static const char *
+str_or_null(vigil_str s)
 {
-	return set_from_tree(root, raised_at, true, err, errlen);
+	return s.len > 0 ? s.ptr : NULL;
 }
 
 alert_set *
-alert_set_from_verdict(
-    const char *json, size_t len, int64_t raised_at, char *err, size_t errlen)
+alert_set_from_findings(const vigil_post *pv, const vigil_findings *f,
+    const thresholds *t, int64_t raised_at, vigil_severity *severity, char *err,
+    size_t errlen)
 {
-	checker    c    = {err, errlen};
-	json_t    *root = load_verdict(json, len, &c);
-	alert_set *s;
+	size_t        n  = findings_count(f);
+	verdict_post  vp = {0};
+	set_parts     sp = {0};
+	finding_view *v  = NULL;
+	unsigned char hash[32];
+	alert_set    *s;
 
-	if (root == NULL)
+	if ((s = set_new(n, err, errlen)) == NULL)
 		return NULL;
-	s = set_from_tree(root, raised_at, false, err, errlen);
-	json_decref(root);
+	vp.id            = str_or_null(pv->id);
+	vp.platform      = str_or_null(pv->platform);
+	vp.channel       = str_or_null(pv->channel);
+	vp.url           = str_or_null(pv->url);
+	vp.author_id     = str_or_null(pv->author_id);
+	vp.author_handle = str_or_null(pv->author_handle);
+	vp.author_name   = str_or_null(pv->author_name);
+	vp.author_kind   = author_kind_name(pv->author_kind);
+	vp.created_at    = pv->created_at;
+	/* The ids live in the set's arena: the rest is the findings'. */
+	if (n > 0 &&
+	    ((v = calloc(n, sizeof(*v))) == NULL ||
+	        (s->arena = malloc(n * sizeof(v->id))) == NULL ||
+	        post_content_digest(pv, hash) != 0))
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (finding_view_at(pv, f, i, t, hash, &v[i]) != 0)
+			goto nomem;
+		if (v[i].severity > vp.severity)
+			vp.severity = v[i].severity;
+		vp.score += v[i].score;
+	}
+	if (n > 0 && set_parts_make(&sp, &vp, raised_at) != 0)
+		goto nomem;
+	for (; s->n < n; s->n++) {
+		vigil_alert  *a  = &s->alerts[s->n];
+		finding_view *fv = &v[s->n];
+		finding_parts fp = {FINDING_HAS_LEGAL(fv), fv->window != NULL,
+		    finding_evidence_json(f, s->n),
+		    finding_signals_json(f, s->n)};
+
+		fill_post_fields(a, &vp);
+		a->id = memcpy(
+		    s->arena + s->n * sizeof(fv->id), fv->id, sizeof(fv->id));
+		a->rule         = fv->rule;
+		a->jurisdiction = fv->jurisdiction;
+		a->title        = fv->title;
+		a->severity     = fv->severity;
+		a->score        = fv->score;
+		a->law          = fv->law;
+		a->article      = fv->article;
+		a->penalty      = fv->penalty;
+		a->window       = fv->window;
+		a->window_start = fv->window_start;
+		a->window_end   = fv->window_end;
+		a->excerpt      = fv->excerpt;
+		if (alert_text(a, &fp, &sp) != 0)
+			goto nomem;
+	}
+	if (severity != NULL)
+		*severity = vp.severity;
+	set_parts_clear(&sp);
+	free(v);
 	return s;
+nomem:
+	strfmt(err, errlen, "alerts of post %s: out of memory",
+	    vp.id ? vp.id : "?");
+	set_parts_clear(&sp);
+	free(v);
+	alert_set_free(s);
+	return NULL;
 }
 
 /* ------------------------------------------------------------ encoding */

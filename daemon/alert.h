@@ -16,6 +16,8 @@
 #include <jansson.h>
 #include <vigil/plugin.h>
 
+#include "verdict.h"
+
 typedef struct alert_set alert_set;
 
 /* Parses a verdict's JSON (as verdict_json makes it) into alerts, one
@@ -28,11 +30,14 @@ typedef struct alert_set alert_set;
  * reach the alert documents. Reentrant. */
 alert_set *alert_set_from_verdict(
     const char *json, size_t len, int64_t raised_at, char *err, size_t errlen);
-/* The same from the tree verdict_tree built (borrowed), as the worker has
- * it: the documents share its evidence and signal arrays instead of
- * copying them, so the tree must hold nothing verdict_tree would not. */
-alert_set *alert_set_from_tree(
-    json_t *verdict, int64_t raised_at, char *err, size_t errlen);
+/* The same straight from a post's findings, as the worker has them (no
+ * verdict text, no checks: vigil made them), with the verdict's severity
+ * in *severity (may be NULL). The alerts' strings are the post's and the
+ * findings': free the set before post_free or findings_clear. NULL with a
+ * reason in err when memory runs out. */
+alert_set *alert_set_from_findings(const vigil_post *post,
+    const vigil_findings *f, const thresholds *t, int64_t raised_at,
+    vigil_severity *severity, char *err, size_t errlen);
 
 /* A compact encoding of a set, so that the worker builds the alerts and
  * vigild only points into what arrives. encode returns 0 with a malloc'd

@@ -120,26 +120,20 @@ verdict_with_alerts(
     scorer *s, const vigil_post *v, bool brief, score_result *out)
 {
 	char       err[256];
-	json_t    *tree;
 	alert_set *as;
 	int        rc = -1;
 
-	if ((tree = verdict_tree(
-	         v, s->findings, &s->cfg->thr, &out->severity, NULL)) == NULL)
-		return -1;
 	if (!brief &&
-	    (out->text = json_dumps(tree, VERDICT_DUMP_FLAGS)) == NULL)
-		goto out;
-	as = alert_set_from_tree(tree, now_realtime_us(), err, sizeof(err));
+	    (out->text = verdict_json(
+	         v, s->findings, &s->cfg->thr, NULL, NULL, &out->len)) == NULL)
+		return -1;
+	as = alert_set_from_findings(v, s->findings, &s->cfg->thr,
+	    now_realtime_us(), &out->severity, err, sizeof(err));
 	if (as == NULL)
 		log_err("building the alerts of post %s: %s", v->id.ptr, err);
-	else if (alert_set_encode(as, &out->alerts, &out->alerts_len) == 0) {
-		out->len = out->text ? strlen(out->text) : 0;
-		rc       = 0;
-	}
+	else if (alert_set_encode(as, &out->alerts, &out->alerts_len) == 0)
+		rc = 0;
 	alert_set_free(as);
-out:
-	json_decref(tree);
 	return rc;
 }
 

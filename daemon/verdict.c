@@ -471,11 +471,12 @@ verdict_window_object(const char *name, int64_t start, int64_t end)
 	return o;
 }
 
-static json_t *
-evidence_array(const vigil_finding *f)
+json_t *
+finding_evidence_json(const vigil_findings *fs, size_t at)
 {
-	json_t *arr = json_array();
-	char    name[48];
+	const vigil_finding *f   = fs->items[at];
+	json_t              *arr = json_array();
+	char                 name[48];
 
 	if (arr == NULL)
 		return NULL;
@@ -497,10 +498,11 @@ evidence_array(const vigil_finding *f)
 	return arr;
 }
 
-static json_t *
-signal_array(const vigil_finding *f)
+json_t *
+finding_signals_json(const vigil_findings *fs, size_t at)
 {
-	json_t *arr = json_array();
+	const vigil_finding *f   = fs->items[at];
+	json_t              *arr = json_array();
 
 	if (arr == NULL)
 		return NULL;
@@ -517,34 +519,54 @@ signal_array(const vigil_finding *f)
 	return arr;
 }
 
+int
+finding_view_at(const vigil_post *pv, const vigil_findings *fs, size_t i,
+    const thresholds *t, const unsigned char hash[32], finding_view *out)
+{
+	const vigil_finding *f = fs->items[i];
+
+	if (alert_id_digest(pv, f->rule, hash, out->id) != 0)
+		return -1;
+	out->rule         = f->rule;
+	out->jurisdiction = f->jurisdiction;
+	out->title        = f->title;
+	out->law          = f->law;
+	out->article      = f->article;
+	out->penalty      = f->penalty;
+	out->window       = f->window;
+	out->window_start = f->window_start;
+	out->window_end   = f->window_end;
+	out->score        = f->score;
+	out->severity     = finding_severity(f, t);
+	out->excerpt      = f->n_ev > 0 ? f->ev[0].excerpt : NULL;
+	return 0;
+}
+
 static json_t *
-finding_object(const vigil_post *pv, const vigil_finding *f,
+finding_object(const vigil_post *pv, const vigil_findings *fs, size_t i,
     const thresholds *t, const unsigned char hash[32])
 {
-	json_t *o = json_object();
-	char    id[33];
+	json_t      *o = json_object();
+	finding_view v;
 
-	if (o == NULL || alert_id_digest(pv, f->rule, hash, id) != 0)
+	if (o == NULL || finding_view_at(pv, fs, i, t, hash, &v) != 0)
 		goto fail;
-	if (put(o, "rule", json_string(f->rule)) ||
-	    put(o, "jurisdiction", verdict_opt_string(f->jurisdiction)) ||
-	    put(o, "alert_id", json_string(id)) ||
-	    put(o, "score", json_real(f->score)) ||
-	    put(o, "severity",
-	        json_string(severity_names[finding_severity(f, t)])) ||
-	    put(o, "title", json_string(f->title)))
+	if (put(o, "rule", json_string(v.rule)) ||
+	    put(o, "jurisdiction", verdict_opt_string(v.jurisdiction)) ||
+	    put(o, "alert_id", json_string(v.id)) ||
+	    put(o, "score", json_real(v.score)) ||
+	    put(o, "severity", json_string(severity_names[v.severity])) ||
+	    put(o, "title", json_string(v.title)))
 		goto fail;
-	if ((f->law != NULL || f->article != NULL || f->penalty != NULL) &&
-	    put(o, "legal",
-	        verdict_legal_object(f->law, f->article, f->penalty)))
+	if (FINDING_HAS_LEGAL(&v) &&
+	    put(o, "legal", verdict_legal_object(v.law, v.article, v.penalty)))
 		goto fail;
-	if (f->window != NULL &&
+	if (v.window != NULL &&
 	    put(o, "window",
-	        verdict_window_object(
-	            f->window, f->window_start, f->window_end)))
+	        verdict_window_object(v.window, v.window_start, v.window_end)))
 		goto fail;
-	if (put(o, "evidence", evidence_array(f)) ||
-	    put(o, "signals", signal_array(f)))
+	if (put(o, "evidence", finding_evidence_json(fs, i)) ||
+	    put(o, "signals", finding_signals_json(fs, i)))
 		goto fail;
 	return o;
 fail:
@@ -573,7 +595,7 @@ add_findings(json_t *root, const vigil_post *pv, const vigil_findings *f,
 			*sev = s;
 		*score += f->items[i]->score;
 		if (json_array_append_new(
-		        arr, finding_object(pv, f->items[i], t, hash)) != 0)
+		        arr, finding_object(pv, f, i, t, hash)) != 0)
 			return -1;
 	}
 	return put(root, "post", post_object(pv));
@@ -607,7 +629,7 @@ verdict_empty(const vigil_post *pv, size_t *len)
 	return out;
 }
 
-json_t *
+static json_t *
 verdict_tree(const vigil_post *pv, const vigil_findings *f, const thresholds *t,
     vigil_severity *sev_out, double *score_out)
 {

@@ -7,6 +7,7 @@
 #define VIGIL_VERDICT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <vigil/plugin.h>
@@ -50,21 +51,35 @@ int finding_evidence(vigil_finding *f, const vigil_post *post, unsigned field,
     size_t orig_start, size_t orig_end);
 int finding_signal(vigil_finding *f, const char *name, double weight);
 
-/* The verdict as JSON, one line, no trailing newline (malloc'd):
- *   {"post_id":…,"severity":…,"score":…,"findings":[…]}
- * and, when there are findings, "post":{platform, channel, url,
- * created_at, lang, author{id,handle,name,kind}}. Each finding: rule,
- * jurisdiction, alert_id, score, severity, title, legal {law, article,
- * penalty}, window {name, start, end}, evidence [{field, start, end,
- * excerpt}], signals [{name, weight}]. Finding severity is
- * max(threshold(score), floor), capped by cap; the verdict's severity is
- * the highest finding severity; the verdict's score is the sum.
- * Keys come in the order above, "post" last; times are RFC 3339 UTC;
- * absent strings are null; legal appears when law, article or penalty
- * is set, window when the window has a name. f may be NULL (no findings).
- * sev, score and len may be NULL. Returns NULL when out of memory (or
- * when a string of a post not made by post_parse is not UTF-8).
- * [any thread] */
+/* One finding as its verdict and its alert show it: the strings are the
+ * finding's (valid until findings_clear), NULL where absent; the
+ * severity is the finding's (floor and cap applied); excerpt is the first
+ * evidence's. */
+typedef struct finding_view {
+	char           id[33]; /* alert id (alert_id) */
+	const char    *rule, *jurisdiction, *title;
+	const char    *law, *article, *penalty;
+	const char    *window; /* NULL: no window */
+	int64_t        window_start, window_end;
+	double         score;
+	vigil_severity severity;
+	const char    *excerpt;
+} finding_view;
+
+/* A finding has a "legal" object when any of its three parts is set. */
+#define FINDING_HAS_LEGAL(v)                                                   \
+	((v)->law != NULL || (v)->article != NULL || (v)->penalty != NULL)
+
+/* Finding i of f (i < findings_count) as above; hash is the post's
+ * content hash (post_content_digest). -1 when OpenSSL fails. */
+int finding_view_at(const vigil_post *post, const vigil_findings *f, size_t i,
+    const thresholds *t, const unsigned char hash[32], finding_view *out);
+/* Its evidence [{field, start, end, excerpt}] and signals [{name,
+ * weight}], as verdicts and alert documents write them. NULL when out of
+ * memory. */
+json_t *finding_evidence_json(const vigil_findings *f, size_t i);
+json_t *finding_signals_json(const vigil_findings *f, size_t i);
+
 /* Values as verdicts and alert documents write them: an absent string as
  * null, a time as RFC 3339 UTC. NULL on allocation failure. */
 json_t *verdict_opt_string(const char *s);
@@ -82,12 +97,23 @@ json_t *verdict_window_object(const char *name, int64_t start, int64_t end);
 #define VERDICT_DUMP_FLAGS                                                     \
 	(JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 
-/* The same verdict as a tree (the caller owns it), for a worker that
- * also builds the alerts from it; NULL on allocation failure. */
-json_t *verdict_tree(const vigil_post *post, const vigil_findings *f,
-    const thresholds *t, vigil_severity *sev, double *score);
-char   *verdict_json(const vigil_post *post, const vigil_findings *f,
-      const thresholds *t, vigil_severity *sev, double *score, size_t *len);
+/* The verdict as JSON, one line, no trailing newline (malloc'd):
+ *   {"post_id":…,"severity":…,"score":…,"findings":[…]}
+ * and, when there are findings, "post":{platform, channel, url,
+ * created_at, lang, author{id,handle,name,kind}}. Each finding: rule,
+ * jurisdiction, alert_id, score, severity, title, legal {law, article,
+ * penalty}, window {name, start, end}, evidence [{field, start, end,
+ * excerpt}], signals [{name, weight}]. Finding severity is
+ * max(threshold(score), floor), capped by cap; the verdict's severity is
+ * the highest finding severity; the verdict's score is the sum.
+ * Keys come in the order above, "post" last; times are RFC 3339 UTC;
+ * absent strings are null; legal appears when law, article or penalty
+ * is set, window when the window has a name. f may be NULL (no findings).
+ * sev, score and len may be NULL. Returns NULL when out of memory (or
+ * when a string of a post not made by post_parse is not UTF-8).
+ * [any thread] */
+char *verdict_json(const vigil_post *post, const vigil_findings *f,
+    const thresholds *t, vigil_severity *sev, double *score, size_t *len);
 
 /* 32 hex chars: the first half of SHA-256 over platform, NUL, post id,
  * NUL, rule, NUL, content hash (post_content_hash); "" when OpenSSL

@@ -110,6 +110,34 @@ same_string(const char *a, const char *b)
 	    (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static void
+same_alert(const vigil_alert *a, const vigil_alert *b)
+{
+	assert_true(same_string(a->id, b->id));
+	assert_true(same_string(a->rule, b->rule));
+	assert_true(same_string(a->jurisdiction, b->jurisdiction));
+	assert_true(same_string(a->title, b->title));
+	assert_true(same_string(a->post_id, b->post_id));
+	assert_true(same_string(a->platform, b->platform));
+	assert_true(same_string(a->channel, b->channel));
+	assert_true(same_string(a->url, b->url));
+	assert_true(same_string(a->author_id, b->author_id));
+	assert_true(same_string(a->author_handle, b->author_handle));
+	assert_true(same_string(a->author_name, b->author_name));
+	assert_true(same_string(a->law, b->law));
+	assert_true(same_string(a->article, b->article));
+	assert_true(same_string(a->penalty, b->penalty));
+	assert_true(same_string(a->window, b->window));
+	assert_true(same_string(a->excerpt, b->excerpt));
+	assert_int_equal(a->severity, b->severity);
+	assert_true(a->score == b->score);
+	assert_int_equal(a->created_at, b->created_at);
+	assert_int_equal(a->window_start, b->window_start);
+	assert_int_equal(a->window_end, b->window_end);
+	assert_int_equal(a->json_len, b->json_len);
+	assert_memory_equal(a->json, b->json, a->json_len);
+}
+
 /* What the worker encodes, vigild decodes field for field. */
 static void
 test_encode_decode(void **state)
@@ -125,26 +153,8 @@ test_encode_decode(void **state)
 	d = alert_set_decode(enc, elen, err, sizeof(err));
 	assert_non_null(d);
 	assert_int_equal(alert_set_count(d), alert_set_count(s));
-	for (size_t i = 0; i < alert_set_count(s); i++) {
-		const vigil_alert *a = alert_set_get(s, i),
-		                  *b = alert_set_get(d, i);
-		assert_true(same_string(a->id, b->id));
-		assert_true(same_string(a->rule, b->rule));
-		assert_true(same_string(a->title, b->title));
-		assert_true(same_string(a->post_id, b->post_id));
-		assert_true(same_string(a->author_name, b->author_name));
-		assert_true(same_string(a->law, b->law));
-		assert_true(same_string(a->window, b->window));
-		assert_true(same_string(a->excerpt, b->excerpt));
-		assert_true(same_string(a->jurisdiction, b->jurisdiction));
-		assert_int_equal(a->severity, b->severity);
-		assert_true(a->score == b->score);
-		assert_int_equal(a->created_at, b->created_at);
-		assert_int_equal(a->window_start, b->window_start);
-		assert_int_equal(a->window_end, b->window_end);
-		assert_int_equal(a->json_len, b->json_len);
-		assert_memory_equal(a->json, b->json, a->json_len);
-	}
+	for (size_t i = 0; i < alert_set_count(s); i++)
+		same_alert(alert_set_get(s, i), alert_set_get(d, i));
 	alert_set_free(d);
 	/* Every cut is refused, never over-read (ASan watches). */
 	for (size_t cut = 0; cut < elen; cut++) {
@@ -278,38 +288,40 @@ test_alert_documents(void **state)
 	free(v);
 }
 
-/* The worker's path (its own tree, whose arrays the documents share)
- * makes the same documents as a verdict read from text. */
+/* The worker's path, straight from the findings, makes the same alerts
+ * as a verdict read from text, and the verdict's severity. */
 static void
-test_documents_from_tree(void **state)
+test_alerts_from_findings(void **state)
 {
 	char            err[256] = "";
 	post           *p;
 	vigil_findings *f;
-	json_t         *tree;
-	alert_set      *s;
+	vigil_severity  sev = VIGIL_SEV_NONE;
+	alert_set      *s, *t;
+	char           *v;
+	size_t          len;
 
 	(void)state;
 	make_findings(DEV003("2020-12-20T21:15:00+06:00", DEV003_TEXT), &p, &f);
-	tree = verdict_tree(post_view(p), f, &thr, NULL, NULL);
-	assert_non_null(tree);
-	s = alert_set_from_tree(tree, RAISED_AT, err, sizeof(err));
+	s = alert_set_from_findings(
+	    post_view(p), f, &thr, RAISED_AT, &sev, err, sizeof(err));
 	if (s == NULL)
-		fail_msg("refused its own tree: %s", err);
+		fail_msg("refused: %s", err);
+	assert_int_equal(sev, VIGIL_SEV_ALERT);
 	assert_int_equal(alert_set_count(s), 2);
 	assert_string_equal(alert_set_get(s, 0)->json, want0);
 	assert_int_equal(alert_set_get(s, 0)->json_len, sizeof(want0) - 1);
 	assert_string_equal(alert_set_get(s, 1)->json, want1);
 	assert_int_equal(alert_set_get(s, 1)->json_len, sizeof(want1) - 1);
-	/* The tree outlives the set unchanged: the worker may still dump
-	 * it as the verdict. */
+	/* Field for field what the text path reads. */
+	v = verdict_json(post_view(p), f, &thr, NULL, NULL, &len);
+	assert_non_null(v);
+	t = alerts_of(v, len);
+	for (size_t i = 0; i < 2; i++)
+		same_alert(alert_set_get(t, i), alert_set_get(s, i));
+	alert_set_free(t);
+	free(v);
 	alert_set_free(s);
-	assert_int_equal(
-	    json_array_size(json_object_get(
-	        json_array_get(json_object_get(tree, "findings"), 0),
-	        "evidence")),
-	    1);
-	json_decref(tree);
 	findings_free(f);
 	post_free(p);
 }
@@ -621,7 +633,7 @@ main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_encode_decode),
 	    cmocka_unit_test(test_alert_documents),
-	    cmocka_unit_test(test_documents_from_tree),
+	    cmocka_unit_test(test_alerts_from_findings),
 	    cmocka_unit_test(test_alert_ids_follow_content),
 	    cmocka_unit_test(test_verdict_without_findings),
 	    cmocka_unit_test(test_minimal_verdict),
