@@ -4,16 +4,22 @@
  * one write instead of two per page.
  *
  * SQLite writes each WAL frame as its 24-byte header and then its page,
- * and the frames of a commit follow one another in the file. A commit
- * of 30 pages is 60 pwrite calls; on a virtual machine a system call
- * costs more than copying its 4 KiB. Here the writes are copied into a
- * buffer while each one continues the last, and the buffer is written:
+ * and the frames of a commit follow one another at the end of the log. A
+ * commit of 30 pages is 60 pwrite calls; on a virtual machine a system
+ * call costs more than copying its 4 KiB. Here the writes that extend the
+ * log are copied into a buffer while each one continues the last, and the
+ * buffer is written:
  *   - as soon as it holds the commit frame (its header names the size of
  *     the database), so a commit is in the file before sqlite3_step
  *     returns, as with the default VFS, and before SQLite publishes it
  *     in the WAL index for other connections;
  *   - before a read, sync, truncate or size of the file, and before a
  *     write that does not continue the buffer or would overflow it.
+ * A write inside what the log already holds goes straight to the file:
+ * a transaction that spilled pages rewrites some in place and, after its
+ * commit frame, the headers of its frames (the commit frame's last), and
+ * nothing would flush that last one before the commit is published. The
+ * log starts again at its 32-byte header at offset 0.
  * A failed buffered write fails the call that flushed it, which belongs
  * to the same transaction: SQLite rolls that transaction back. Methods
  * whose errors SQLite ignores (hints, barriers) never flush. Every other
@@ -28,6 +34,7 @@
 
 #include "outbox_vfs.h"
 
+#define WAL_HEADER       32
 #define WAL_FRAME_HEADER 24
 /* The unix VFS writes at most 128 KiB - 1 bytes a call (its
  * seekAndWriteFd masks the length to 17 bits): 31 frames of 4 KiB. */
@@ -39,6 +46,7 @@ typedef struct wfile {
 	char         *buf;  /* GATHER_MAX bytes, on the first write */
 	size_t        len;  /* bytes gathered, for offset off */
 	sqlite3_int64 off;
+	sqlite3_int64 end;    /* of what the log holds, buffer included */
 	bool          wal;    /* a write-ahead log: gather its writes */
 	bool          commit; /* the last write was a commit frame's header */
 } wfile;
@@ -102,6 +110,17 @@ w_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 
 	if (!w->wal)
 		return RM(f)->xWrite(w->real, p, amt, off);
+	if (off == 0 && amt == WAL_HEADER)
+		w->end = 0; /* the log starts again */
+	if (off < w->end) {
+		/* A rewrite: after what is gathered, straight to the file. */
+		w->commit = false;
+		if ((rc = flush(w)) != SQLITE_OK)
+			return rc;
+		return RM(f)->xWrite(w->real, p, amt, off);
+	}
+	if (off + amt > w->end)
+		w->end = off + amt;
 	if (w->len > 0 &&
 	    (off != w->off + (sqlite3_int64)w->len ||
 	        w->len + (size_t)amt > GATHER_MAX) &&

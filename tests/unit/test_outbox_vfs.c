@@ -176,6 +176,39 @@ test_kill_after_commit_loses_nothing(void **state)
 	assert_int_equal(count_rows(f->path), want);
 }
 
+/* A transaction larger than the page cache spills pages to the log and
+ * writes some of them again in place; SQLite then rewrites the frame
+ * headers of the transaction, the commit frame's last, after writing the
+ * commit. Those rewrites must be in the file too, or recovery after a
+ * kill drops the transaction. */
+static void
+test_kill_after_spilling_commit(void **state)
+{
+	fixture *f = *state;
+	int      status;
+	pid_t    pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sqlite3 *db = open_writer(f->path);
+
+		if (sqlite3_exec(db,
+		        "PRAGMA cache_size=8; BEGIN;"
+		        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1"
+		        " FROM c WHERE x<150) INSERT INTO t(v)"
+		        " SELECT randomblob(3000) FROM c;"
+		        "UPDATE t SET v=randomblob(3000); COMMIT;",
+		        NULL, NULL, NULL) != SQLITE_OK)
+			_exit(3);
+		raise(SIGKILL); /* no close, no checkpoint */
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(count_rows(f->path), 150);
+}
+
 static void
 test_failed_write_fails_the_commit(void **state)
 {
@@ -215,6 +248,8 @@ main(void)
 	        test_commit_is_in_the_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_kill_after_commit_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_kill_after_spilling_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_failed_write_fails_the_commit, setup, teardown),
 	};
