@@ -24,6 +24,9 @@
  * to the same transaction: SQLite rolls that transaction back. Methods
  * whose errors SQLite ignores (hints, barriers) never flush. Every other
  * file and call goes straight to the default VFS.
+ * This leans on how SQLite writes a frame (header, then page, since WAL
+ * mode came in 3.7.0); tests/unit/test_outbox_vfs.c fails if that
+ * changes, since another connection would not see a commit.
  */
 #include <pthread.h>
 #include <stdbool.h>
