@@ -751,17 +751,25 @@ deadline_in(long us)
  * was written during its last pass) with a RESTART checkpoint, after
  * which the next transaction writes from the start of the file. */
 #define WAL_REWIND_FRAMES 8192
+#define REWIND_WAIT_MS    20
+/* How long a statement waits for a lock another connection holds. */
+#define BUSY_WAIT_MS 5000
 
 static void
 rewind_log(outbox *ob)
 {
-	int log_frames, done_frames;
+	int log_frames, done_frames, rc;
 
-	if (sqlite3_wal_checkpoint_v2(ob->db, NULL, SQLITE_CHECKPOINT_RESTART,
-	        &log_frames, &done_frames) != SQLITE_OK &&
-	    sqlite3_errcode(ob->db) != SQLITE_BUSY)
+	/* A reader of an older snapshot (an operator's sqlite3 shell, a
+	 * backup) holds the rewind up: wait for it only briefly, and try
+	 * again after the next checkpoint rather than hold up commits. */
+	sqlite3_busy_timeout(ob->db, REWIND_WAIT_MS);
+	rc = sqlite3_wal_checkpoint_v2(
+	    ob->db, NULL, SQLITE_CHECKPOINT_RESTART, &log_frames, &done_frames);
+	if (rc != SQLITE_OK && sqlite3_errcode(ob->db) != SQLITE_BUSY)
 		log_err("outbox %s: rewinding the log: %s", ob->path,
 		    sqlite3_errmsg(ob->db));
+	sqlite3_busy_timeout(ob->db, BUSY_WAIT_MS);
 }
 
 static void *
@@ -1092,7 +1100,7 @@ outbox_open(const outbox_opts *o, bridge *br, char *err, size_t errlen)
 		    ob->db ? sqlite3_errmsg(ob->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(ob->db, 5000);
+	sqlite3_busy_timeout(ob->db, BUSY_WAIT_MS);
 	if (configure_db(ob, o, err, errlen) != 0 ||
 	    read_positions(ob, err, errlen) != 0)
 		goto fail;
