@@ -325,8 +325,7 @@ evidence_object(
 	return o;
 }
 
-/* Checks the evidence and copies its documented members into out, unless
- * out is NULL. */
+/* Checks the evidence and copies its documented members into *out. */
 static int
 check_evidence(checker *c, const json_t *list, const char *prefix,
     const char **excerpt, json_t *out)
@@ -352,8 +351,7 @@ check_evidence(checker *c, const json_t *list, const char *prefix,
 			return fail(c, path, "end before start");
 		if (i == 0)
 			*excerpt = text;
-		if (out != NULL &&
-		    json_array_append_new(
+		if (json_array_append_new(
 		        out, evidence_object(field, start, end, text)) != 0)
 			return fail(c, path, "out of memory");
 	}
@@ -390,9 +388,8 @@ check_signals(checker *c, const json_t *list, const char *prefix, json_t *out)
 		if (get_string(c, v, path, "name", REQUIRED, &name) ||
 		    get_number(c, v, path, "weight", &weight))
 			return -1;
-		if (out != NULL &&
-		    json_array_append_new(out, signal_object(name, weight)) !=
-		        0)
+		if (json_array_append_new(out, signal_object(name, weight)) !=
+		    0)
 			return fail(c, path, "out of memory");
 	}
 	return 0;
@@ -772,9 +769,7 @@ alert_set_from_findings(const vigil_post *pv, const vigil_findings *f,
 	for (size_t i = 0; i < n; i++) {
 		if (finding_view_at(pv, f, i, t, hash, &v[i]) != 0)
 			goto nomem;
-		if (v[i].severity > vp.severity)
-			vp.severity = v[i].severity;
-		vp.score += v[i].score;
+		verdict_tally(&v[i], &vp.severity, &vp.score);
 	}
 	if (n > 0 && set_parts_make(&sp, &vp, raised_at) != 0)
 		goto nomem;

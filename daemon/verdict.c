@@ -542,28 +542,35 @@ finding_view_at(const vigil_post *pv, const vigil_findings *fs, size_t i,
 	return 0;
 }
 
-static json_t *
-finding_object(const vigil_post *pv, const vigil_findings *fs, size_t i,
-    const thresholds *t, const unsigned char hash[32])
+void
+verdict_tally(const finding_view *v, vigil_severity *sev, double *score)
 {
-	json_t      *o = json_object();
-	finding_view v;
+	if (v->severity > *sev)
+		*sev = v->severity;
+	*score += v->score;
+}
 
-	if (o == NULL || finding_view_at(pv, fs, i, t, hash, &v) != 0)
+/* Finding i of fs as the verdict writes it, from its view v. */
+static json_t *
+finding_object(const vigil_findings *fs, size_t i, const finding_view *v)
+{
+	json_t *o = json_object();
+
+	if (o == NULL || put(o, "rule", json_string(v->rule)) ||
+	    put(o, "jurisdiction", verdict_opt_string(v->jurisdiction)) ||
+	    put(o, "alert_id", json_string(v->id)) ||
+	    put(o, "score", json_real(v->score)) ||
+	    put(o, "severity", json_string(severity_names[v->severity])) ||
+	    put(o, "title", json_string(v->title)))
 		goto fail;
-	if (put(o, "rule", json_string(v.rule)) ||
-	    put(o, "jurisdiction", verdict_opt_string(v.jurisdiction)) ||
-	    put(o, "alert_id", json_string(v.id)) ||
-	    put(o, "score", json_real(v.score)) ||
-	    put(o, "severity", json_string(severity_names[v.severity])) ||
-	    put(o, "title", json_string(v.title)))
+	if (FINDING_HAS_LEGAL(v) &&
+	    put(o, "legal",
+	        verdict_legal_object(v->law, v->article, v->penalty)))
 		goto fail;
-	if (FINDING_HAS_LEGAL(&v) &&
-	    put(o, "legal", verdict_legal_object(v.law, v.article, v.penalty)))
-		goto fail;
-	if (v.window != NULL &&
+	if (v->window != NULL &&
 	    put(o, "window",
-	        verdict_window_object(v.window, v.window_start, v.window_end)))
+	        verdict_window_object(
+	            v->window, v->window_start, v->window_end)))
 		goto fail;
 	if (put(o, "evidence", finding_evidence_json(fs, i)) ||
 	    put(o, "signals", finding_signals_json(fs, i)))
@@ -589,13 +596,12 @@ add_findings(json_t *root, const vigil_post *pv, const vigil_findings *f,
 	if (post_content_digest(pv, hash) != 0)
 		return -1;
 	for (size_t i = 0; i < f->n; i++) {
-		vigil_severity s = finding_severity(f->items[i], t);
+		finding_view v;
 
-		if (s > *sev)
-			*sev = s;
-		*score += f->items[i]->score;
-		if (json_array_append_new(
-		        arr, finding_object(pv, f, i, t, hash)) != 0)
+		if (finding_view_at(pv, f, i, t, hash, &v) != 0)
+			return -1;
+		verdict_tally(&v, sev, score);
+		if (json_array_append_new(arr, finding_object(f, i, &v)) != 0)
 			return -1;
 	}
 	return put(root, "post", post_object(pv));

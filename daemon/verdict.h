@@ -79,6 +79,9 @@ int finding_view_at(const vigil_post *post, const vigil_findings *f, size_t i,
  * memory. */
 json_t *finding_evidence_json(const vigil_findings *f, size_t i);
 json_t *finding_signals_json(const vigil_findings *f, size_t i);
+/* Adds a finding to its verdict's tally: the verdict's severity is the
+ * highest of its findings', its score their sum. */
+void verdict_tally(const finding_view *v, vigil_severity *sev, double *score);
 
 /* Values as verdicts and alert documents write them: an absent string as
  * null, a time as RFC 3339 UTC. NULL on allocation failure. */
