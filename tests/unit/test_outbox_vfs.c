@@ -150,30 +150,58 @@ test_commit_is_in_the_file(void **state)
 	sqlite3_close(db);
 }
 
+/* Runs writes on a writer in a child, which is then killed with no
+ * close and no checkpoint; returns once it is dead. */
+static void
+killed_after(const char *path, int (*writes)(sqlite3 *db))
+{
+	int   status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (writes(open_writer(path)) != SQLITE_OK)
+			_exit(3);
+		raise(SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static int
+write_sizes(sqlite3 *db)
+{
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (insert_rows(db, sizes[i]) != SQLITE_OK)
+			return SQLITE_ERROR;
+	return SQLITE_OK;
+}
+
 static void
 test_kill_after_commit_loses_nothing(void **state)
 {
 	fixture      *f    = *state;
 	sqlite3_int64 want = 0;
-	int           status;
-	pid_t         pid;
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		want += sizes[i];
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		sqlite3 *db = open_writer(f->path);
-
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-			if (insert_rows(db, sizes[i]) != SQLITE_OK)
-				_exit(3);
-		raise(SIGKILL); /* no close, no checkpoint */
-		_exit(4);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	killed_after(f->path, write_sizes);
 	assert_int_equal(count_rows(f->path), want);
+}
+
+/* One transaction larger than the page cache (8 pages) that writes its
+ * rows twice. */
+static int
+write_spilling(sqlite3 *db)
+{
+	return sqlite3_exec(db,
+	    "PRAGMA cache_size=8; BEGIN;"
+	    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1"
+	    " FROM c WHERE x<150) INSERT INTO t(v)"
+	    " SELECT randomblob(3000) FROM c;"
+	    "UPDATE t SET v=randomblob(3000); COMMIT;",
+	    NULL, NULL, NULL);
 }
 
 /* A transaction larger than the page cache spills pages to the log and
@@ -185,27 +213,8 @@ static void
 test_kill_after_spilling_commit(void **state)
 {
 	fixture *f = *state;
-	int      status;
-	pid_t    pid;
 
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		sqlite3 *db = open_writer(f->path);
-
-		if (sqlite3_exec(db,
-		        "PRAGMA cache_size=8; BEGIN;"
-		        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1"
-		        " FROM c WHERE x<150) INSERT INTO t(v)"
-		        " SELECT randomblob(3000) FROM c;"
-		        "UPDATE t SET v=randomblob(3000); COMMIT;",
-		        NULL, NULL, NULL) != SQLITE_OK)
-			_exit(3);
-		raise(SIGKILL); /* no close, no checkpoint */
-		_exit(4);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	killed_after(f->path, write_spilling);
 	assert_int_equal(count_rows(f->path), 150);
 }
 
