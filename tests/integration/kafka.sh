@@ -9,7 +9,9 @@
 #     same group (a rebalance): every post's alert arrives at a file sink,
 #     duplicates only with the same alert id;
 #  4. after SIGTERM the group's committed offsets are each partition's
-#     end.
+#     end;
+#  5. a stop whose final commit the broker refuses (a rebalance in
+#     progress, twice) tries again, and still ends at each end.
 # KAFKA_STRATEGY picks the assignment strategy (kafka_cooperative.sh).
 . "$(dirname "$0")/lib.sh"
 
@@ -37,7 +39,8 @@ BOOT=$(sed -n 's/^bootstrap //p' "$T/mock.out")
 mock topic posts 4
 mock topic bad 2
 
-# config NAME [ADMIN]: an instance with its own state and alert file.
+# config NAME [ADMIN [COMMIT_MS]]: an instance with its own state and
+# alert file.
 config() {
 	cat >"$T/$1.conf" <<CONF
 daemon = {
@@ -55,7 +58,7 @@ inputs = ( {
   bootstrap_servers = "$BOOT";
   group_id = "$GROUP";
   topics = [ "posts", "bad" ];
-  commit_ms = 50;
+  commit_ms = ${3:-50};
   pause_grace_ms = ${KAFKA_GRACE:-500};
   properties = (
     { name = "partition.assignment.strategy"; value = "$STRATEGY"; },
@@ -74,6 +77,8 @@ CONF
 echo "s3cret-$$" >"$T/secret"
 config a 127.0.0.1:0
 config b
+# Commits at the stop only, within the test's time.
+config c "" 60000
 
 # Distinct post ids among the alerts of both instances.
 posts_alerted() { cat "$T"/alerts-*.jsonl 2>/dev/null | "$PY" -c '
@@ -172,7 +177,25 @@ rows = rows[-6:]
 bad = [r for r in rows if r[2] != r[3] and not (r[2] == "-1" and r[3] == "0")]
 assert not bad, bad
 PYEOF
-grep -q "s3cret-$$" "$T/a.log" "$T/b.log" && fail "the secret read from a file was logged"
-grep -qi "sanitizer\|runtime error" "$T/a.log" "$T/b.log" && fail "sanitizer report"
+
+# 5. The final commit refused twice: REBALANCE_IN_PROGRESS (27) to
+# OffsetCommit (API key 8), pushed just before the stop.
+start_vigild "$T/c.conf" "$T/c.log"
+wait_for 30 grep -q "assigned [1-9]" "$T/c.log" || fail "the third member got no partitions"
+mock produce posts 1001 1100
+wait_for 50 alerted_at_least 1100 || fail "expected 1100 posts alerted, got $(posts_alerted)"
+mock fail 8 2 27
+stop_vigild
+mock committed "$GROUP" posts
+"$PY" - "$T/mock.out" <<'PYEOF' || fail "a refused final commit was not tried again"
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.startswith("offsets ")][-4:]
+bad = [r for r in rows if r[2] != r[3]]
+assert not bad, bad
+PYEOF
+grep -q "offset commit failed: .*rebalanc" "$T/c.log" ||
+	fail "the final commit was not refused: $(grep -i commit "$T/c.log" | tail -n 3)"
+grep -q "s3cret-$$" "$T/a.log" "$T/b.log" "$T/c.log" && fail "the secret read from a file was logged"
+grep -qi "sanitizer\|runtime error" "$T/a.log" "$T/b.log" "$T/c.log" && fail "sanitizer report"
 echo "quit" >&3
 echo "kafka ($STRATEGY): ok"

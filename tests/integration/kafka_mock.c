@@ -9,7 +9,8 @@
  *   bad TOPIC             malformed values: prints "bad <count>"
  *   files TOPIC DIR       each file of DIR as one value: "files <count>"
  *   down ID, up ID        a broker goes down or comes back
- *   fail API COUNT        the next COUNT requests of API key API fail
+ *   fail API COUNT ERR    the next COUNT requests of API key API fail
+ *                         with Kafka error code ERR
  *   committed GROUP TOPIC prints "offsets <partition> <committed> <high>"
  *                         for each partition, committed -1 when none
  *   quit
@@ -186,14 +187,14 @@ committed(const char *group, const char *topic)
 }
 
 static void
-fail_requests(int api, int count)
+fail_requests(int api, int count, int err)
 {
 	rd_kafka_resp_err_t errs[64];
 
 	if (count < 1 || count > 64)
 		die("fail", "count must be 1..64");
 	for (int i = 0; i < count; i++)
-		errs[i] = RD_KAFKA_RESP_ERR_NOT_COORDINATOR;
+		errs[i] = (rd_kafka_resp_err_t)err;
 	rd_kafka_mock_push_request_errors_array(
 	    mcluster, (int16_t)api, (size_t)count, errs);
 }
@@ -202,7 +203,7 @@ static void
 command(char *line)
 {
 	char a[256], b[4096];
-	long x, y;
+	long x, y, z;
 
 	if (sscanf(line, "topic %255s %ld", a, &x) == 2) {
 		if (rd_kafka_mock_topic_create(mcluster, a, (int)x, 1) != 0)
@@ -217,8 +218,8 @@ command(char *line)
 		rd_kafka_mock_broker_set_down(mcluster, (int32_t)x);
 	} else if (sscanf(line, "up %ld", &x) == 1) {
 		rd_kafka_mock_broker_set_up(mcluster, (int32_t)x);
-	} else if (sscanf(line, "fail %ld %ld", &x, &y) == 2) {
-		fail_requests((int)x, (int)y);
+	} else if (sscanf(line, "fail %ld %ld %ld", &x, &y, &z) == 3) {
+		fail_requests((int)x, (int)y, (int)z);
 	} else if (sscanf(line, "committed %255s %4095s", a, b) == 2) {
 		committed(a, b);
 	} else {

@@ -30,10 +30,14 @@
  * cooperative protocol only the partitions named change hands.
  *
  * Stopping. stop() submits nothing more; once the last ack is in, the
- * final offsets are committed and the consumer leaves its group in the
- * background (rd_kafka_consumer_close_queue). destroy() waits at most
- * close_timeout_ms for that, since librdkafka's threads must be gone
- * before the plugin's code can be unloaded.
+ * final offsets are committed, and the consumer leaves its group only
+ * when the broker has taken them: a commit refused while the group
+ * rebalances is tried again, since the group would otherwise read those
+ * messages again. Leaving happens in the background
+ * (rd_kafka_consumer_close_queue). destroy() waits for what is left of
+ * both, until close_timeout_ms after the stop's last ack, since
+ * librdkafka's threads must be gone before the plugin's code can be
+ * unloaded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,9 +55,10 @@
 
 #include <vigil/plugin.h>
 
-#define SECRET_MAX   65536 /* bytes of a property read from a file */
-#define HELD_MIN     16
-#define OOM_RETRY_MS 100
+#define SECRET_MAX    65536 /* bytes of a property read from a file */
+#define HELD_MIN      16
+#define OOM_RETRY_MS  100
+#define STOP_RETRY_MS 100 /* at most, between final commits */
 
 struct part;
 
@@ -114,7 +119,11 @@ struct kafka {
 	bool oom_paused;  /* by ourselves, for lack of memory */
 	bool parts_paused;
 	bool stopped;
-	bool closing;
+	bool final_commit; /* stopped: the last commits are on their way */
+	bool closing;      /* leaving the group */
+
+	size_t  commits_out;    /* async commits not answered yet */
+	int64_t close_deadline; /* monotonic µs: the last commit, and leaving */
 
 	vigil_counter *c_messages, *c_invalid, *c_errors, *c_commit_failed,
 	    *c_rebalances, *c_pauses, *c_redelivered;
@@ -176,8 +185,9 @@ static const vigil_setting kafka_settings[] = {
         "0 pauses at once.",
         NULL, 0, 0, 60000},
     {"close_timeout_ms", VIGIL_SET_INT, "5000",
-        "At shutdown or reload, how long to wait for the last commit and "
-        "for leaving the group before the consumer is destroyed anyway.",
+        "At shutdown or reload, how long to wait for the last commit "
+        "(one refused while the group rebalances is tried again) and for "
+        "leaving the group before the consumer is destroyed anyway.",
         NULL, 0, 0, 60000},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
@@ -479,7 +489,10 @@ part_free(struct part *p)
 static void
 schedule_commit(struct kafka *k)
 {
-	struct timeval tv = {k->commit_ms / 1000, (k->commit_ms % 1000) * 1000};
+	/* A stop does not wait a whole commit_ms to try again. */
+	int ms = k->final_commit && k->commit_ms > STOP_RETRY_MS ? STOP_RETRY_MS
+	                                                         : k->commit_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (k->ev_commit != NULL && !evtimer_pending(k->ev_commit, NULL))
 		evtimer_add(k->ev_commit, &tv);
@@ -508,7 +521,9 @@ commit_parts(
 	}
 	if (list->cnt > 0) {
 		err = rd_kafka_commit(k->rk, list, 1);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			k->commits_out++;
+		else {
 			k->host->counter_add(k->c_commit_failed, 1);
 			k->host->log_limited(k->ctx, VIGIL_LOG_WARNING,
 			    "cannot commit offsets: %s; will try again",
@@ -533,12 +548,50 @@ any_part(const struct part *p, void *arg)
 	return true;
 }
 
+static bool
+any_dirty(const struct kafka *k)
+{
+	const struct part *p;
+
+	TAILQ_FOREACH (p, &k->parts, link)
+		if (p->dirty && !p->revoked)
+			return true;
+	return false;
+}
+
+static void leave_group(struct kafka *k);
+
+/* Stopping: leaves the group once every commit is answered and nothing
+ * is left to commit, or once close_timeout_ms is up. Not from inside a
+ * librdkafka callback: callers run it after their poll. */
+static void
+maybe_leave(struct kafka *k)
+{
+	if (!k->final_commit || k->closing)
+		return;
+	if (k->commits_out > 0 || any_dirty(k)) {
+		if (k->host->now_monotonic() < k->close_deadline)
+			return;
+		k->host->log(k->ctx, VIGIL_LOG_WARNING,
+		    "stopping: offsets not committed within %" PRId64
+		    " ms; the group reads their messages again",
+		    k->close_timeout_ms);
+	}
+	leave_group(k);
+}
+
 static void
 commit_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct kafka *k = arg;
+
 	(void)fd;
 	(void)what;
-	commit_parts(arg, any_part, NULL);
+	commit_parts(k, any_part, NULL);
+	maybe_leave(k);
+	/* While stopping, also the clock for close_timeout_ms. */
+	if (k->final_commit && !k->closing)
+		schedule_commit(k);
 }
 
 /* Runs on the loop, inside a poll: failed partitions are committed again
@@ -551,6 +604,8 @@ offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	struct part  *p;
 
 	(void)rk;
+	if (k->commits_out > 0)
+		k->commits_out--;
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    err == RD_KAFKA_RESP_ERR__NO_OFFSET)
 		return;
@@ -909,6 +964,21 @@ pump(struct kafka *k)
 	drain_pipe(k);
 	if (k->closing) {
 		pump_close(k);
+		return;
+	}
+	if (k->final_commit) {
+		/* For the commit answers and rebalances: messages that still
+		 * come are dropped (on_message). */
+		size_t n = 0;
+
+		while (n < k->batch &&
+		    (m = rd_kafka_consumer_poll(k->rk, 0)) != NULL) {
+			on_message(k, m);
+			n++;
+		}
+		maybe_leave(k);
+		if (n == k->batch)
+			schedule_more(k);
 		return;
 	}
 	if (!blocked(k) && k->n_held > 0 && submit_held(k))
@@ -1280,9 +1350,27 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 	pump(k);
 }
 
-/* The final commit, then leaving the group in librdkafka's threads. */
+/* The final commit; leave_group follows once the broker has it. */
 static void
 begin_close(struct kafka *k)
+{
+	if (k->final_commit || k->rk == NULL)
+		return;
+	k->final_commit = true;
+	k->close_deadline =
+	    k->host->now_monotonic() + k->close_timeout_ms * 1000;
+	commit_parts(k, any_part, NULL);
+	maybe_leave(k);
+	if (!k->closing) {
+		if (k->ev_commit != NULL) /* it may be commit_ms away */
+			evtimer_del(k->ev_commit);
+		schedule_commit(k);
+	}
+}
+
+/* Leaving the group in librdkafka's threads. */
+static void
+leave_group(struct kafka *k)
 {
 	rd_kafka_error_t *error;
 
@@ -1335,16 +1423,23 @@ free_event(struct event **ev)
 	*ev = NULL;
 }
 
-/* Waits, at most close_timeout_ms, for the consumer to leave its group. */
+/* Waits, until close_timeout_ms after the last ack, for the final
+ * commit and for the consumer to leave its group. */
 static void
 finish_close(struct kafka *k)
 {
-	int64_t deadline;
-
 	begin_close(k);
-	deadline = k->host->now_monotonic() + k->close_timeout_ms * 1000;
+	while (!k->closing && k->host->now_monotonic() < k->close_deadline) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 100);
+
+		if (m != NULL)
+			on_message(k, m);
+		commit_parts(k, any_part, NULL);
+		maybe_leave(k);
+	}
+	maybe_leave(k); /* the time is up */
 	while (k->closeq != NULL && !rd_kafka_consumer_closed(k->rk) &&
-	    k->host->now_monotonic() < deadline) {
+	    k->host->now_monotonic() < k->close_deadline) {
 		rd_kafka_event_t *ev = rd_kafka_queue_poll(k->closeq, 100);
 
 		if (ev != NULL)
