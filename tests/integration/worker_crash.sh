@@ -5,7 +5,8 @@
 # in turn. max_crashes is 3: a post in flight beside the poison one is
 # blamed once, and once more if the kill -9 finds it scored alone after
 # that, which is no reason to quarantine it; the poison post fails alone.
-# Last, a worker whose parent dies without a death signal exits anyway.
+# Last, a worker whose parent dies without a death signal exits anyway,
+# and one still checking its rules ends at once on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
 N=3000
@@ -72,4 +73,18 @@ kill -9 "$SH"
 wait_for 5 gone "$opid" ||
 	fail "a worker outlived its --parent"
 grep -q 'is gone; exiting' "$T/orphan.log" || fail "the orphan worker did not say why it exited"
+
+# Rules that take 30 s to check: SIGTERM does not wait for them.
+{
+	daemon_section
+	echo 'rules = ( { plugin = "crashy"; validate_delay_ms = 30000; } );'
+} >"$T/slow.conf"
+"$top_builddir/daemon/vigil-worker" -c "$T/slow.conf" --connect "ipc://$T/slow.sock" \
+	>"$T/slow.log" 2>&1 &
+slow=$!
+PIDS="$PIDS $slow"
+sleep 1
+alive "$slow" || fail "the slow worker exited by itself: $(cat "$T/slow.log")"
+kill -TERM "$slow"
+wait_for 3 gone "$slow" || fail "a worker checking its rules outlived SIGTERM by 3 s"
 echo "worker_crash: ok"
