@@ -11,7 +11,9 @@
 #  4. after SIGTERM the group's committed offsets are each partition's
 #     end;
 #  5. a stop whose final commit the broker refuses (a rebalance in
-#     progress, twice) tries again, and still ends at each end.
+#     progress, twice) tries again, and still ends at each end;
+#  6. a refusal that another try cannot fix (authorization) is final:
+#     the stop leaves the group without waiting out close_timeout_ms.
 # KAFKA_STRATEGY picks the assignment strategy (kafka_cooperative.sh).
 . "$(dirname "$0")/lib.sh"
 
@@ -206,7 +208,19 @@ assert not bad, bad
 PYEOF
 grep -q "offset commit failed: .*rebalanc" "$T/c.log" ||
 	fail "the final commit was not refused: $(grep -i commit "$T/c.log" | tail -n 3)"
-grep -q "s3cret-$$" "$T/a.log" "$T/b.log" "$T/c.log" && fail "the secret read from a file was logged"
-grep -qi "sanitizer\|runtime error" "$T/a.log" "$T/b.log" "$T/c.log" && fail "sanitizer report"
+
+# 6. GROUP_AUTHORIZATION_FAILED (30), more often than any stop would try.
+start_vigild "$T/c.conf" "$T/c2.log"
+wait_for 30 grep -q "assigned [1-9]" "$T/c2.log" || fail "the member got no partitions again"
+mock produce posts 1101 1150
+wait_for 50 alerted_at_least 1150 || fail "expected 1150 posts alerted, got $(posts_alerted)"
+mock fail 8 64 30
+stop_vigild
+grep -q "offset commit failed: .*; not tried again" "$T/c2.log" ||
+	fail "an authorization failure was not final: $(grep -i commit "$T/c2.log" | tail -n 3)"
+grep -q "will try again\|not confirmed within\|did not leave the group" "$T/c2.log" &&
+	fail "the stop waited on a final refusal: $(grep -i "commit\|leave" "$T/c2.log" | tail -n 3)"
+grep -q "s3cret-$$" "$T"/[abc].log "$T/c2.log" && fail "the secret read from a file was logged"
+grep -qi "sanitizer\|runtime error" "$T"/[abc].log "$T/c2.log" && fail "sanitizer report"
 echo "quit" >&3
 echo "kafka ($STRATEGY): ok"

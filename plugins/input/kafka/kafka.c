@@ -122,8 +122,9 @@ struct kafka {
 	bool final_commit; /* stopped: the last commits are on their way */
 	bool closing;      /* leaving the group */
 
-	size_t  commits_out;    /* async commits not answered yet */
-	int64_t close_deadline; /* monotonic µs: the last commit, and leaving */
+	size_t  commits_out;     /* async commits not answered yet */
+	int64_t commit_deadline; /* monotonic µs: the last commit */
+	int64_t close_deadline;  /* and leaving the group */
 
 	vigil_counter *c_messages, *c_invalid, *c_errors, *c_commit_failed,
 	    *c_rebalances, *c_pauses, *c_redelivered;
@@ -186,8 +187,9 @@ static const vigil_setting kafka_settings[] = {
         NULL, 0, 0, 60000},
     {"close_timeout_ms", VIGIL_SET_INT, "5000",
         "At shutdown or reload, how long to wait for the last commit "
-        "(one refused while the group rebalances is tried again) and for "
-        "leaving the group before the consumer is destroyed anyway.",
+        "(half of it; one refused while the group rebalances is tried "
+        "again) and for leaving the group before the consumer is "
+        "destroyed anyway.",
         NULL, 0, 0, 60000},
     {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
 };
@@ -562,20 +564,23 @@ any_dirty(const struct kafka *k)
 static void leave_group(struct kafka *k);
 
 /* Stopping: leaves the group once every commit is answered and nothing
- * is left to commit, or once close_timeout_ms is up. Not from inside a
- * librdkafka callback: callers run it after their poll. */
+ * is left to commit, or once half of close_timeout_ms is up (leaving has
+ * the other half). Not from inside a librdkafka callback: callers run it
+ * after their poll. */
 static void
 maybe_leave(struct kafka *k)
 {
 	if (!k->final_commit || k->closing)
 		return;
 	if (k->commits_out > 0 || any_dirty(k)) {
-		if (k->host->now_monotonic() < k->close_deadline)
+		if (k->host->now_monotonic() < k->commit_deadline)
 			return;
-		k->host->log(k->ctx, VIGIL_LOG_WARNING,
-		    "stopping: offsets not committed within %" PRId64
-		    " ms; the group reads their messages again",
-		    k->close_timeout_ms);
+		if (k->close_timeout_ms > 0)
+			k->host->log(k->ctx, VIGIL_LOG_WARNING,
+			    "stopping: final commit not confirmed within "
+			    "%" PRId64 " ms; leaving the group anyway (what "
+			    "it did not take is read again)",
+			    k->close_timeout_ms / 2);
 	}
 	leave_group(k);
 }
@@ -594,6 +599,23 @@ commit_cb(evutil_socket_t fd, short what, void *arg)
 		schedule_commit(k);
 }
 
+/* Refusals that a later try can overcome: the group rebalancing, its
+ * coordinator moving or loading, the network. */
+static bool
+retriable_commit_error(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+	case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+	case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT: return true;
+	default: return false;
+	}
+}
+
 /* Runs on the loop, inside a poll: failed partitions are committed again
  * on the next round. */
 static void
@@ -603,18 +625,31 @@ offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	struct kafka *k = opaque;
 	struct part  *p;
 
-	(void)rk;
+	bool retry, some_failed = false;
+
 	if (k->commits_out > 0)
 		k->commits_out--;
+	/* A stop's poll returns at once to see whether it can leave. */
+	if (k->final_commit)
+		rd_kafka_yield(rk);
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    err == RD_KAFKA_RESP_ERR__NO_OFFSET)
 		return;
+	/* A stop waits only for what another try can fix. */
+	retry = !k->final_commit || retriable_commit_error(err);
 	k->host->counter_add(k->c_commit_failed, 1);
 	k->host->log_limited(k->ctx, VIGIL_LOG_WARNING,
-	    "offset commit failed: %s; will try again", rd_kafka_err2str(err));
+	    "offset commit failed: %s; %s", rd_kafka_err2str(err),
+	    retry ? "will try again" : "not tried again");
+	if (!retry)
+		return;
+	/* The request's error repeats a partition's, if one failed. */
+	for (int i = 0; offsets != NULL && i < offsets->cnt; i++)
+		if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			some_failed = true;
 	for (int i = 0; offsets != NULL && i < offsets->cnt; i++) {
-		if (offsets->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (some_failed &&
+		    offsets->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			continue;
 		p = part_find(
 		    k, offsets->elems[i].topic, offsets->elems[i].partition);
@@ -659,7 +694,8 @@ pause_parts(struct kafka *k, bool pause)
 {
 	rd_kafka_topic_partition_list_t *list = NULL;
 
-	if (k->rk == NULL || k->parts_paused == pause)
+	if (k->rk == NULL || k->parts_paused == pause ||
+	    (!pause && k->final_commit))
 		return;
 	if (rd_kafka_assignment(k->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return;
@@ -1354,11 +1390,22 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 begin_close(struct kafka *k)
 {
+	rd_kafka_topic_partition_list_t *list;
+	int64_t                          now;
+
 	if (k->final_commit || k->rk == NULL)
 		return;
-	k->final_commit = true;
-	k->close_deadline =
-	    k->host->now_monotonic() + k->close_timeout_ms * 1000;
+	now                = k->host->now_monotonic();
+	k->final_commit    = true;
+	k->commit_deadline = now + k->close_timeout_ms * 1000 / 2;
+	k->close_deadline  = now + k->close_timeout_ms * 1000;
+	/* Nothing more to fetch (assign_parts pauses later ones too). */
+	if (!k->parts_paused &&
+	    rd_kafka_assignment(k->rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_pause_partitions(k->rk, list);
+		rd_kafka_topic_partition_list_destroy(list);
+		k->parts_paused = true;
+	}
 	commit_parts(k, any_part, NULL);
 	maybe_leave(k);
 	if (!k->closing) {
@@ -1423,24 +1470,40 @@ free_event(struct event **ev)
 	*ev = NULL;
 }
 
+/* A blocking poll's timeout: 100 ms, or what is left of us µs. */
+static int
+poll_ms(int64_t us)
+{
+	return us >= 100000 ? 100 : (int)(us / 1000) + 1;
+}
+
 /* Waits, until close_timeout_ms after the last ack, for the final
  * commit and for the consumer to leave its group. */
 static void
 finish_close(struct kafka *k)
 {
+	int64_t now, last_try = 0;
+
 	begin_close(k);
-	while (!k->closing && k->host->now_monotonic() < k->close_deadline) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 100);
+	while (!k->closing &&
+	    (now = k->host->now_monotonic()) < k->commit_deadline) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(
+		    k->rk, poll_ms(k->commit_deadline - now));
 
 		if (m != NULL)
 			on_message(k, m);
-		commit_parts(k, any_part, NULL);
+		if ((now = k->host->now_monotonic()) - last_try >=
+		    STOP_RETRY_MS * 1000) {
+			commit_parts(k, any_part, NULL);
+			last_try = now;
+		}
 		maybe_leave(k);
 	}
 	maybe_leave(k); /* the time is up */
 	while (k->closeq != NULL && !rd_kafka_consumer_closed(k->rk) &&
-	    k->host->now_monotonic() < k->close_deadline) {
-		rd_kafka_event_t *ev = rd_kafka_queue_poll(k->closeq, 100);
+	    (now = k->host->now_monotonic()) < k->close_deadline) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(
+		    k->closeq, poll_ms(k->close_deadline - now));
 
 		if (ev != NULL)
 			close_event(k, ev);
