@@ -191,14 +191,20 @@ bad = [r for r in rows if r[2] != r[3] and not (r[2] == "-1" and r[3] == "0")]
 assert not bad, bad
 PYEOF
 
-# 5. The final commit refused twice: REBALANCE_IN_PROGRESS (27) to
-# OffsetCommit (API key 8), pushed just before the stop.
-start_vigild "$T/c.conf" "$T/c.log"
-wait_for 30 grep -q "assigned [1-9]" "$T/c.log" || fail "the third member got no partitions"
-mock produce posts 1001 1100
-wait_for 50 alerted_at_least 1100 || fail "expected 1100 posts alerted, got $(posts_alerted)"
-mock fail 8 2 27
-stop_vigild
+# refused_stop LOG FROM TO COUNT ERR: a member with config c reads posts
+# FROM..TO, then is stopped with its next COUNT OffsetCommit requests
+# (API key 8) refused with error ERR.
+refused_stop() {
+	start_vigild "$T/c.conf" "$T/$1"
+	wait_for 30 grep -q "assigned [1-9]" "$T/$1" || fail "$1: the member got no partitions"
+	mock produce posts "$2" "$3"
+	wait_for 50 alerted_at_least "$3" || fail "$1: expected $3 posts alerted, got $(posts_alerted)"
+	mock fail 8 "$4" "$5"
+	stop_vigild
+}
+
+# 5. The final commit refused twice: REBALANCE_IN_PROGRESS (27).
+refused_stop c.log 1001 1100 2 27
 mock committed "$GROUP" posts
 "$PY" - "$T/mock.out" <<'PYEOF' || fail "a refused final commit was not tried again"
 import sys
@@ -210,12 +216,7 @@ grep -q "offset commit failed: .*rebalanc" "$T/c.log" ||
 	fail "the final commit was not refused: $(grep -i commit "$T/c.log" | tail -n 3)"
 
 # 6. GROUP_AUTHORIZATION_FAILED (30), more often than any stop would try.
-start_vigild "$T/c.conf" "$T/c2.log"
-wait_for 30 grep -q "assigned [1-9]" "$T/c2.log" || fail "the member got no partitions again"
-mock produce posts 1101 1150
-wait_for 50 alerted_at_least 1150 || fail "expected 1150 posts alerted, got $(posts_alerted)"
-mock fail 8 64 30
-stop_vigild
+refused_stop c2.log 1101 1150 64 30
 grep -q "offset commit failed: .*; not tried again" "$T/c2.log" ||
 	fail "an authorization failure was not final: $(grep -i commit "$T/c2.log" | tail -n 3)"
 grep -q "will try again\|not confirmed within\|did not leave the group" "$T/c2.log" &&
