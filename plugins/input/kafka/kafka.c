@@ -624,8 +624,7 @@ offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
 	struct kafka *k = opaque;
 	struct part  *p;
-
-	bool retry, some_failed = false;
+	bool          retry, some_failed = false;
 
 	if (k->commits_out > 0)
 		k->commits_out--;
