@@ -35,7 +35,6 @@
 #include "replay.h"
 #include "settings.h"
 #include "util.h"
-#include "workers.h"
 
 #define READ_CHUNK   65536
 #define IDLE_LOOK_MS 50 /* how often the end of an input is looked for */
@@ -660,19 +659,6 @@ input_close(replay_input *in)
 		config_destroy(&in->lc);
 }
 
-/* Interrupted: aborts what is still in flight while the replay exists.
- * The workers go first, as in gen_free: one that lost its link would
- * dial again while its socket closes, and nng 1.5.2 can leak a pipe it
- * accepts then. */
-static void
-stop_scoring(generation *g)
-{
-	workers_free(g->wk);
-	g->wk = NULL;
-	dispatch_free(g->disp);
-	g->disp = NULL;
-}
-
 static int
 replay_input_run(vigild *v, generation *g, const char *name, const char *path)
 {
@@ -698,8 +684,9 @@ replay_input_run(vigild *v, generation *g, const char *name, const char *path)
 		event_base_dispatch(v->base);
 		rc = r.rc ? r.rc : v->exit_code;
 	}
+	/* Interrupted: abort what is still in flight while r exists. */
 	r.closing = true;
-	stop_scoring(g);
+	gen_stop_scoring(g);
 out:
 	input_close(&in);
 	for (size_t i = 0; r.ring && i < r.ring_cap; i++)
@@ -754,7 +741,8 @@ replay_run(vigild *v, generation *g, const char *path, const char *input)
 	want_more(&r);
 	event_base_dispatch(v->base);
 	rc = r.rc ? r.rc : v->exit_code;
-	stop_scoring(g);
+	/* Interrupted: abort what is still in flight while r exists. */
+	gen_stop_scoring(g);
 out:
 	if (flags >= 0)
 		fcntl(r.fd, F_SETFL, flags);

@@ -61,18 +61,24 @@ static const char *plugin_path_arg;
 /* ------------------------------------------------------------------ */
 /* Generations                                                         */
 
+void
+gen_stop_scoring(generation *g)
+{
+	workers_free(g->wk);
+	g->wk = NULL;
+	dispatch_free(g->disp);
+	g->disp = NULL;
+}
+
 static void
 gen_free(generation *g)
 {
 	if (g == NULL)
 		return;
-	/* Order: nothing may call into what is already gone. Workers still
-	 * alive go first: one that lost its link would dial again while its
-	 * socket closes, and nng 1.5.2 can leak a pipe it accepts then. Jobs
-	 * still held are aborted next, while their inputs and sinks exist,
-	 * and so are commits of alerts the outbox could not write. */
-	workers_free(g->wk);
-	dispatch_free(g->disp);
+	/* Order: nothing may call into what is already gone. Jobs still
+	 * held are aborted while their inputs and sinks exist, and so are
+	 * commits of alerts the outbox could not write. */
+	gen_stop_scoring(g);
 	sinks_abandon(g->out);
 	inputs_free(g->in);
 	sinks_free(g->out);

@@ -65,6 +65,11 @@ typedef struct vigild {
 	char                last_reload_error[1024];
 } vigild;
 
+/* Kills g's workers, then frees its dispatch, aborting the jobs it holds.
+ * In that order: a worker that lost its link would dial again while its
+ * socket closes, and nng 1.5.2 can leak a pipe it accepts then. */
+void gen_stop_scoring(generation *g);
+
 /* Asks the loop to look at the state machines again (cheap; deferred). */
 void vigild_progress(vigild *v);
 
