@@ -700,7 +700,8 @@ pause_parts(struct kafka *k, bool pause)
 		return;
 	if (pause) {
 		rd_kafka_pause_partitions(k->rk, list);
-		k->host->counter_add(k->c_pauses, 1);
+		if (!k->final_commit) /* a stop's pause is no backpressure */
+			k->host->counter_add(k->c_pauses, 1);
 	} else {
 		rd_kafka_resume_partitions(k->rk, list);
 	}
@@ -1389,8 +1390,7 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 begin_close(struct kafka *k)
 {
-	rd_kafka_topic_partition_list_t *list;
-	int64_t                          now;
+	int64_t now;
 
 	if (k->final_commit || k->rk == NULL)
 		return;
@@ -1399,12 +1399,7 @@ begin_close(struct kafka *k)
 	k->commit_deadline = now + k->close_timeout_ms * 1000 / 2;
 	k->close_deadline  = now + k->close_timeout_ms * 1000;
 	/* Nothing more to fetch (assign_parts pauses later ones too). */
-	if (!k->parts_paused &&
-	    rd_kafka_assignment(k->rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rd_kafka_pause_partitions(k->rk, list);
-		rd_kafka_topic_partition_list_destroy(list);
-		k->parts_paused = true;
-	}
+	pause_parts(k, true);
 	commit_parts(k, any_part, NULL);
 	maybe_leave(k);
 	if (!k->closing) {
