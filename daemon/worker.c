@@ -40,12 +40,17 @@
 #include "wire.h"
 #include "wtls.h"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, serving;
 
+/* Before it serves, a worker holds no request, and compiling large rule
+ * sets can take seconds that a stop or a dead vigild should not wait
+ * for: it exits at once. */
 static void
 on_signal(int sig)
 {
 	(void)sig;
+	if (!serving)
+		_exit(0);
 	stopping = 1;
 }
 
@@ -307,6 +312,11 @@ main(int argc, char **argv)
 		return check_rules(conf);
 	if (orphaned(parent))
 		return 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (text_init() != 0)
@@ -333,13 +343,7 @@ main(int argc, char **argv)
 	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 200);
 	if (open_endpoint(sock, cfg, connect ? connect : listen, !connect) != 0)
 		goto out;
-	/* Until now SIGTERM ends the worker at once: it holds no request,
-	 * and compiling large rule sets can take seconds that a stop or a
-	 * dead vigild should not wait for. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	serving = 1;
 	log_debug("generation %u ready on %s with %zu rules", generation,
 	    connect ? connect : listen, cfg->n_rules);
 	rc = serve(sock, sc, generation, parent) == 0 ? 0 : 1;
